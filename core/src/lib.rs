@@ -1,0 +1,29 @@
+//! # mesh-core
+//!
+//! Everything kubectl-mesh knows lives here; the three plugins (`kubectl mesh-certs`,
+//! `kubectl mesh-join`, `kubectl mesh-verify`) are thin binaries that parse flags, call one
+//! function of this crate and map its result to an exit code.
+//!
+//! The crate is split by concern, pure logic apart from I/O:
+//! - [`ca`]: the mesh's certificate authority on the operator's disk — profiles as data,
+//!   issuing a root and per-cluster intermediates, inspecting and verifying chains.
+//! - [`render`]: the only place that writes to the terminal ([`render::Printer`]): stdout for
+//!   data that may be piped, stderr for progress, warnings and errors.
+//! - [`cli`]: the flag groups every plugin shares (output format, kubeconfig, dry-run).
+//! - [`exit`], [`error`]: the exit-code contract (0 ok, 1 problems found, 2 could not do the job)
+//!   and errors that carry a hint with the next step.
+//! - [`clock`], [`secret`]: injected time, and wrappers that keep key material out of logs.
+
+pub mod app;
+pub mod ca;
+pub mod cli;
+pub mod clock;
+pub mod error;
+pub mod exit;
+pub mod names;
+pub mod render;
+pub mod secret;
+pub mod version;
+
+pub use error::{Error, Hinted};
+pub use exit::ExitStatus;

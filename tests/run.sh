@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test tier of kubectl-mesh: unit and snapshot tests, the lab suites (real
+# Kubernetes control planes as local processes) and the peer checks (openssl, kubectl, istiod,
+# istioctl). Builds the lab's Go binaries first when they are missing (cached outside the repo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "==> lab binaries (etcd, kube-apiserver, kube-controller-manager, kubectl, pilot-discovery, istioctl)" >&2
+tests/lab-go/build.sh
+MESH_LAB_BIN=$(tests/lab-go/build.sh --print-dir)
+export MESH_LAB_BIN
+
+echo "==> cargo test (unit, snapshot, lab and peer tiers)" >&2
+cargo test --workspace --all-targets --locked -- --test-threads="${MESH_TEST_THREADS:-2}"
