@@ -5,6 +5,9 @@
 //! [`crate::render::Printer`]. All of them end a command with exit code 2.
 
 use crate::ca::CaError;
+use crate::cluster::ClusterError;
+use crate::kubeconfig::KubeconfigError;
+use crate::mesh::MeshError;
 use crate::names::NameError;
 
 /// An error that may know the user's next step.
@@ -23,6 +26,23 @@ pub enum Error {
     /// A cluster or mesh name.
     #[error(transparent)]
     Name(#[from] NameError),
+    /// Kubeconfig.
+    #[error(transparent)]
+    Kubeconfig(#[from] KubeconfigError),
+    /// The mesh file.
+    #[error(transparent)]
+    Mesh(#[from] MeshError),
+    /// Talking to a cluster.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// Invalid input that is not about one of the areas above (flags, files).
+    #[error("{message}")]
+    Input {
+        /// What is wrong, naming the flag or file.
+        message: String,
+        /// The next step.
+        hint: Option<String>,
+    },
     /// Writing output failed (stdout closed, disk full).
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
@@ -33,12 +53,24 @@ impl Hinted for Error {
         match self {
             Error::Ca(e) => e.hint(),
             Error::Name(e) => e.hint(),
+            Error::Kubeconfig(e) => e.hint(),
+            Error::Cluster(e) => e.hint(),
+            Error::Mesh(e) => e.hint(),
+            Error::Input { hint, .. } => hint.clone(),
             Error::Output(_) => None,
         }
     }
 }
 
 impl Error {
+    /// Invalid input, with a hint.
+    pub fn input(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Input {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
     /// True when the error is only that the reader of stdout went away (`| head`): a clean exit.
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)

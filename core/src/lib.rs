@@ -18,11 +18,17 @@ pub mod app;
 pub mod ca;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod error;
 pub mod exit;
+pub mod kinds;
+pub mod kubeconfig;
+pub mod mesh;
 pub mod names;
+pub mod plan;
 pub mod render;
 pub mod secret;
+pub mod targets;
 pub mod version;
 
 pub use error::{Error, Hinted};

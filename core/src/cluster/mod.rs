@@ -1,0 +1,271 @@
+//! The only module that talks to Kubernetes API servers.
+//!
+//! [`Kube`] is one connected cluster: the context it came from, the API server URL, and a
+//! handful of operations on manifests held as JSON values (`apiVersion`, `kind`, `metadata`, …).
+//! Writes use server-side apply with one field manager, [`FIELD_MANAGER`], so a second run of
+//! the same command changes nothing and other tools' fields are left alone. Every error names
+//! the context and the object, so a multi-cluster run says exactly where it failed.
+
+mod error;
+
+pub use error::ClusterError;
+
+use crate::kinds::{self, KindInfo};
+use crate::kubeconfig::KubeconfigSource;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::config::KubeConfigOptions;
+use kube::discovery::{ApiResource, Scope};
+use serde_json::Value;
+use std::time::Duration;
+
+/// The field manager of every write.
+pub const FIELD_MANAGER: &str = "kubectl-mesh";
+
+/// A connected cluster.
+#[derive(Clone)]
+pub struct Kube {
+    /// The kubeconfig context.
+    pub context: String,
+    /// The API server URL the client talks to.
+    pub server: String,
+    client: kube::Client,
+}
+
+impl std::fmt::Debug for Kube {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kube")
+            .field("context", &self.context)
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
+/// The identity of an object, for messages: `Kind namespace/name`.
+pub fn describe(manifest: &Value) -> String {
+    let kind = manifest["kind"].as_str().unwrap_or("?");
+    let name = manifest["metadata"]["name"].as_str().unwrap_or("?");
+    match manifest["metadata"]["namespace"].as_str() {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+impl Kube {
+    /// Connects to `context` of `source` with `timeout` per request (no request is made yet).
+    pub async fn connect(
+        source: &KubeconfigSource,
+        context: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Self, ClusterError> {
+        source
+            .require(context)
+            .map_err(|e| ClusterError::kubeconfig(context, e))?;
+        let opts = KubeConfigOptions {
+            context: Some(context.to_string()),
+            ..Default::default()
+        };
+        let mut config = kube::Config::from_custom_kubeconfig(source.config.clone(), &opts)
+            .await
+            .map_err(|e| ClusterError::config(context, e.to_string()))?;
+        config.connect_timeout = timeout.or(Some(Duration::from_secs(30)));
+        config.read_timeout = timeout;
+        config.write_timeout = timeout;
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string();
+        let client = kube::Client::try_from(config)
+            .map_err(|e| ClusterError::config(context, e.to_string()))?;
+        Ok(Kube {
+            context: context.into(),
+            server,
+            client,
+        })
+    }
+
+    /// The underlying client, for the few callers that need typed APIs.
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    /// The API server's version (`v1.35.4`): proves the cluster is reachable and we may talk.
+    pub async fn version(&self) -> Result<String, ClusterError> {
+        let info = self
+            .client
+            .apiserver_version()
+            .await
+            .map_err(|e| ClusterError::api(&self.context, "GET /version", e))?;
+        Ok(info.git_version)
+    }
+
+    /// The resource for `api_version`/`kind`: the built-in table, else discovery.
+    /// `None` when the cluster does not serve it.
+    pub async fn resource(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<Option<(ApiResource, bool)>, ClusterError> {
+        if let Some(info) = kinds::lookup(api_version, kind)
+            && !info.api_version.contains(".istio.io")
+            && !info.api_version.starts_with("sailoperator.io")
+        {
+            return Ok(Some((info.api_resource(), info.namespaced)));
+        }
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+        match kube::discovery::pinned_kind(&self.client, &gvk).await {
+            Ok((ar, caps)) => Ok(Some((ar, caps.scope == Scope::Namespaced))),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+            Err(kube::Error::Discovery(_)) => Ok(None),
+            Err(e) => Err(ClusterError::api(
+                &self.context,
+                &format!("discover {api_version} {kind}"),
+                e,
+            )),
+        }
+    }
+
+    /// Whether the cluster serves `api_version`/`kind`.
+    pub async fn serves(&self, api_version: &str, kind: &str) -> Result<bool, ClusterError> {
+        Ok(self.resource(api_version, kind).await?.is_some())
+    }
+
+    async fn api_for(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<Api<DynamicObject>, ClusterError> {
+        let (ar, namespaced) =
+            self.resource(api_version, kind)
+                .await?
+                .ok_or_else(|| ClusterError::NotServed {
+                    context: self.context.clone(),
+                    api_version: api_version.into(),
+                    kind: kind.into(),
+                })?;
+        Ok(match (namespaced, namespace) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &ar),
+            (true, None) => Api::all_with(self.client.clone(), &ar),
+            (false, _) => Api::all_with(self.client.clone(), &ar),
+        })
+    }
+
+    /// Reads one object; `None` when it does not exist.
+    pub async fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ClusterError> {
+        let api = self.api_for(api_version, kind, namespace).await?;
+        let what = object_label(kind, namespace, name);
+        match api.get_opt(name).await {
+            Ok(Some(obj)) => Ok(Some(to_value(obj))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(ClusterError::api(&self.context, &format!("get {what}"), e)),
+        }
+    }
+
+    /// Lists objects, optionally in one namespace and by label selector.
+    pub async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        labels: Option<&str>,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let api = self.api_for(api_version, kind, namespace).await?;
+        let mut params = ListParams::default();
+        if let Some(l) = labels {
+            params = params.labels(l);
+        }
+        let list = api.list(&params).await.map_err(|e| {
+            ClusterError::api(
+                &self.context,
+                &format!("list {kind} in {}", namespace.unwrap_or("all namespaces")),
+                e,
+            )
+        })?;
+        Ok(list.items.into_iter().map(to_value).collect())
+    }
+
+    /// Server-side applies `manifest` (field manager [`FIELD_MANAGER`], forced, so our own
+    /// fields converge); with `dry_run` the API server validates it and stores nothing.
+    pub async fn apply(&self, manifest: &Value, dry_run: bool) -> Result<Value, ClusterError> {
+        let (api_version, kind, namespace, name) = identity(manifest);
+        let api = self
+            .api_for(&api_version, &kind, namespace.as_deref())
+            .await?;
+        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        if dry_run {
+            params = params.dry_run();
+        }
+        let obj: DynamicObject = serde_json::from_value(manifest.clone()).map_err(|e| {
+            ClusterError::config(&self.context, format!("{}: {e}", describe(manifest)))
+        })?;
+        api.patch(&name, &params, &Patch::Apply(&obj))
+            .await
+            .map(to_value)
+            .map_err(|e| {
+                ClusterError::api(&self.context, &format!("apply {}", describe(manifest)), e)
+            })
+    }
+
+    /// Deletes an object; `false` when it was already gone.
+    pub async fn delete(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        dry_run: bool,
+    ) -> Result<bool, ClusterError> {
+        let api = self.api_for(api_version, kind, namespace).await?;
+        let mut params = DeleteParams::background();
+        if dry_run {
+            params = params.dry_run();
+        }
+        match api.delete(name, &params).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(e) => Err(ClusterError::api(
+                &self.context,
+                &format!("delete {}", object_label(kind, namespace, name)),
+                e,
+            )),
+        }
+    }
+}
+
+/// `apiVersion`, `kind`, namespace and name of a manifest.
+pub fn identity(manifest: &Value) -> (String, String, Option<String>, String) {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    (
+        s(&manifest["apiVersion"]),
+        s(&manifest["kind"]),
+        manifest["metadata"]["namespace"].as_str().map(String::from),
+        s(&manifest["metadata"]["name"]),
+    )
+}
+
+fn object_label(kind: &str, namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+fn to_value(obj: DynamicObject) -> Value {
+    serde_json::to_value(obj).unwrap_or(Value::Null)
+}
+
+/// Known kind info for a manifest, if any.
+pub fn kind_of(manifest: &Value) -> Option<&'static KindInfo> {
+    kinds::lookup(
+        manifest["apiVersion"].as_str().unwrap_or_default(),
+        manifest["kind"].as_str().unwrap_or_default(),
+    )
+}

@@ -1,0 +1,156 @@
+//! Kubeconfig handling: which file(s), which contexts, and what each context points at.
+//!
+//! kubectl passes no flags to plugins, so we read `--kubeconfig`, `KUBECONFIG` (a list of
+//! files, merged first-wins as kubectl does) and `~/.kube/config` ourselves, through kube-rs.
+//! A command that spans clusters names every context explicitly: we never fall back silently to
+//! `current-context` for a multi-cluster action.
+
+use crate::error::Hinted;
+use kube::config::Kubeconfig;
+use std::path::{Path, PathBuf};
+
+/// Where contexts come from.
+#[derive(Debug, Clone)]
+pub struct KubeconfigSource {
+    /// The merged kubeconfig.
+    pub config: Kubeconfig,
+    /// What was read (for messages).
+    pub origin: String,
+}
+
+/// Errors locating or reading a kubeconfig or a context in it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KubeconfigError {
+    /// The file(s) could not be read or parsed.
+    #[error("cannot read kubeconfig {origin}")]
+    Read {
+        /// Which file(s).
+        origin: String,
+        /// Why.
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    /// A context that the kubeconfig does not define.
+    #[error("context '{context}' is not in kubeconfig {origin} (it has: {available})")]
+    NoContext {
+        /// The context asked for.
+        context: String,
+        /// Which file(s).
+        origin: String,
+        /// Contexts it has.
+        available: String,
+    },
+    /// No context named and no current-context.
+    #[error("no --context given and kubeconfig {origin} has no current-context")]
+    NoCurrentContext {
+        /// Which file(s).
+        origin: String,
+    },
+}
+
+impl Hinted for KubeconfigError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            KubeconfigError::Read { .. } => {
+                "check --kubeconfig or KUBECONFIG; `kubectl config view` shows what kubectl reads"
+                    .into()
+            }
+            KubeconfigError::NoContext { .. } => {
+                "list contexts with `kubectl config get-contexts` and pass one with --context"
+                    .into()
+            }
+            KubeconfigError::NoCurrentContext { .. } => {
+                "pass --context NAME (see `kubectl config get-contexts`)".into()
+            }
+        })
+    }
+}
+
+impl KubeconfigSource {
+    /// Reads `explicit`, else `KUBECONFIG`, else `~/.kube/config`.
+    pub fn load(explicit: Option<&Path>) -> Result<Self, KubeconfigError> {
+        let (result, origin) = match explicit {
+            Some(path) => (Kubeconfig::read_from(path), format!("'{}'", path.display())),
+            None => match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+                Some(list) => (
+                    Kubeconfig::read(),
+                    format!("from KUBECONFIG='{}'", list.to_string_lossy()),
+                ),
+                None => (Kubeconfig::read(), "'~/.kube/config'".to_string()),
+            },
+        };
+        let config = result.map_err(|source| KubeconfigError::Read {
+            origin: origin.clone(),
+            source,
+        })?;
+        Ok(KubeconfigSource { config, origin })
+    }
+
+    /// A source from an in-memory kubeconfig (tests, remote secrets).
+    pub fn from_config(config: Kubeconfig, origin: &str) -> Self {
+        KubeconfigSource {
+            config,
+            origin: origin.into(),
+        }
+    }
+
+    /// Context names, in file order.
+    pub fn contexts(&self) -> Vec<String> {
+        self.config
+            .contexts
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// Checks `context` exists.
+    pub fn require(&self, context: &str) -> Result<(), KubeconfigError> {
+        if self.config.contexts.iter().any(|c| c.name == context) {
+            Ok(())
+        } else {
+            Err(KubeconfigError::NoContext {
+                context: context.into(),
+                origin: self.origin.clone(),
+                available: self.contexts().join(", "),
+            })
+        }
+    }
+
+    /// The contexts to use: the ones given, or the current context when none is given and the
+    /// action concerns one cluster only.
+    pub fn resolve(&self, given: &[String]) -> Result<Vec<String>, KubeconfigError> {
+        if given.is_empty() {
+            let current = self.config.current_context.clone().ok_or_else(|| {
+                KubeconfigError::NoCurrentContext {
+                    origin: self.origin.clone(),
+                }
+            })?;
+            self.require(&current)?;
+            return Ok(vec![current]);
+        }
+        for c in given {
+            self.require(c)?;
+        }
+        Ok(given.to_vec())
+    }
+
+    /// The API server URL a context points at, when the kubeconfig says.
+    pub fn server(&self, context: &str) -> Option<String> {
+        let ctx = self.config.contexts.iter().find(|c| c.name == context)?;
+        let cluster = &ctx.context.as_ref()?.cluster;
+        self.config
+            .clusters
+            .iter()
+            .find(|c| &c.name == cluster)?
+            .cluster
+            .as_ref()?
+            .server
+            .clone()
+    }
+}
+
+/// The default kubeconfig path of this user (for messages).
+pub fn default_path() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube").join("config"))
+}

@@ -1,0 +1,108 @@
+//! Plans: every mutation is computed first, shown, and only then carried out.
+//!
+//! A [`Plan`] is an ordered list of [`Step`]s per cluster. Each step is a desired manifest and
+//! what applying it would do to the live object: `create`, `update`, `unchanged` or `delete`.
+//! "Unchanged" means every field we set already has our value on the live object (extra fields
+//! added by the API server or other tools do not count), so a second run of a command is a plan
+//! of `unchanged` steps and writes nothing.
+//!
+//! `--dry-run=client` prints the plan; `-o yaml` prints the manifests for `kubectl apply -f -`;
+//! `--dry-run=server` sends every write with `dryRun=All`; a real run applies in order.
+
+mod diff;
+mod execute;
+mod render;
+
+pub use diff::{compare, contains};
+pub use execute::{ApplyMode, apply_plan, observe};
+pub use render::{plan_table, plan_yaml};
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// The object does not exist yet.
+    Create,
+    /// The object exists and some field we own differs.
+    Update,
+    /// The object already is as desired.
+    Unchanged,
+    /// The object exists and must go.
+    Delete,
+}
+
+impl Op {
+    /// Lower-case name, as printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Update => "update",
+            Op::Unchanged => "unchanged",
+            Op::Delete => "delete",
+        }
+    }
+
+    /// True when carrying out the step writes to the cluster.
+    pub fn writes(self) -> bool {
+        !matches!(self, Op::Unchanged)
+    }
+}
+
+/// One step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// What it does.
+    pub op: Op,
+    /// The desired manifest (for `delete`, the identity of the object).
+    pub manifest: Value,
+    /// Why, when it helps the reader (`differs: spec.values.global.network`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Whether the manifest carries secret material (printed only on request).
+    #[serde(skip)]
+    pub secret: bool,
+}
+
+impl Step {
+    /// `Kind namespace/name`.
+    pub fn object(&self) -> String {
+        crate::cluster::describe(&self.manifest)
+    }
+}
+
+/// One cluster's steps, in the order they are applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterPlan {
+    /// Cluster name (the mesh's name for it).
+    pub cluster: String,
+    /// Kubeconfig context.
+    pub context: String,
+    /// Steps in order.
+    pub steps: Vec<Step>,
+}
+
+/// A whole plan.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    /// Per cluster, in the order given.
+    pub clusters: Vec<ClusterPlan>,
+}
+
+impl Plan {
+    /// Number of steps that write.
+    pub fn writes(&self) -> usize {
+        self.clusters
+            .iter()
+            .flat_map(|c| &c.steps)
+            .filter(|s| s.op.writes())
+            .count()
+    }
+
+    /// True when nothing would change.
+    pub fn is_noop(&self) -> bool {
+        self.writes() == 0
+    }
+}
