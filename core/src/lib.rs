@@ -23,6 +23,8 @@ pub mod error;
 pub mod exit;
 pub mod kinds;
 pub mod kubeconfig;
+pub mod labels;
+pub mod manifests;
 pub mod mesh;
 pub mod names;
 pub mod plan;

@@ -1,0 +1,1 @@
+//! The `cacerts` Secret (built by the mesh-certs apply work).
