@@ -16,7 +16,12 @@ pub const REMOTE_SECRET_PREFIX: &str = "istio-remote-secret-";
 /// Name of the plugged-in CA Secret.
 pub const CACERTS_SECRET: &str = "cacerts";
 /// Keys of `cacerts`, in istiod's order.
-pub const CACERTS_KEYS: [&str; 4] = ["ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem"];
+pub const CACERTS_KEYS: [&str; 4] = [
+    "ca-cert.pem",
+    "ca-key.pem",
+    "root-cert.pem",
+    "cert-chain.pem",
+];
 /// The ConfigMap istiod writes into every namespace with the root bundle.
 pub const ROOT_CERT_CONFIGMAP: &str = "istio-ca-root-cert";
 /// The service account remote secrets use.
