@@ -78,4 +78,15 @@ for fam in "${families[@]}"; do
     name=${spec##*:}
     ln -sfn "$out/$name" "$cache/bin/$name"
   done
+  # Data files the lab reads from the same module versions: Istio's CRDs.
+  if [ "$fam" = istio ]; then
+    if [ ! -f "$out/istio-crd-all.gen.yaml" ]; then
+      dir=$(cd "$here/istio" && go list -m -f '{{.Dir}}' istio.io/istio)
+      cp "$dir/manifests/charts/base/files/crd-all.gen.yaml" "$out/istio-crd-all.gen.yaml.tmp"
+      chmod 0644 "$out/istio-crd-all.gen.yaml.tmp"
+      mv "$out/istio-crd-all.gen.yaml.tmp" "$out/istio-crd-all.gen.yaml"
+    fi
+    mkdir -p "$cache/share"
+    ln -sfn "$out/istio-crd-all.gen.yaml" "$cache/share/istio-crd-all.gen.yaml"
+  fi
 done

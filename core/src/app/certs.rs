@@ -55,14 +55,7 @@ fn action(a: Action) -> &'static str {
     }
 }
 
-/// The first bytes of a fingerprint, for tables (JSON carries it whole).
-pub fn short(fp: &str) -> String {
-    if fp.len() > 23 {
-        format!("{}…", &fp[..23])
-    } else {
-        fp.to_string()
-    }
-}
+pub use crate::ca::bundle::short;
 
 /// `mesh-certs inspect`.
 pub fn inspect(

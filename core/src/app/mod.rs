@@ -4,3 +4,4 @@
 //! and exiting lives here, so it is testable without spawning a process.
 
 pub mod certs;
+pub mod trust;

@@ -6,6 +6,7 @@
 //! issuing is pure apart from randomness ([`issue`]); reading and checking are in [`pem`],
 //! [`describe`] and [`inspect`]; only [`store`] and [`create`] touch the disk.
 
+pub mod bundle;
 pub mod create;
 pub mod describe;
 pub mod inspect;
@@ -14,6 +15,7 @@ pub mod pem;
 pub mod profile;
 pub mod store;
 
+pub use bundle::{Bundle, BundleReport};
 pub use create::{CreateOptions, CreateReport, ImportRoot, create};
 pub use describe::CertInfo;
 pub use inspect::{InspectReport, inspect};

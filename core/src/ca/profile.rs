@@ -36,6 +36,18 @@ pub enum KeyType {
 }
 
 impl KeyType {
+    /// The key type a certificate description names (`RSA 4096`, `ECDSA P-256`).
+    pub fn from_description(text: &str) -> Option<KeyType> {
+        Some(match text {
+            "RSA 2048" => KeyType::Rsa2048,
+            "RSA 3072" => KeyType::Rsa3072,
+            "RSA 4096" => KeyType::Rsa4096,
+            "ECDSA P-256" => KeyType::EcdsaP256,
+            "ECDSA P-384" => KeyType::EcdsaP384,
+            _ => return None,
+        })
+    }
+
     /// Generates a fresh key of this type.
     pub fn generate(self) -> Result<KeyPair, rcgen::Error> {
         let rsa = |size| KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, size);

@@ -177,10 +177,26 @@ impl Kube {
         namespace: Option<&str>,
         labels: Option<&str>,
     ) -> Result<Vec<Value>, ClusterError> {
+        self.list_selected(api_version, kind, namespace, labels, None)
+            .await
+    }
+
+    /// Lists objects by label and field selector (`metadata.name=…`).
+    pub async fn list_selected(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        labels: Option<&str>,
+        fields: Option<&str>,
+    ) -> Result<Vec<Value>, ClusterError> {
         let api = self.api_for(api_version, kind, namespace).await?;
         let mut params = ListParams::default();
         if let Some(l) = labels {
             params = params.labels(l);
+        }
+        if let Some(f) = fields {
+            params = params.fields(f);
         }
         let list = api.list(&params).await.map_err(|e| {
             ClusterError::api(

@@ -1,1 +1,699 @@
-//! lab
+//! The kubectl-mesh lab: real Kubernetes control planes (etcd, kube-apiserver,
+//! kube-controller-manager) as local processes, several clusters side by side on loopback
+//! ports, with the Istio and Sail operator CRDs installed.
+//!
+//! ```no_run
+//! let lab = mesh_lab::Lab::up(2)?;                  // stopped when `lab` is dropped
+//! let status = lab.kubectl("lab-1").args(["get", "ns"]).status()?;
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+//!
+//! The binaries come from `tests/lab-go/build.sh` (`MESH_LAB_BIN`, or the default cache).
+
+pub mod pki;
+pub mod process;
+pub mod state;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use process::{Proc, ensure_free, free_ports, wait_for};
+use state::{ClusterState, LabState, ProcState};
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The Sail operator CRDs as the lab serves them. The operator's own module is not served by
+/// the Go module proxy reachable here, so this is a stand-in written for the lab from the API
+/// documented in the project's reference notes: same group, kinds, scope, versions and the
+/// fields kubectl-mesh sets, with types and enums enforced by the API server.
+pub const SAIL_CRDS: &str = include_str!("../crds/sailoperator.io.yaml");
+
+/// Audit policy: metadata of every request, so benchmarks can count API requests.
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [\"RequestReceived\"]\nrules:\n- level: Metadata\n";
+
+/// Ports handed out in this process, so labs started side by side never collide.
+static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// How to start a lab.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// Number of clusters (`lab-1` … `lab-N`).
+    pub clusters: usize,
+    /// Directory for state, certificates, data and logs.
+    pub dir: PathBuf,
+    /// Where the Go-built binaries are; default: [`default_bin_dir`].
+    pub bin_dir: Option<PathBuf>,
+    /// Fixed ports from here (10 per cluster) instead of free ones.
+    pub base_port: Option<u16>,
+    /// Install the Istio and Sail CRDs.
+    pub crds: bool,
+    /// How long to wait for each stage.
+    pub timeout: Duration,
+}
+
+impl LabOptions {
+    /// Defaults for `clusters` clusters in `dir`.
+    pub fn new(clusters: usize, dir: impl Into<PathBuf>) -> LabOptions {
+        LabOptions {
+            clusters,
+            dir: dir.into(),
+            bin_dir: None,
+            base_port: None,
+            crds: true,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// One lab cluster.
+#[derive(Debug, Clone)]
+pub struct LabCluster {
+    /// Its name and kube context, `lab-N`.
+    pub name: String,
+    /// API server URL.
+    pub server: String,
+    /// API server port.
+    pub api_port: u16,
+    /// etcd client port.
+    pub etcd_port: u16,
+    /// Its directory (certificates, data, logs).
+    pub dir: PathBuf,
+    /// The cluster CA (PEM).
+    pub ca_pem: String,
+}
+
+impl LabCluster {
+    /// The API server's audit log (JSON lines).
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join("audit.log")
+    }
+}
+
+/// A running lab. Dropping it stops every process (unless [`Lab::detach`] was called).
+#[derive(Debug)]
+pub struct Lab {
+    dir: PathBuf,
+    bin_dir: PathBuf,
+    clusters: Vec<LabCluster>,
+    procs: Vec<(usize, Proc)>,
+    temp: Option<tempfile::TempDir>,
+    detached: bool,
+}
+
+/// `$MESH_LAB_BIN`, else `${MESH_LAB_CACHE:-${XDG_CACHE_HOME:-~/.cache}/kubectl-mesh-lab}/bin`.
+pub fn default_bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MESH_LAB_BIN") {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("MESH_LAB_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("kubectl-mesh-lab"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/kubectl-mesh-lab"))
+        })
+        .unwrap_or_else(|| PathBuf::from(".cache/kubectl-mesh-lab"));
+    cache.join("bin")
+}
+
+/// Path of a lab program, or an error saying how to build it.
+pub fn find_bin(bin_dir: &Path, name: &str) -> Result<PathBuf> {
+    let path = bin_dir.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        bail!(
+            "lab binary {name} not found in {}; hint: build the lab with tests/lab-go/build.sh \
+             (or point MESH_LAB_BIN at a directory holding it)",
+            bin_dir.display()
+        )
+    }
+}
+
+fn reserve_ports(count: usize) -> Result<Vec<u16>> {
+    let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..20 {
+        let ports = free_ports(count)?;
+        if ports.iter().all(|p| !handed.contains(p)) {
+            handed.extend(ports.iter().copied());
+            return Ok(ports);
+        }
+    }
+    bail!("could not find {count} free loopback ports")
+}
+
+/// Ports for one lab-side program (istiod …): free ones, never handed out twice.
+pub fn allocate_ports(count: usize) -> Result<Vec<u16>> {
+    reserve_ports(count)
+}
+
+impl Lab {
+    /// Starts `clusters` clusters in a temporary directory (kept when `MESH_LAB_KEEP` is set,
+    /// for reading the logs after a failed test).
+    pub fn up(clusters: usize) -> Result<Lab> {
+        let temp = tempfile::Builder::new().prefix("mesh-lab-").tempdir()?;
+        let mut lab = Lab::start(LabOptions::new(clusters, temp.path()))?;
+        if std::env::var_os("MESH_LAB_KEEP").is_some() {
+            eprintln!("mesh-lab: keeping {}", temp.path().display());
+            let _ = temp.keep();
+        } else {
+            lab.temp = Some(temp);
+        }
+        Ok(lab)
+    }
+
+    /// Starts a lab as `options` say and waits until every cluster is ready. On failure,
+    /// everything already started is stopped again.
+    pub fn start(options: LabOptions) -> Result<Lab> {
+        if options.clusters == 0 {
+            bail!("a lab needs at least one cluster (--clusters N, N ≥ 1)");
+        }
+        let bin_dir = options.bin_dir.clone().unwrap_or_else(default_bin_dir);
+        for name in [
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kubectl",
+        ] {
+            find_bin(&bin_dir, name)?;
+        }
+        fs::create_dir_all(&options.dir)
+            .with_context(|| format!("creating the lab directory {}", options.dir.display()))?;
+        let dir = options.dir.canonicalize()?;
+        if let Ok(existing) = LabState::load(&dir) {
+            if existing.any_alive() {
+                bail!(
+                    "a lab is already running in {}; hint: `mesh-lab down --dir {}` first",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+        }
+        let ports = match options.base_port {
+            Some(base) => {
+                let mut ports = Vec::new();
+                for i in 0..options.clusters {
+                    for (k, what) in ["kube-apiserver", "etcd", "etcd peer"].iter().enumerate() {
+                        let port = base
+                            .checked_add((i * 10 + k) as u16)
+                            .context("--base-port too high")?;
+                        ensure_free(port, &format!("lab-{} {what}", i + 1))?;
+                        ports.push(port);
+                    }
+                }
+                ports
+            }
+            None => reserve_ports(options.clusters * 3)?,
+        };
+        let mut lab = Lab {
+            dir: dir.clone(),
+            bin_dir,
+            clusters: Vec::new(),
+            procs: Vec::new(),
+            temp: None,
+            detached: false,
+        };
+        match lab.boot(&options, &ports) {
+            Ok(()) => Ok(lab),
+            Err(e) => {
+                lab.stop();
+                let _ = fs::remove_file(dir.join(state::STATE_FILE));
+                Err(e)
+            }
+        }
+    }
+
+    fn boot(&mut self, options: &LabOptions, ports: &[u16]) -> Result<()> {
+        let started = Instant::now();
+        for i in 0..options.clusters {
+            let name = format!("lab-{}", i + 1);
+            let cdir = self.dir.join(&name);
+            fs::create_dir_all(cdir.join("etcd"))?;
+            let pki = pki::write_cluster_pki(&cdir, &name)?;
+            let api_port = ports[i * 3];
+            self.clusters.push(LabCluster {
+                server: format!("https://127.0.0.1:{api_port}"),
+                name,
+                api_port,
+                etcd_port: ports[i * 3 + 1],
+                dir: cdir.clone(),
+                ca_pem: pki.ca_pem.clone(),
+            });
+            pki::write(&cdir, "audit-policy.yaml", AUDIT_POLICY, false)?;
+            let own = kubeconfig_yaml(&self.clusters[i..=i], &[pki.clone()])?;
+            pki::write(&cdir, "admin.kubeconfig", &own, true)?;
+        }
+        let pkis = self
+            .clusters
+            .iter()
+            .map(|c| read_pki(&c.dir, &c.ca_pem))
+            .collect::<Result<Vec<_>>>()?;
+        pki::write(
+            &self.dir,
+            "kubeconfig",
+            &kubeconfig_yaml(&self.clusters, &pkis)?,
+            true,
+        )?;
+
+        // etcd
+        for i in 0..self.clusters.len() {
+            let c = self.clusters[i].clone();
+            let peer = ports[i * 3 + 2];
+            let args = vec![
+                format!("--name={}", c.name),
+                format!("--data-dir={}", c.dir.join("etcd").display()),
+                format!("--listen-client-urls=http://127.0.0.1:{}", c.etcd_port),
+                format!("--advertise-client-urls=http://127.0.0.1:{}", c.etcd_port),
+                format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
+                format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
+                format!("--initial-cluster={}=http://127.0.0.1:{peer}", c.name),
+                "--unsafe-no-fsync".into(),
+                "--log-level=warn".into(),
+            ];
+            self.spawn(i, "etcd", &args, &[])?;
+        }
+        for i in 0..self.clusters.len() {
+            let port = self.clusters[i].etcd_port;
+            let mut procs = self.procs_of(i);
+            wait_for(
+                &format!("etcd of lab-{}", i + 1),
+                options.timeout,
+                &mut procs,
+                || etcd_healthy(port),
+            )?;
+        }
+        eprintln!(
+            "mesh-lab: etcd ready ({:.1}s)",
+            started.elapsed().as_secs_f64()
+        );
+
+        // kube-apiserver
+        for i in 0..self.clusters.len() {
+            let c = self.clusters[i].clone();
+            let d = |f: &str| c.dir.join(f).display().to_string();
+            let args = vec![
+                format!("--etcd-servers=http://127.0.0.1:{}", c.etcd_port),
+                "--bind-address=127.0.0.1".into(),
+                "--advertise-address=127.0.0.1".into(),
+                format!("--secure-port={}", c.api_port),
+                format!("--cert-dir={}", d("apiserver-certs")),
+                format!("--tls-cert-file={}", d("apiserver.crt")),
+                format!("--tls-private-key-file={}", d("apiserver.key")),
+                format!("--client-ca-file={}", d("ca.crt")),
+                "--authorization-mode=RBAC".into(),
+                "--service-cluster-ip-range=10.96.0.0/16".into(),
+                format!("--service-account-issuer=https://127.0.0.1:{}", c.api_port),
+                format!("--service-account-key-file={}", d("sa.pub")),
+                format!("--service-account-signing-key-file={}", d("sa.key")),
+                "--allow-privileged=true".into(),
+                "--profiling=false".into(),
+                format!("--audit-policy-file={}", d("audit-policy.yaml")),
+                format!("--audit-log-path={}", d("audit.log")),
+                "--audit-log-format=json".into(),
+                "--audit-log-maxsize=100".into(),
+                "--v=1".into(),
+            ];
+            self.spawn(i, "kube-apiserver", &args, &[])?;
+        }
+        for i in 0..self.clusters.len() {
+            self.wait_kubectl(
+                i,
+                "the kube-apiserver to be ready",
+                options.timeout,
+                &["get", "--raw", "/readyz"],
+            )?;
+        }
+        eprintln!(
+            "mesh-lab: kube-apiserver ready ({:.1}s)",
+            started.elapsed().as_secs_f64()
+        );
+
+        // kube-controller-manager
+        for i in 0..self.clusters.len() {
+            let c = self.clusters[i].clone();
+            let d = |f: &str| c.dir.join(f).display().to_string();
+            let args = vec![
+                format!("--kubeconfig={}", d("admin.kubeconfig")),
+                "--controllers=serviceaccount-token-controller,serviceaccount-controller,namespace-controller,garbage-collector-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,legacy-serviceaccount-token-cleaner-controller".into(),
+                format!("--service-account-private-key-file={}", d("sa.key")),
+                format!("--root-ca-file={}", d("ca.crt")),
+                "--leader-elect=false".into(),
+                "--secure-port=0".into(),
+                "--use-service-account-credentials=false".into(),
+                "--v=1".into(),
+            ];
+            self.spawn(i, "kube-controller-manager", &args, &[])?;
+        }
+        for i in 0..self.clusters.len() {
+            self.wait_kubectl(
+                i,
+                "the controller manager to create the default ServiceAccount",
+                options.timeout,
+                &["get", "serviceaccount", "default", "-n", "default"],
+            )?;
+        }
+        eprintln!(
+            "mesh-lab: kube-controller-manager ready ({:.1}s)",
+            started.elapsed().as_secs_f64()
+        );
+
+        if options.crds {
+            let istio = self.bin_dir.join("../share/istio-crd-all.gen.yaml");
+            if !istio.is_file() {
+                bail!(
+                    "Istio CRDs not found at {}; hint: run tests/lab-go/build.sh istio",
+                    istio.display()
+                );
+            }
+            let sail = self.dir.join("sailoperator.io-crds.yaml");
+            pki::write(&self.dir, "sailoperator.io-crds.yaml", SAIL_CRDS, false)?;
+            for c in self.clusters.clone() {
+                let out = self.kubectl_quiet(
+                    &c.name,
+                    &[
+                        "apply",
+                        "--server-side",
+                        "--field-manager=mesh-lab",
+                        "-f",
+                        &istio.display().to_string(),
+                        "-f",
+                        &sail.display().to_string(),
+                    ],
+                )?;
+                if !out.status.success() {
+                    bail!(
+                        "installing CRDs into {} failed: {}",
+                        c.name,
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+            for c in self.clusters.clone() {
+                let out = self.kubectl_quiet(
+                    &c.name,
+                    &[
+                        "wait",
+                        "--for=condition=Established",
+                        "crd",
+                        "--all",
+                        "--timeout=60s",
+                    ],
+                )?;
+                if !out.status.success() {
+                    bail!(
+                        "CRDs in {} not Established: {}",
+                        c.name,
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+            eprintln!(
+                "mesh-lab: CRDs established ({:.1}s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        self.save()?;
+        Ok(())
+    }
+
+    /// Polls a kubectl command against cluster `i` until it succeeds; fails at once, with the
+    /// log, when one of the cluster's processes exits.
+    fn wait_kubectl(
+        &mut self,
+        i: usize,
+        what: &str,
+        timeout: Duration,
+        args: &[&str],
+    ) -> Result<()> {
+        let ctx = self.clusters[i].name.clone();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let ok = self
+                .kubectl_quiet(&ctx, args)
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if ok {
+                return Ok(());
+            }
+            if let Some(p) = self.exited_proc(i) {
+                bail!("{ctx}: {p}");
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{ctx}: timed out after {timeout:?} waiting for {what}; logs in {}",
+                    self.clusters[i].dir.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn spawn(
+        &mut self,
+        cluster: usize,
+        name: &str,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> Result<()> {
+        let bin = find_bin(&self.bin_dir, name)?;
+        let dir = self.clusters[cluster].dir.clone();
+        let proc = Proc::spawn(
+            name,
+            &bin,
+            args,
+            env,
+            &dir.join(format!("{name}.log")),
+            &dir,
+        )?;
+        self.procs.push((cluster, proc));
+        Ok(())
+    }
+
+    /// Starts another program for cluster `cluster` (istiod …), stopped with the lab and
+    /// recorded in its state file.
+    pub fn spawn_extra(
+        &mut self,
+        cluster: usize,
+        name: &str,
+        bin: &Path,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> Result<u32> {
+        let dir = self.clusters[cluster].dir.clone();
+        let proc = Proc::spawn(name, bin, args, env, &dir.join(format!("{name}.log")), &dir)?;
+        let pid = proc.pid;
+        self.procs.push((cluster, proc));
+        self.save()?;
+        Ok(pid)
+    }
+
+    fn procs_of(&mut self, cluster: usize) -> Vec<&mut Proc> {
+        self.procs
+            .iter_mut()
+            .filter(|(c, _)| *c == cluster)
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    fn exited_proc(&mut self, cluster: usize) -> Option<String> {
+        for p in self.procs_of(cluster) {
+            if let Some(status) = p.exited() {
+                return Some(format!(
+                    "{} of lab-{} exited ({status}); its log ({}) ends with:\n{}",
+                    p.name,
+                    cluster + 1,
+                    p.log.display(),
+                    p.log_tail(15)
+                ));
+            }
+        }
+        None
+    }
+
+    fn save(&self) -> Result<()> {
+        let clusters = self
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ClusterState {
+                name: c.name.clone(),
+                server: c.server.clone(),
+                api_port: c.api_port,
+                etcd_port: c.etcd_port,
+                dir: c.dir.clone(),
+                processes: self
+                    .procs
+                    .iter()
+                    .filter(|(ci, _)| *ci == i)
+                    .map(|(_, p)| ProcState {
+                        name: p.name.clone(),
+                        pid: p.pid,
+                        log: p.log.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        LabState {
+            kubeconfig: self.kubeconfig(),
+            clusters,
+        }
+        .save(&self.dir)
+    }
+
+    /// The kubeconfig with contexts `lab-1` … `lab-N`.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// The lab directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the lab's binaries are.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
+    /// A lab program's path (`kubectl`, `istioctl`, …).
+    pub fn bin(&self, name: &str) -> Result<PathBuf> {
+        find_bin(&self.bin_dir, name)
+    }
+
+    /// The clusters.
+    pub fn clusters(&self) -> &[LabCluster] {
+        &self.clusters
+    }
+
+    /// The context names, `lab-1` … `lab-N`.
+    pub fn contexts(&self) -> Vec<String> {
+        self.clusters.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// The lab's kubectl for `context`, with `--kubeconfig` and `--context` set.
+    pub fn kubectl(&self, context: &str) -> Command {
+        let mut cmd = Command::new(self.bin_dir.join("kubectl"));
+        cmd.arg(format!("--kubeconfig={}", self.kubeconfig().display()))
+            .arg(format!("--context={context}"));
+        cmd
+    }
+
+    fn kubectl_quiet(&self, context: &str, args: &[&str]) -> Result<std::process::Output> {
+        Ok(self.kubectl(context).args(args).output()?)
+    }
+
+    /// Stops one cluster's processes (fault injection: an API server going away).
+    pub fn stop_cluster(&mut self, cluster: usize) {
+        for (c, p) in self.procs.iter_mut().rev() {
+            if *c == cluster {
+                p.stop(Duration::from_secs(5));
+            }
+        }
+    }
+
+    /// Stops a named program of one cluster (e.g. `kube-apiserver`).
+    pub fn stop_process(&mut self, cluster: usize, name: &str) {
+        for (c, p) in self.procs.iter_mut() {
+            if *c == cluster && p.name == name {
+                p.stop(Duration::from_secs(5));
+            }
+        }
+    }
+
+    /// Resident memory of each cluster's processes, in KiB.
+    pub fn memory_kib(&self) -> Vec<u64> {
+        (0..self.clusters.len())
+            .map(|i| {
+                self.procs
+                    .iter()
+                    .filter(|(c, _)| *c == i)
+                    .filter_map(|(_, p)| p.rss_kib())
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// Leaves the processes running after this handle is dropped (`mesh-lab up`).
+    pub fn detach(mut self) -> Result<PathBuf> {
+        self.save()?;
+        for (_, p) in self.procs.iter_mut() {
+            p.detach();
+        }
+        self.detached = true;
+        if let Some(temp) = self.temp.take() {
+            let _ = temp.keep();
+        }
+        Ok(self.dir.clone())
+    }
+
+    /// Stops every process, newest first.
+    pub fn stop(&mut self) {
+        for (_, p) in self.procs.iter_mut().rev() {
+            p.stop(Duration::from_secs(5));
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if !self.detached {
+            self.stop();
+        }
+    }
+}
+
+fn read_pki(dir: &Path, ca_pem: &str) -> Result<pki::ClusterPki> {
+    Ok(pki::ClusterPki {
+        ca_pem: ca_pem.to_string(),
+        admin_cert_pem: fs::read_to_string(dir.join("admin.crt"))?,
+        admin_key_pem: fs::read_to_string(dir.join("admin.key"))?,
+    })
+}
+
+fn kubeconfig_yaml(clusters: &[LabCluster], pkis: &[pki::ClusterPki]) -> Result<String> {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let config = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": clusters.first().map(|c| c.name.clone()),
+        "clusters": clusters.iter().zip(pkis).map(|(c, p)| serde_json::json!({
+            "name": c.name,
+            "cluster": {"server": c.server, "certificate-authority-data": b64(&p.ca_pem)},
+        })).collect::<Vec<_>>(),
+        "users": clusters.iter().zip(pkis).map(|(c, p)| serde_json::json!({
+            "name": format!("{}-admin", c.name),
+            "user": {
+                "client-certificate-data": b64(&p.admin_cert_pem),
+                "client-key-data": b64(&p.admin_key_pem),
+            },
+        })).collect::<Vec<_>>(),
+        "contexts": clusters.iter().map(|c| serde_json::json!({
+            "name": c.name,
+            "context": {"cluster": c.name, "user": format!("{}-admin", c.name)},
+        })).collect::<Vec<_>>(),
+    });
+    Ok(yaml_serde::to_string(&config)?)
+}
+
+fn etcd_healthy(port: u16) -> bool {
+    use std::io::Write;
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut body = String::new();
+    let _ = stream.read_to_string(&mut body);
+    body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200")
+}
