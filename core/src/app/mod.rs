@@ -4,4 +4,5 @@
 //! and exiting lives here, so it is testable without spawning a process.
 
 pub mod certs;
+pub mod members;
 pub mod trust;

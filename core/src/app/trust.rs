@@ -535,14 +535,15 @@ pub fn judge_trust(clusters: &mut [ClusterTrust], local_root: Option<String>) ->
         if set.is_empty() {
             continue;
         }
-        if let Some(mesh) = &mesh_root {
-            if !set.contains(mesh) {
-                let whose = if local_root.is_some() {
-                    "the local root in --dir"
-                } else {
-                    "the other clusters' root"
-                };
-                problems.push(Problem::error(
+        if let Some(mesh) = &mesh_root
+            && !set.contains(mesh)
+        {
+            let whose = if local_root.is_some() {
+                "the local root in --dir"
+            } else {
+                "the other clusters' root"
+            };
+            problems.push(Problem::error(
                     &c.cluster,
                     &format!(
                         "cacerts in context {} trusts root {}, not {whose} {}: workloads here and elsewhere will fail mTLS with each other",
@@ -555,7 +556,6 @@ pub fn judge_trust(clusters: &mut [ClusterTrust], local_root: Option<String>) ->
                         c.cluster, c.context
                     ),
                 ));
-            }
         }
     }
     problems.sort_by_key(|p| p.severity != Severity::Error);
@@ -710,13 +710,13 @@ fn status_table(report: &TrustStatus, printer: &Printer) -> String {
                     "{}/{}",
                     c.root_config_maps.matching, c.root_config_maps.total
                 ),
-                (c.root_config_maps.total > 0).then(|| {
+                (c.root_config_maps.total > 0).then_some(
                     if c.root_config_maps.mismatched.is_empty() {
                         Tone::Good
                     } else {
                         Tone::Bad
-                    }
-                }),
+                    },
+                ),
             ),
         ]);
     }

@@ -91,7 +91,20 @@ pub fn key_matches(key: &KeyPair, cert_der: &[u8]) -> bool {
     }
 }
 
-/// PEM text of one DER certificate.
+/// PEM text of one DER certificate, with `\n` line endings (as openssl writes them).
 pub fn to_pem(der: &[u8]) -> String {
-    pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()))
+    pem::encode_config(
+        &pem::Pem::new("CERTIFICATE", der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn certificates_use_unix_line_endings() {
+        let text = super::to_pem(&[1, 2, 3]);
+        assert!(!text.contains('\r'), "{text:?}");
+        assert!(text.starts_with("-----BEGIN CERTIFICATE-----\n"));
+    }
 }

@@ -83,7 +83,17 @@ pub async fn apply_cluster(
 ) -> Result<usize, ClusterError> {
     let dry = mode == ApplyMode::ServerDryRun;
     let mut writes = 0;
+    // A server dry run does not persist a new namespace, so objects inside it cannot be
+    // checked by the server (it would answer NotFound); they are skipped.
+    let mut pending_namespaces: Vec<String> = Vec::new();
     for step in &plan.steps {
+        let (_, kind, ns, name) = identity(&step.manifest);
+        if dry && ns.as_ref().is_some_and(|n| pending_namespaces.contains(n)) {
+            continue;
+        }
+        if dry && kind == "Namespace" && step.op == Op::Create {
+            pending_namespaces.push(name.clone());
+        }
         match step.op {
             Op::Unchanged => {}
             Op::Create | Op::Update => {

@@ -1,11 +1,13 @@
 //! Flags of `kubectl mesh-certs`, resolved once into `mesh-core` options.
 
 use clap::{Args, Parser, Subcommand};
+use mesh_core::app::{members, trust};
 use mesh_core::ca::{CaSettings, CertDir, CreateOptions, ImportRoot, KeyType};
-use mesh_core::cli::{CertsDirArgs, OutputArgs};
-use mesh_core::clock::SystemClock;
+use mesh_core::cli::{CertsDirArgs, DryRunArgs, KubeArgs, OutputArgs};
+use mesh_core::clock::{Clock, SystemClock};
 use mesh_core::names::ClusterName;
 use mesh_core::render::Printer;
+use mesh_core::targets::parse_timeout;
 use mesh_core::{Error, ExitStatus, app};
 use std::path::PathBuf;
 
@@ -29,6 +31,93 @@ enum Command {
     Create(CreateArgs),
     /// Show every certificate in the directory, its expiry, and whether its chain is valid
     Inspect(InspectArgs),
+    /// Put each cluster's intermediate CA into its istio-system/cacerts Secret (never the root key)
+    Apply(ApplyArgs),
+    /// Live inventory of the mesh's trust across clusters: intermediates, roots, chains, expiry
+    Status(StatusArgs),
+    /// Issue a new intermediate for one cluster under the same root, and apply it
+    Rotate(RotateArgs),
+}
+
+/// Clusters by flags or by mesh file.
+#[derive(Debug, Args)]
+struct Targets {
+    /// The mesh file (every cluster, its context and network)
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    mesh: Option<PathBuf>,
+
+    /// Cluster names paired with --context by position (default: the context's name)
+    #[arg(long = "cluster", value_delimiter = ',', value_name = "NAME")]
+    clusters: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct ApplyArgs {
+    #[command(flatten)]
+    targets: Targets,
+
+    /// Network of each cluster (labels istio-system topology.istio.io/network), paired with --context
+    #[arg(long = "network", value_delimiter = ',', value_name = "NET")]
+    networks: Vec<String>,
+
+    #[command(flatten)]
+    dir: CertsDirArgs,
+
+    /// Replace a cacerts that holds another intermediate under the same root
+    #[arg(long)]
+    force: bool,
+
+    #[command(flatten)]
+    dry_run: DryRunArgs,
+
+    #[command(flatten)]
+    kube: KubeArgs,
+
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    targets: Targets,
+
+    #[command(flatten)]
+    dir: CertsDirArgs,
+
+    /// Report certificates that end within this many days (exit code 1)
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    warn_days: i64,
+
+    #[command(flatten)]
+    kube: KubeArgs,
+
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+struct RotateArgs {
+    /// The cluster whose intermediate CA is renewed
+    #[arg(long, value_name = "NAME")]
+    cluster: String,
+
+    #[command(flatten)]
+    dir: CertsDirArgs,
+
+    /// Key algorithm of the new key (default: the old intermediate's)
+    #[arg(long, value_enum)]
+    key_type: Option<KeyType>,
+
+    /// Validity of the new intermediate, in days (never beyond the root's end)
+    #[arg(long, default_value_t = 3650, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    intermediate_days: u32,
+
+    #[command(flatten)]
+    kube: KubeArgs,
+
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -109,8 +198,86 @@ impl Cli {
                 printer,
                 a.output.output,
             ),
+            Command::Apply(a) => {
+                let m = members::resolve(
+                    a.targets.mesh.as_deref(),
+                    &a.kube.contexts,
+                    &a.targets.clusters,
+                    &a.networks,
+                )?;
+                let opts = trust::ApplyOptions {
+                    dir: CertDir::new(m.certs_dir.unwrap_or_else(|| a.dir.dir.clone())),
+                    members: m.members,
+                    force: a.force,
+                    dry_run: a.dry_run.dry_run,
+                    format: a.output.output,
+                };
+                let access = access(&a.kube)?;
+                block_on(trust::apply(&opts, &access, SystemClock.now(), printer))
+            }
+            Command::Status(a) => {
+                let m = members::resolve(
+                    a.targets.mesh.as_deref(),
+                    &a.kube.contexts,
+                    &a.targets.clusters,
+                    &[],
+                )?;
+                let opts = trust::StatusOptions {
+                    dir: Some(CertDir::new(
+                        m.certs_dir.unwrap_or_else(|| a.dir.dir.clone()),
+                    )),
+                    members: m.members,
+                    warn_days: a.warn_days,
+                    format: a.output.output,
+                };
+                let access = access(&a.kube)?;
+                block_on(trust::status(&opts, &access, SystemClock.now(), printer))
+            }
+            Command::Rotate(a) => {
+                if a.kube.contexts.len() > 1 {
+                    return Err(Error::input(
+                        "rotate renews one cluster's intermediate and applies it to one context",
+                        "give a single --context, or none to only write the new files",
+                    ));
+                }
+                let opts = trust::RotateOptions {
+                    dir: CertDir::new(&a.dir.dir),
+                    cluster: ClusterName::parse(&a.cluster)?,
+                    context: a.kube.contexts.first().cloned(),
+                    key_type: a.key_type,
+                    intermediate_days: a.intermediate_days,
+                    settings: CaSettings::default(),
+                    format: a.output.output,
+                };
+                let access = access(&a.kube)?;
+                block_on(trust::rotate(&opts, &access, SystemClock.now(), printer))
+            }
         }
     }
+}
+
+fn access(kube: &KubeArgs) -> Result<trust::Access, Error> {
+    Ok(trust::Access {
+        kubeconfig: kube.kubeconfig.clone(),
+        timeout: parse_timeout(&kube.request_timeout)?,
+    })
+}
+
+/// Runs a cluster-facing command on a small runtime (the work is network-bound).
+fn block_on<F: std::future::Future<Output = Result<ExitStatus, Error>>>(
+    future: F,
+) -> Result<ExitStatus, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Error::input(
+                format!("cannot start the async runtime: {e}"),
+                "report this as a bug",
+            )
+        })?
+        .block_on(future)
 }
 
 impl CreateArgs {

@@ -168,6 +168,16 @@ impl Lab {
         Ok(lab)
     }
 
+    /// [`Lab::up`] without the Istio and Sail CRDs (for tests that need only core APIs).
+    pub fn up_without_crds(clusters: usize) -> Result<Lab> {
+        let temp = tempfile::Builder::new().prefix("mesh-lab-").tempdir()?;
+        let mut options = LabOptions::new(clusters, temp.path());
+        options.crds = false;
+        let mut lab = Lab::start(options)?;
+        lab.temp = Some(temp);
+        Ok(lab)
+    }
+
     /// Starts a lab as `options` say and waits until every cluster is ready. On failure,
     /// everything already started is stopped again.
     pub fn start(options: LabOptions) -> Result<Lab> {
@@ -186,14 +196,14 @@ impl Lab {
         fs::create_dir_all(&options.dir)
             .with_context(|| format!("creating the lab directory {}", options.dir.display()))?;
         let dir = options.dir.canonicalize()?;
-        if let Ok(existing) = LabState::load(&dir) {
-            if existing.any_alive() {
-                bail!(
-                    "a lab is already running in {}; hint: `mesh-lab down --dir {}` first",
-                    dir.display(),
-                    dir.display()
-                );
-            }
+        if let Ok(existing) = LabState::load(&dir)
+            && existing.any_alive()
+        {
+            bail!(
+                "a lab is already running in {}; hint: `mesh-lab down --dir {}` first",
+                dir.display(),
+                dir.display()
+            );
         }
         let ports = match options.base_port {
             Some(base) => {
@@ -246,7 +256,7 @@ impl Lab {
                 ca_pem: pki.ca_pem.clone(),
             });
             pki::write(&cdir, "audit-policy.yaml", AUDIT_POLICY, false)?;
-            let own = kubeconfig_yaml(&self.clusters[i..=i], &[pki.clone()])?;
+            let own = kubeconfig_yaml(&self.clusters[i..=i], std::slice::from_ref(&pki))?;
             pki::write(&cdir, "admin.kubeconfig", &own, true)?;
         }
         let pkis = self

@@ -161,10 +161,11 @@ type: kubernetes.io/service-account-token
         ]));
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let mut parts = text.split(' ');
-        if let (Some(t), Some(c)) = (parts.next(), parts.next()) {
-            if !t.is_empty() && !c.is_empty() {
-                break (t.to_string(), c.to_string());
-            }
+        if let (Some(t), Some(c)) = (parts.next(), parts.next())
+            && !t.is_empty()
+            && !c.is_empty()
+        {
+            break (t.to_string(), c.to_string());
         }
         assert!(
             Instant::now() < deadline,

@@ -1,0 +1,560 @@
+//! `kubectl mesh-certs apply | status | rotate` against real lab clusters, checked with the
+//! lab's kubectl and with openssl.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use base64::Engine as _;
+use mesh_lab::Lab;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const CERTS: &str = env!("CARGO_BIN_EXE_kubectl-mesh_certs");
+
+fn certs(lab: &Lab, cwd: &Path, args: &[&str]) -> Output {
+    Command::new(CERTS)
+        .args(args)
+        .current_dir(cwd)
+        .env("KUBECONFIG", lab.kubeconfig())
+        .env("NO_COLOR", "1")
+        .env_remove("MESH_CERTS_DIR")
+        .output()
+        .expect("run kubectl-mesh_certs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(o: Output) -> Output {
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    o
+}
+
+fn kubectl_json(lab: &Lab, ctx: &str, args: &[&str]) -> Option<Value> {
+    let o = lab
+        .kubectl(ctx)
+        .args(args)
+        .args(["-o", "json"])
+        .output()
+        .expect("kubectl");
+    o.status
+        .success()
+        .then(|| serde_json::from_slice(&o.stdout).expect("json"))
+}
+
+fn cacerts(lab: &Lab, ctx: &str) -> Option<Value> {
+    kubectl_json(
+        lab,
+        ctx,
+        &["get", "secret", "cacerts", "-n", "istio-system"],
+    )
+}
+
+fn data(secret: &Value, key: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(secret["data"][key].as_str().expect("key"))
+        .expect("base64")
+}
+
+fn rv(v: &Value) -> String {
+    v["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .to_string()
+}
+
+fn openssl(args: &[&str], cwd: &Path) -> String {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("openssl");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn apply_to_three_clusters_then_status_idempotency_and_no_root_key() {
+    let lab = Lab::up_without_crds(3).expect("lab");
+    let work = tempfile::tempdir().expect("tmp");
+    let w = work.path();
+    ok(certs(&lab, w, &["create", "--clusters", "east,west,north"]));
+
+    let applied = ok(certs(
+        &lab,
+        w,
+        &[
+            "apply",
+            "--context",
+            "lab-1,lab-2,lab-3",
+            "--cluster",
+            "east,west,north",
+            "--network",
+            "net1,net2,net3",
+        ],
+    ));
+    assert!(
+        String::from_utf8_lossy(&applied.stderr).contains("applied 6 change(s) in 3 cluster(s)"),
+        "{}",
+        text(&applied)
+    );
+
+    // The live Secrets are what openssl accepts: each intermediate chains to the root.
+    let mut versions = Vec::new();
+    for (ctx, cluster, net) in [
+        ("lab-1", "east", "net1"),
+        ("lab-2", "west", "net2"),
+        ("lab-3", "north", "net3"),
+    ] {
+        let secret = cacerts(&lab, ctx).expect("cacerts exists");
+        assert_eq!(secret["type"], "Opaque");
+        let keys: Vec<&String> = secret["data"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "ca-cert.pem",
+                "ca-key.pem",
+                "cert-chain.pem",
+                "root-cert.pem"
+            ]
+        );
+        let d = tempfile::tempdir().unwrap();
+        for k in ["ca-cert.pem", "cert-chain.pem", "root-cert.pem"] {
+            std::fs::write(d.path().join(k), data(&secret, k)).unwrap();
+        }
+        let verified = openssl(
+            &[
+                "verify",
+                "-CAfile",
+                "root-cert.pem",
+                "-untrusted",
+                "cert-chain.pem",
+                "ca-cert.pem",
+            ],
+            d.path(),
+        );
+        assert!(verified.contains("ca-cert.pem: OK"), "{verified}");
+        assert_eq!(
+            data(&secret, "ca-cert.pem"),
+            std::fs::read(w.join("mesh-certs").join(cluster).join("ca-cert.pem")).unwrap()
+        );
+        let ns = kubectl_json(&lab, ctx, &["get", "namespace", "istio-system"]).unwrap();
+        assert_eq!(ns["metadata"]["labels"]["topology.istio.io/network"], net);
+        versions.push((rv(&secret), rv(&ns)));
+    }
+
+    // A second apply writes nothing: every resourceVersion stays.
+    let again = ok(certs(
+        &lab,
+        w,
+        &[
+            "apply",
+            "--context",
+            "lab-1,lab-2,lab-3",
+            "--cluster",
+            "east,west,north",
+            "--network",
+            "net1,net2,net3",
+        ],
+    ));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("nothing to do"),
+        "{}",
+        text(&again)
+    );
+    for (i, ctx) in ["lab-1", "lab-2", "lab-3"].iter().enumerate() {
+        let secret = cacerts(&lab, ctx).unwrap();
+        let ns = kubectl_json(&lab, ctx, &["get", "namespace", "istio-system"]).unwrap();
+        assert_eq!(
+            (rv(&secret), rv(&ns)),
+            versions[i],
+            "{ctx} was written by a no-op apply"
+        );
+    }
+
+    // status: one root, valid chains, the days left openssl's dates give.
+    let status = ok(certs(
+        &lab,
+        w,
+        &[
+            "status",
+            "--context",
+            "lab-1,lab-2,lab-3",
+            "--cluster",
+            "east,west,north",
+            "-o",
+            "json",
+        ],
+    ));
+    let report: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(report["sharedRoot"], true);
+    assert_eq!(
+        report["problems"].as_array().unwrap().len(),
+        0,
+        "{report:#}"
+    );
+    let root_fp = openssl(
+        &[
+            "x509",
+            "-in",
+            "mesh-certs/root-cert.pem",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+        ],
+        w,
+    );
+    let root_fp = root_fp.trim().split('=').nth(1).unwrap().to_string();
+    assert_eq!(report["meshRoot"], root_fp.as_str());
+    assert_eq!(report["localRoot"], root_fp.as_str());
+    for (c, name) in report["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(["east", "west", "north"])
+    {
+        assert_eq!(c["cluster"], name);
+        assert_eq!(c["cacerts"]["chains"], true);
+        assert_eq!(c["cacerts"]["roots"][0], root_fp.as_str());
+        assert_eq!(c["localRootMatches"], true);
+        let end = openssl(
+            &[
+                "x509",
+                "-in",
+                &format!("mesh-certs/{name}/ca-cert.pem"),
+                "-noout",
+                "-enddate",
+            ],
+            w,
+        );
+        let end = end.trim().trim_start_matches("notAfter=").to_string();
+        let secs = std::process::Command::new("date")
+            .args(["-d", &end, "+%s"])
+            .output()
+            .unwrap();
+        let secs: i64 = String::from_utf8_lossy(&secs.stdout)
+            .trim()
+            .parse()
+            .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let days = (secs - now).div_euclid(86_400);
+        assert_eq!(c["cacerts"]["intermediate"]["daysLeft"], days, "{name}");
+    }
+
+    // The root private key is in no Secret and no ConfigMap of any cluster.
+    let root_key = std::fs::read_to_string(w.join("mesh-certs/root-key.pem")).unwrap();
+    let body: String = root_key
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let probe = &body[..64];
+    for ctx in lab.contexts() {
+        for kind in ["secrets", "configmaps"] {
+            let all = kubectl_json(&lab, &ctx, &["get", kind, "-A"]).unwrap();
+            for item in all["items"].as_array().unwrap() {
+                for (_, v) in item["data"].as_object().into_iter().flatten() {
+                    let raw = v.as_str().unwrap_or_default();
+                    let decoded = base64::engine::general_purpose::STANDARD
+                        .decode(raw)
+                        .unwrap_or_default();
+                    let decoded: String = String::from_utf8_lossy(&decoded).lines().collect();
+                    let plain: String = raw.lines().collect();
+                    assert!(
+                        !decoded.contains(probe) && !plain.contains(probe),
+                        "{ctx}: {kind} {} holds the root key",
+                        item["metadata"]["name"]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn refusals_force_dry_runs_yaml_rotation_and_unreachable_contexts() {
+    let mut lab = Lab::up_without_crds(2).expect("lab");
+    let work = tempfile::tempdir().expect("tmp");
+    let w = work.path();
+    ok(certs(
+        &lab,
+        w,
+        &[
+            "create",
+            "--clusters",
+            "east,west",
+            "--key-type",
+            "ecdsa-p256",
+        ],
+    ));
+    ok(certs(
+        &lab,
+        w,
+        &[
+            "create",
+            "--clusters",
+            "east,west",
+            "--key-type",
+            "ecdsa-p256",
+            "--dir",
+            "foreign",
+        ],
+    ));
+
+    // --dry-run writes nothing, client or server side.
+    for mode in ["--dry-run=client", "--dry-run=server"] {
+        ok(certs(
+            &lab,
+            w,
+            &["apply", "--context", "lab-1", "--cluster", "east", mode],
+        ));
+        assert!(cacerts(&lab, "lab-1").is_none(), "{mode} wrote cacerts");
+        assert!(
+            kubectl_json(&lab, "lab-1", &["get", "namespace", "istio-system"]).is_none(),
+            "{mode} created the namespace"
+        );
+    }
+
+    // -o yaml is what `kubectl apply -f -` accepts, and the result is what apply would make.
+    let yaml = ok(certs(
+        &lab,
+        w,
+        &[
+            "apply",
+            "--context",
+            "lab-1",
+            "--cluster",
+            "east",
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ],
+    ));
+    let mut child = lab
+        .kubectl("lab-1")
+        .args(["apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&yaml.stdout).unwrap();
+    let applied = child.wait_with_output().unwrap();
+    assert!(
+        applied.status.success(),
+        "kubectl apply: {}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let before = cacerts(&lab, "lab-1").expect("applied by kubectl");
+    let same = ok(certs(
+        &lab,
+        w,
+        &["apply", "--context", "lab-1", "--cluster", "east"],
+    ));
+    assert!(
+        String::from_utf8_lossy(&same.stdout).contains("unchanged   Secret istio-system/cacerts"),
+        "{}",
+        text(&same)
+    );
+    assert_eq!(rv(&cacerts(&lab, "lab-1").unwrap()), rv(&before));
+
+    // Another root: refused, both fingerprints named, nothing changed.
+    let foreign = certs(
+        &lab,
+        w,
+        &[
+            "apply",
+            "--context",
+            "lab-1",
+            "--cluster",
+            "east",
+            "--dir",
+            "foreign",
+        ],
+    );
+    assert_eq!(foreign.status.code(), Some(2), "{}", text(&foreign));
+    let err = String::from_utf8_lossy(&foreign.stderr);
+    let fp = |dir: &str| {
+        openssl(
+            &[
+                "x509",
+                "-in",
+                &format!("{dir}/root-cert.pem"),
+                "-noout",
+                "-fingerprint",
+                "-sha256",
+            ],
+            w,
+        )
+        .trim()
+        .split('=')
+        .nth(1)
+        .unwrap()
+        .to_string()
+    };
+    assert!(
+        err.contains(&fp("mesh-certs")) && err.contains(&fp("foreign")),
+        "{err}"
+    );
+    assert!(
+        err.contains("root-rotation") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(rv(&cacerts(&lab, "lab-1").unwrap()), rv(&before));
+
+    // Another intermediate under the same root: refused without --force, replaced with it.
+    ok(certs(&lab, w, &["rotate", "--cluster", "east"]));
+    let refused = certs(
+        &lab,
+        w,
+        &["apply", "--context", "lab-1", "--cluster", "east"],
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("another intermediate"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(rv(&cacerts(&lab, "lab-1").unwrap()), rv(&before));
+    ok(certs(
+        &lab,
+        w,
+        &[
+            "apply",
+            "--context",
+            "lab-1",
+            "--cluster",
+            "east",
+            "--force",
+        ],
+    ));
+    assert_eq!(
+        data(&cacerts(&lab, "lab-1").unwrap(), "ca-cert.pem"),
+        std::fs::read(w.join("mesh-certs/east/ca-cert.pem")).unwrap()
+    );
+
+    // rotate: a new intermediate, the old one backed up, applied, still the same root.
+    let old = std::fs::read(w.join("mesh-certs/east/ca-cert.pem")).unwrap();
+    ok(certs(
+        &lab,
+        w,
+        &["rotate", "--cluster", "east", "--context", "lab-1"],
+    ));
+    let new = std::fs::read(w.join("mesh-certs/east/ca-cert.pem")).unwrap();
+    assert_ne!(old, new);
+    assert_eq!(data(&cacerts(&lab, "lab-1").unwrap(), "ca-cert.pem"), new);
+    let backups: Vec<_> = std::fs::read_dir(w.join("mesh-certs/backup"))
+        .unwrap()
+        .collect();
+    assert_eq!(
+        backups.len(),
+        2,
+        "one backup for create --force, one for rotate"
+    );
+    let key_mode = std::fs::metadata(w.join("mesh-certs/east/ca-key.pem")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(key_mode.permissions().mode() & 0o777, 0o600);
+
+    // status names the cluster whose cacerts comes from another root, exit 1.
+    ok(certs(
+        &lab,
+        w,
+        &[
+            "apply",
+            "--context",
+            "lab-2",
+            "--cluster",
+            "west",
+            "--dir",
+            "foreign",
+        ],
+    ));
+    let status = certs(
+        &lab,
+        w,
+        &[
+            "status",
+            "--context",
+            "lab-1,lab-2",
+            "--cluster",
+            "east,west",
+        ],
+    );
+    assert_eq!(status.status.code(), Some(1), "{}", text(&status));
+    let err = String::from_utf8_lossy(&status.stderr);
+    assert!(
+        err.contains("west: cacerts in context lab-2 trusts root")
+            && err.contains("not the local root"),
+        "{err}"
+    );
+    assert!(!err.contains("east: cacerts"), "east is fine: {err}");
+    let json = certs(
+        &lab,
+        w,
+        &[
+            "status",
+            "--context",
+            "lab-1,lab-2",
+            "--cluster",
+            "east,west",
+            "-o",
+            "json",
+        ],
+    );
+    let report: Value = serde_json::from_slice(&json.stdout).expect("only JSON on stdout");
+    assert_eq!(report["sharedRoot"], false);
+    assert_eq!(report["clusters"][1]["localRootMatches"], false);
+
+    // An unknown context and a stopped API server: exit 2, the context named.
+    let unknown = certs(
+        &lab,
+        w,
+        &[
+            "status",
+            "--context",
+            "lab-1,nosuch",
+            "--cluster",
+            "east,west",
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("nosuch"),
+        "{}",
+        text(&unknown)
+    );
+    lab.stop_process(1, "kube-apiserver");
+    let started = std::time::Instant::now();
+    let down = certs(
+        &lab,
+        w,
+        &[
+            "status",
+            "--context",
+            "lab-1,lab-2",
+            "--cluster",
+            "east,west",
+            "--request-timeout",
+            "5s",
+        ],
+    );
+    assert_eq!(down.status.code(), Some(2), "{}", text(&down));
+    assert!(
+        String::from_utf8_lossy(&down.stderr).contains("lab-2"),
+        "{}",
+        text(&down)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
