@@ -41,6 +41,16 @@ pub struct IstioSpec {
     /// Also install `IstioCNI`.
     #[serde(default)]
     pub cni: bool,
+    /// CNI configuration directory for `IstioCNI` (`/etc/cni/multus/net.d` with Multus).
+    #[serde(default = "default_cni_conf_dir")]
+    pub cni_conf_dir: String,
+    /// Run east-west gateways on infra nodes (`node-role.kubernetes.io/infra`).
+    #[serde(default)]
+    pub gateways_on_infra_nodes: bool,
+}
+
+fn default_cni_conf_dir() -> String {
+    "/etc/cni/net.d".into()
 }
 
 fn default_version() -> String {
@@ -52,6 +62,8 @@ impl Default for IstioSpec {
         IstioSpec {
             version: default_version(),
             cni: false,
+            cni_conf_dir: default_cni_conf_dir(),
+            gateways_on_infra_nodes: false,
         }
     }
 }

@@ -37,7 +37,6 @@ pub fn resolve(
             ));
         }
         let mesh = MeshSpec::load(path)?;
-        let base = path.parent().unwrap_or(Path::new("."));
         let members = mesh
             .clusters
             .iter()
@@ -51,7 +50,7 @@ pub fn resolve(
             .collect::<Result<Vec<_>, Error>>()?;
         return Ok(Members {
             members,
-            certs_dir: mesh.certs.as_ref().map(|d| base.join(d)),
+            certs_dir: mesh.certs.clone(),
             mesh: Some(mesh),
         });
     }

@@ -56,6 +56,14 @@ pub struct Access {
 }
 
 impl Access {
+    /// From the shared `--kubeconfig` / `--request-timeout` flags.
+    pub fn from_args(args: &crate::cli::KubeArgs) -> Result<Access, Error> {
+        Ok(Access {
+            kubeconfig: args.kubeconfig.clone(),
+            timeout: crate::targets::parse_timeout(&args.request_timeout)?,
+        })
+    }
+
     async fn connect(&self, members: &[Member]) -> Result<Vec<Kube>, Error> {
         let source = KubeconfigSource::load(self.kubeconfig.as_deref())?;
         let pairs: Vec<(String, String)> = members

@@ -5,3 +5,6 @@
 //! byte-identical output, so plans, snapshots and GitOps exports are stable.
 
 pub mod cacerts;
+pub mod gateway;
+pub mod istio;
+pub mod remote_secret;

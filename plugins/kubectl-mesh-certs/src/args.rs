@@ -7,7 +7,6 @@ use mesh_core::cli::{CertsDirArgs, DryRunArgs, KubeArgs, OutputArgs};
 use mesh_core::clock::{Clock, SystemClock};
 use mesh_core::names::ClusterName;
 use mesh_core::render::Printer;
-use mesh_core::targets::parse_timeout;
 use mesh_core::{Error, ExitStatus, app};
 use std::path::PathBuf;
 
@@ -212,8 +211,8 @@ impl Cli {
                     dry_run: a.dry_run.dry_run,
                     format: a.output.output,
                 };
-                let access = access(&a.kube)?;
-                block_on(trust::apply(&opts, &access, SystemClock.now(), printer))
+                let access = trust::Access::from_args(&a.kube)?;
+                app::block_on(trust::apply(&opts, &access, SystemClock.now(), printer))
             }
             Command::Status(a) => {
                 let m = members::resolve(
@@ -230,8 +229,8 @@ impl Cli {
                     warn_days: a.warn_days,
                     format: a.output.output,
                 };
-                let access = access(&a.kube)?;
-                block_on(trust::status(&opts, &access, SystemClock.now(), printer))
+                let access = trust::Access::from_args(&a.kube)?;
+                app::block_on(trust::status(&opts, &access, SystemClock.now(), printer))
             }
             Command::Rotate(a) => {
                 if a.kube.contexts.len() > 1 {
@@ -249,35 +248,11 @@ impl Cli {
                     settings: CaSettings::default(),
                     format: a.output.output,
                 };
-                let access = access(&a.kube)?;
-                block_on(trust::rotate(&opts, &access, SystemClock.now(), printer))
+                let access = trust::Access::from_args(&a.kube)?;
+                app::block_on(trust::rotate(&opts, &access, SystemClock.now(), printer))
             }
         }
     }
-}
-
-fn access(kube: &KubeArgs) -> Result<trust::Access, Error> {
-    Ok(trust::Access {
-        kubeconfig: kube.kubeconfig.clone(),
-        timeout: parse_timeout(&kube.request_timeout)?,
-    })
-}
-
-/// Runs a cluster-facing command on a small runtime (the work is network-bound).
-fn block_on<F: std::future::Future<Output = Result<ExitStatus, Error>>>(
-    future: F,
-) -> Result<ExitStatus, Error> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            Error::input(
-                format!("cannot start the async runtime: {e}"),
-                "report this as a bug",
-            )
-        })?
-        .block_on(future)
 }
 
 impl CreateArgs {

@@ -707,3 +707,26 @@ fn etcd_healthy(port: u16) -> bool {
     let _ = stream.read_to_string(&mut body);
     body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200")
 }
+
+/// Path of a kubectl-mesh plugin binary for end-to-end tests of another package: next to
+/// the running test's executable (`target/<profile>/`), built with cargo when it is missing.
+pub fn plugin_bin(package: &str) -> Result<PathBuf> {
+    let file = package.replacen("kubectl-mesh-", "kubectl-mesh_", 1);
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test executable has no target directory")?;
+    let path = profile_dir.join(&file);
+    if !path.is_file() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", package])
+            .status()
+            .with_context(|| format!("building {package}"))?;
+        if !status.success() || !path.is_file() {
+            bail!("could not build {package} (expected {})", path.display());
+        }
+    }
+    Ok(path)
+}

@@ -1,0 +1,181 @@
+//! Remote access (reference §1): the reader ServiceAccount and its RBAC in the cluster being
+//! read, the service-account-token Secret, and the remote secret istiod watches in the
+//! reading cluster, with the kubeconfig shaped as `istioctl create-remote-secret` builds it.
+
+use crate::labels::{
+    CLUSTER_ANNOTATION, ISTIO_NAMESPACE, MULTICLUSTER_SECRET_LABEL, READER_SERVICE_ACCOUNT,
+    REMOTE_SECRET_PREFIX,
+};
+use serde_json::{Value, json};
+
+/// Name of the reader ClusterRole and its binding.
+pub fn reader_role_name() -> String {
+    format!("istio-reader-clusterrole-{ISTIO_NAMESPACE}")
+}
+
+/// The token Secret istioctl creates for the reader (`<sa>-istio-remote-secret-token`).
+pub fn token_secret_name() -> String {
+    format!("{READER_SERVICE_ACCOUNT}-istio-remote-secret-token")
+}
+
+fn reader_labels() -> Value {
+    json!({"app": "istio-reader", "app.kubernetes.io/name": "istio-reader"})
+}
+
+/// The reader ServiceAccount.
+pub fn reader_service_account() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": READER_SERVICE_ACCOUNT, "namespace": ISTIO_NAMESPACE, "labels": reader_labels()},
+    })
+}
+
+/// The reader ClusterRole (§1.5); `remote_profile` adds what a primary's istiod needs to manage
+/// a remote (webhook patching, `istio-ca-root-cert` ConfigMaps).
+pub fn reader_cluster_role(remote_profile: bool) -> Value {
+    let read = json!(["get", "list", "watch"]);
+    let mut rules = vec![
+        json!({"apiGroups": ["config.istio.io", "security.istio.io", "networking.istio.io", "authentication.istio.io",
+            "rbac.istio.io", "telemetry.istio.io", "extensions.istio.io"], "resources": ["*"], "verbs": read}),
+        json!({"apiGroups": [""], "resources": ["endpoints", "pods", "services", "nodes", "replicationcontrollers",
+            "namespaces", "secrets", "configmaps"], "verbs": read}),
+        json!({"apiGroups": ["networking.istio.io"], "resources": ["workloadentries"], "verbs": read}),
+        json!({"apiGroups": ["networking.x-k8s.io", "gateway.networking.k8s.io"], "resources": ["gateways"], "verbs": read}),
+        json!({"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": read}),
+        json!({"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read}),
+        json!({"apiGroups": ["multicluster.x-k8s.io"], "resources": ["serviceexports"], "verbs": ["get", "list", "watch", "create", "delete"]}),
+        json!({"apiGroups": ["multicluster.x-k8s.io"], "resources": ["serviceimports"], "verbs": read}),
+        json!({"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": read}),
+        json!({"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}),
+        json!({"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]}),
+    ];
+    if remote_profile {
+        rules.push(json!({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "list", "watch", "update"]}));
+        rules.push(json!({"apiGroups": ["admissionregistration.k8s.io"], "resources": ["mutatingwebhookconfigurations"],
+            "verbs": ["get", "list", "watch", "update", "patch"]}));
+        rules.push(json!({"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingwebhookconfigurations"],
+            "verbs": ["get", "list", "watch", "update"]}));
+    }
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": reader_role_name(), "labels": reader_labels()},
+        "rules": rules,
+    })
+}
+
+/// Binds the reader ClusterRole to the reader ServiceAccount.
+pub fn reader_binding() -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": reader_role_name(), "labels": reader_labels()},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": reader_role_name()},
+        "subjects": [{"kind": "ServiceAccount", "name": READER_SERVICE_ACCOUNT, "namespace": ISTIO_NAMESPACE}],
+    })
+}
+
+/// The long-lived token Secret the controller manager fills with `token` and `ca.crt`.
+pub fn token_secret() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "type": "kubernetes.io/service-account-token",
+        "metadata": {
+            "name": token_secret_name(), "namespace": ISTIO_NAMESPACE,
+            "annotations": {"kubernetes.io/service-account.name": READER_SERVICE_ACCOUNT},
+        },
+    })
+}
+
+/// The reader objects of a cluster, in apply order.
+pub fn reader_objects(remote_profile: bool) -> Vec<Value> {
+    vec![
+        reader_service_account(),
+        reader_cluster_role(remote_profile),
+        reader_binding(),
+        token_secret(),
+    ]
+}
+
+/// The kubeconfig inside a remote secret (§1.2): one cluster, context and user, all named
+/// after the cluster, with the token Secret's CA and token.
+pub fn kubeconfig(cluster: &str, server: &str, ca_b64: &str, token: &str) -> String {
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority-data": ca_b64}}],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": cluster}}],
+        "current-context": cluster,
+        "preferences": {},
+        "users": [{"name": cluster, "user": {"token": token}}],
+    });
+    yaml_serde::to_string(&config).unwrap_or_default()
+}
+
+/// The remote secret for `cluster`, to be created in the reading cluster's Istio namespace.
+pub fn remote_secret(cluster: &str, kubeconfig: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": format!("{REMOTE_SECRET_PREFIX}{cluster}"),
+            "namespace": ISTIO_NAMESPACE,
+            "labels": {MULTICLUSTER_SECRET_LABEL: "true"},
+            "annotations": {CLUSTER_ANNOTATION: cluster},
+        },
+        "stringData": {cluster: kubeconfig},
+    })
+}
+
+/// Whether a server URL points at the loopback interface (unusable from another cluster).
+pub fn is_loopback(server: &str) -> bool {
+    let host = server
+        .split("://")
+        .nth(1)
+        .unwrap_or(server)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost" || host.starts_with("127.") || host == "::1" || host.ends_with(".localhost")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_servers_are_recognised() {
+        for s in [
+            "https://127.0.0.1:6443",
+            "https://localhost:6443",
+            "https://[::1]:443",
+            "https://127.0.1.1",
+        ] {
+            assert!(is_loopback(s), "{s}");
+        }
+        for s in [
+            "https://10.0.0.1:6443",
+            "https://api.example.com:6443",
+            "https://172.18.0.2:6443",
+        ] {
+            assert!(!is_loopback(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn the_kubeconfig_is_shaped_like_istioctls() {
+        let text = kubeconfig("west", "https://10.0.0.2:6443", "Q0E=", "tok");
+        let v: serde_json::Value = yaml_serde::from_str(&text).unwrap();
+        assert_eq!(v["current-context"], "west");
+        assert_eq!(v["clusters"][0]["name"], "west");
+        assert_eq!(v["contexts"][0]["context"]["user"], "west");
+        assert_eq!(v["users"][0]["user"]["token"], "tok");
+        let secret = remote_secret("west", &text);
+        assert_eq!(secret["metadata"]["name"], "istio-remote-secret-west");
+        assert_eq!(secret["metadata"]["labels"]["istio/multiCluster"], "true");
+        assert_eq!(
+            secret["metadata"]["annotations"]["networking.istio.io/cluster"],
+            "west"
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! What `mesh-join` creates in each of the four topologies, as reviewed snapshots.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mesh_core::app::join::{Installer, base_objects, reading_pairs};
+use mesh_core::manifests::istio;
+use mesh_core::mesh::MeshSpec;
+use std::path::Path;
+
+fn mesh(text: &str) -> MeshSpec {
+    MeshSpec::parse(text, Path::new("mesh.yaml")).unwrap()
+}
+
+const MULTI_PRIMARY_SINGLE: &str = "meshID: mesh1\nistio: {version: v1.28.1}\nclusters:\n- {name: east, context: ctx-east, network: network1, role: primary}\n- {name: west, context: ctx-west, network: network1, role: primary}\n";
+const MULTI_PRIMARY_MULTI: &str = "meshID: mesh1\nistio: {version: v1.28.1}\nclusters:\n- {name: east, context: ctx-east, network: network1, role: primary}\n- {name: west, context: ctx-west, network: network2, role: primary}\n";
+const PRIMARY_REMOTE_SINGLE: &str = "meshID: mesh1\nistio: {version: v1.28.1}\nclusters:\n- {name: east, context: ctx-east, network: network1, role: primary, eastWestAddress: 192.0.2.10}\n- {name: west, context: ctx-west, network: network1, role: remote, primary: east}\n";
+const PRIMARY_REMOTE_MULTI: &str = "meshID: mesh1\nistio: {version: v1.28.1, cni: true, cniConfDir: /etc/cni/multus/net.d, gatewaysOnInfraNodes: true}\nclusters:\n- {name: east, context: ctx-east, network: network1, role: primary, eastWestAddress: 192.0.2.10}\n- {name: west, context: ctx-west, network: network2, role: remote, primary: east}\n";
+
+fn render(text: &str) -> String {
+    let m = mesh(text);
+    let mut out = format!(
+        "# topology: {}\n# reading pairs (reader <- source): {:?}\n",
+        m.topology(),
+        reading_pairs(&m)
+    );
+    for c in &m.clusters {
+        let pilot = c
+            .primary
+            .as_ref()
+            .and_then(|p| m.cluster(p))
+            .and_then(|p| p.east_west_address.clone());
+        for o in base_objects(
+            &m,
+            c,
+            "sailoperator.io/v1",
+            pilot.as_deref(),
+            Installer::Sail,
+            true,
+        ) {
+            out.push_str(&format!(
+                "---\n# cluster: {}\n{}",
+                c.name,
+                yaml_serde::to_string(&o).unwrap()
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn multi_primary_single_network() {
+    insta::assert_snapshot!(render(MULTI_PRIMARY_SINGLE));
+}
+
+#[test]
+fn multi_primary_multi_network() {
+    insta::assert_snapshot!(render(MULTI_PRIMARY_MULTI));
+}
+
+#[test]
+fn primary_remote_single_network() {
+    insta::assert_snapshot!(render(PRIMARY_REMOTE_SINGLE));
+}
+
+#[test]
+fn primary_remote_multi_network_with_cni_and_infra_nodes() {
+    insta::assert_snapshot!(render(PRIMARY_REMOTE_MULTI));
+}
+
+#[test]
+fn remote_values_follow_the_reference() {
+    let m = mesh(PRIMARY_REMOTE_MULTI);
+    let west = m.cluster("west").unwrap();
+    let v = istio::istio(&m, west, "sailoperator.io/v1", Some("192.0.2.10"));
+    assert_eq!(v["spec"]["profile"], "remote");
+    assert_eq!(
+        v["spec"]["values"]["istiodRemote"]["injectionPath"],
+        "/inject/cluster/west/net/network2"
+    );
+    assert_eq!(
+        v["spec"]["values"]["global"]["remotePilotAddress"],
+        "192.0.2.10"
+    );
+    assert_eq!(
+        v["spec"]["values"]["global"]["multiCluster"]["clusterName"],
+        "west"
+    );
+    let east = istio::istio(&m, m.cluster("east").unwrap(), "sailoperator.io/v1", None);
+    assert_eq!(
+        east["spec"]["values"]["pilot"]["env"]["EXTERNAL_ISTIOD"],
+        "true"
+    );
+    assert_eq!(east["spec"]["values"]["global"]["externalIstiod"], true);
+    let op = istio::istio_operator(&m, west, Some("192.0.2.10"));
+    assert_eq!(op["kind"], "IstioOperator");
+    assert_eq!(op["spec"]["profile"], "remote");
+    assert!(op["spec"]["values"].get("profile").is_none());
+}

@@ -1,0 +1,422 @@
+//! Flags of `kubectl mesh-join`, resolved once into `mesh-core` options.
+
+use clap::{Args, Parser, Subcommand};
+use mesh_core::app::join::{self, Installer, JoinOptions, LeaveOptions};
+use mesh_core::app::{self, trust::Access};
+use mesh_core::ca::CertDir;
+use mesh_core::cli::{CertsDirArgs, DryRun, DryRunArgs, KubeArgs, OutputArgs};
+use mesh_core::mesh::{ClusterSpec, IstioSpec, MeshSpec, Role};
+use mesh_core::render::Printer;
+use mesh_core::{Error, ExitStatus};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Join clusters into one Istio multi-cluster mesh (multi-primary or primary-remote, one
+/// network or several): control planes, gateways, exposure and remote secrets, planned first
+/// and applied with server-side apply.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-mesh_join",
+    bin_name = "kubectl mesh-join",
+    version = mesh_core::version::VERSION,
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  kubectl mesh-join plan -f mesh.yaml\n  kubectl mesh-join -f mesh.yaml\n  kubectl mesh-join --context east --cluster-name east --network net1 --mesh-id mesh1\n  kubectl mesh-join leave -f mesh.yaml --cluster west --yes\n\nExit codes: 0 ok, 1 problems found (not Ready in time), 2 could not run."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    join: JoinArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List every action per cluster without changing anything
+    Plan(Box<JoinArgs>),
+    /// Remove a cluster from the mesh: remote secrets both ways, gateways, exposure
+    Leave(LeaveArgs),
+    /// Print a remote secret for a cluster (a drop-in for istioctl create-remote-secret)
+    RemoteSecret(RemoteSecretArgs),
+}
+
+/// The mesh, by file or by flags.
+#[derive(Debug, Args)]
+struct MeshArgs {
+    /// The mesh file
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    mesh: Option<PathBuf>,
+
+    /// Cluster name (cluster ID) of the cluster in --context (flags mode)
+    #[arg(long, value_name = "NAME")]
+    cluster_name: Option<String>,
+
+    /// Network of that cluster (flags mode)
+    #[arg(long, value_name = "NET")]
+    network: Option<String>,
+
+    /// Mesh ID (flags mode)
+    #[arg(long, value_name = "MESH")]
+    mesh_id: Option<String>,
+
+    /// Role of that cluster (flags mode)
+    #[arg(long, value_enum, default_value_t = Role::Primary)]
+    role: Role,
+
+    /// A remote's primary as NAME=CONTEXT[@NETWORK] (flags mode)
+    #[arg(long, value_name = "NAME=CONTEXT[@NET]")]
+    primary: Option<String>,
+
+    /// Another primary of a multi-primary mesh as NAME=CONTEXT[@NETWORK]; repeatable (flags mode)
+    #[arg(long = "peer", value_name = "NAME=CONTEXT[@NET]")]
+    peers: Vec<String>,
+
+    /// The primary's east-west gateway address, where no load balancer reports one
+    #[arg(long, value_name = "ADDRESS")]
+    east_west_address: Option<String>,
+
+    /// Istio version of the control planes (flags mode)
+    #[arg(long, value_name = "VERSION")]
+    istio_version: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct JoinArgs {
+    #[command(flatten)]
+    mesh: MeshArgs,
+
+    /// Only these clusters of the mesh file (default: all)
+    #[arg(long, value_delimiter = ',', value_name = "NAME")]
+    only: Vec<String>,
+
+    #[command(flatten)]
+    certs: CertsDirArgs,
+
+    /// How the control plane is installed
+    #[arg(long, value_enum, default_value_t = Installer::Sail)]
+    installer: Installer,
+
+    /// Do not wait for the control planes to be Ready
+    #[arg(long)]
+    no_wait: bool,
+
+    /// How long to wait for Ready, in seconds
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    timeout: u64,
+
+    /// Accept loopback API server addresses in remote secrets (every cluster on this host)
+    #[arg(long)]
+    allow_loopback: bool,
+
+    /// The reader ServiceAccount and RBAC exist already: do not create them
+    #[arg(long)]
+    skip_reader_rbac: bool,
+
+    /// Write every cluster's manifests into DIR/<cluster>/ instead of applying them
+    #[arg(long, value_name = "DIR")]
+    export: Option<PathBuf>,
+
+    /// Include secret material (tokens) in -o yaml and --export output
+    #[arg(long)]
+    include_secrets: bool,
+
+    #[command(flatten)]
+    dry_run: DryRunArgs,
+
+    #[command(flatten)]
+    kube: KubeArgs,
+
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+struct LeaveArgs {
+    /// The mesh file
+    #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
+    mesh: PathBuf,
+
+    /// The cluster that leaves (default: the one whose context is --context)
+    #[arg(long, value_name = "NAME")]
+    cluster: Option<String>,
+
+    /// Also remove the control plane resources and the istio-system namespace
+    #[arg(long)]
+    purge: bool,
+
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    yes: bool,
+
+    #[command(flatten)]
+    dry_run: DryRunArgs,
+
+    #[command(flatten)]
+    kube: KubeArgs,
+}
+
+#[derive(Debug, Args)]
+struct RemoteSecretArgs {
+    /// Cluster name (the Secret's key and istiod's cluster ID for it)
+    #[arg(long, value_name = "NAME")]
+    name: String,
+
+    /// API server URL written into the kubeconfig (default: the context's)
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+
+    /// Accept a loopback --server
+    #[arg(long)]
+    allow_loopback: bool,
+
+    /// Create the reader ServiceAccount and RBAC when missing
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    create_service_account: bool,
+
+    #[command(flatten)]
+    kube: KubeArgs,
+}
+
+fn parse_member(
+    text: &str,
+    role: Role,
+    primary: Option<&str>,
+    default_net: &str,
+) -> Result<ClusterSpec, Error> {
+    let bad = || {
+        Error::input(
+            format!("'{text}' is not NAME=CONTEXT[@NETWORK]"),
+            "for example --peer west=kind-west@network2",
+        )
+    };
+    let (name, rest) = text.split_once('=').ok_or_else(bad)?;
+    let (context, network) = match rest.split_once('@') {
+        Some((c, n)) => (c, n),
+        None => (rest, default_net),
+    };
+    if name.is_empty() || context.is_empty() {
+        return Err(bad());
+    }
+    Ok(ClusterSpec {
+        name: name.into(),
+        context: context.into(),
+        network: network.into(),
+        role,
+        primary: primary.map(String::from),
+        east_west_address: None,
+        api_server: None,
+    })
+}
+
+impl MeshArgs {
+    fn resolve(&self, kube: &KubeArgs) -> Result<(MeshSpec, Option<PathBuf>), Error> {
+        if let Some(path) = &self.mesh {
+            if !kube.contexts.is_empty() || self.cluster_name.is_some() {
+                return Err(Error::input(
+                    format!(
+                        "both -f {} and --context/--cluster-name were given",
+                        path.display()
+                    ),
+                    "use the mesh file alone, or flags alone",
+                ));
+            }
+            let mesh = MeshSpec::load(path)?;
+            let certs = mesh.certs.clone();
+            return Ok((mesh, certs));
+        }
+        let [context] = kube.contexts.as_slice() else {
+            return Err(Error::input(
+                "no mesh given",
+                "describe it with -f mesh.yaml, or give one --context with --cluster-name, --network and --mesh-id",
+            ));
+        };
+        let need = |v: &Option<String>, flag: &str| {
+            v.clone().ok_or_else(|| {
+                Error::input(
+                    format!("{flag} is required without -f"),
+                    format!("add {flag}, or use -f mesh.yaml"),
+                )
+            })
+        };
+        let name = need(&self.cluster_name, "--cluster-name")?;
+        let network = need(&self.network, "--network")?;
+        let mesh_id = need(&self.mesh_id, "--mesh-id")?;
+        let mut clusters = Vec::new();
+        let mut me = ClusterSpec {
+            name: name.clone(),
+            context: context.clone(),
+            network: network.clone(),
+            role: self.role,
+            primary: None,
+            east_west_address: None,
+            api_server: None,
+        };
+        match (self.role, &self.primary) {
+            (Role::Remote, Some(p)) => {
+                let mut pc = parse_member(p, Role::Primary, None, &network)?;
+                pc.east_west_address = self.east_west_address.clone();
+                me.primary = Some(pc.name.clone());
+                clusters.push(pc);
+            }
+            (Role::Remote, None) => {
+                return Err(Error::input(
+                    "a remote needs --primary NAME=CONTEXT",
+                    "name the primary whose istiod controls this cluster",
+                ));
+            }
+            (Role::Primary, _) => me.east_west_address = self.east_west_address.clone(),
+        }
+        clusters.push(me);
+        for p in &self.peers {
+            clusters.push(parse_member(p, Role::Primary, None, &network)?);
+        }
+        let mesh = MeshSpec {
+            mesh_id,
+            certs: None,
+            istio: IstioSpec {
+                version: self
+                    .istio_version
+                    .clone()
+                    .unwrap_or_else(|| IstioSpec::default().version),
+                ..IstioSpec::default()
+            },
+            clusters,
+        };
+        mesh.validate(std::path::Path::new("<flags>"))?;
+        Ok((mesh, None))
+    }
+}
+
+impl JoinArgs {
+    fn options(&self, plan_only: bool) -> Result<JoinOptions, Error> {
+        let (mesh, certs) = self.mesh.resolve(&self.kube)?;
+        // In flags mode only the named cluster is joined; its peers are read, not changed.
+        let only = if self.mesh.mesh.is_none() {
+            vec![self.mesh.cluster_name.clone().unwrap_or_default()]
+        } else {
+            self.only.clone()
+        };
+        Ok(JoinOptions {
+            mesh,
+            certs_dir: Some(CertDir::new(
+                certs.unwrap_or_else(|| self.certs.dir.clone()),
+            )),
+            only,
+            dry_run: self.dry_run.dry_run,
+            format: self.output.output,
+            no_wait: self.no_wait,
+            wait_timeout: Duration::from_secs(self.timeout),
+            allow_loopback: self.allow_loopback,
+            installer: self.installer,
+            plan_only,
+            skip_reader_rbac: self.skip_reader_rbac,
+            include_secrets: self.include_secrets,
+            export: self.export.clone(),
+        })
+    }
+}
+
+impl Cli {
+    /// Runs the chosen command.
+    pub fn run(&self, printer: &Printer) -> Result<ExitStatus, Error> {
+        match &self.command {
+            None => {
+                let opts = self.join.options(false)?;
+                let access = Access::from_args(&self.join.kube)?;
+                app::block_on(join::join(&opts, &access, printer))
+            }
+            Some(Command::Plan(a)) => {
+                let opts = a.options(true)?;
+                let access = Access::from_args(&a.kube)?;
+                app::block_on(join::join(&opts, &access, printer))
+            }
+            Some(Command::Leave(a)) => {
+                let mesh = MeshSpec::load(&a.mesh)?;
+                let cluster = match (&a.cluster, a.kube.contexts.as_slice()) {
+                    (Some(c), _) => c.clone(),
+                    (None, [ctx]) => mesh
+                        .clusters
+                        .iter()
+                        .find(|c| c.context == *ctx)
+                        .map(|c| c.name.clone())
+                        .ok_or_else(|| {
+                            Error::input(
+                                format!("no cluster of {} uses context '{ctx}'", a.mesh.display()),
+                                "name it with --cluster",
+                            )
+                        })?,
+                    _ => {
+                        return Err(Error::input(
+                            "which cluster leaves?",
+                            "give --cluster NAME or one --context CTX",
+                        ));
+                    }
+                };
+                if !a.yes && a.dry_run.dry_run == DryRun::None {
+                    confirm(&format!(
+                        "remove cluster '{cluster}' from mesh {}{}? [y/N] ",
+                        mesh.mesh_id,
+                        if a.purge {
+                            " and purge its control plane"
+                        } else {
+                            ""
+                        }
+                    ))?;
+                }
+                let opts = LeaveOptions {
+                    mesh,
+                    cluster,
+                    purge: a.purge,
+                    dry_run: a.dry_run.dry_run,
+                };
+                let access = Access::from_args(&a.kube)?;
+                app::block_on(join::leave(&opts, &access, printer))
+            }
+            Some(Command::RemoteSecret(a)) => {
+                let [context] = a.kube.contexts.as_slice() else {
+                    return Err(Error::input(
+                        "remote-secret reads one cluster",
+                        "give exactly one --context (the cluster to be read)",
+                    ));
+                };
+                let access = Access::from_args(&a.kube)?;
+                app::block_on(join::remote_secret_cmd(
+                    &access,
+                    context,
+                    &a.name,
+                    a.server.as_deref(),
+                    a.allow_loopback,
+                    a.create_service_account,
+                    printer,
+                ))
+            }
+        }
+    }
+}
+
+fn confirm(question: &str) -> Result<(), Error> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Error::input(
+            "leave needs confirmation and stdin is not a terminal",
+            "add --yes to confirm",
+        ));
+    }
+    eprint!("{question}");
+    let mut answer = String::new();
+    stdin.read_line(&mut answer).map_err(|e| {
+        Error::input(
+            format!("cannot read the answer: {e}"),
+            "add --yes to confirm",
+        )
+    })?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Error::input(
+            "not confirmed: nothing was removed",
+            "answer y, or pass --yes",
+        ))
+    }
+}
