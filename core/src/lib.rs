@@ -16,6 +16,7 @@
 
 pub mod app;
 pub mod ca;
+pub mod checks;
 pub mod cli;
 pub mod clock;
 pub mod cluster;

@@ -27,3 +27,4 @@ pub fn block_on<F: std::future::Future<Output = Result<ExitStatus, Error>>>(
         })?
         .block_on(future)
 }
+pub mod verify;

@@ -85,6 +85,16 @@ impl Kube {
     }
 
     /// The underlying client, for the few callers that need typed APIs.
+    /// Wraps an existing client (for credentials that come from elsewhere, e.g. a remote
+    /// secret's kubeconfig).
+    pub fn from_client(context: &str, client: kube::Client) -> Self {
+        Kube {
+            context: context.into(),
+            server: String::new(),
+            client,
+        }
+    }
+
     pub fn client(&self) -> kube::Client {
         self.client.clone()
     }

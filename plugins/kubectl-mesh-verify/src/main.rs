@@ -1,1 +1,22 @@
-fn main() {}
+//! `kubectl mesh-verify`: prove an Istio multi-cluster mesh works — trust, control planes,
+//! gateways, remote access and istiod's view. All logic lives in `mesh-core`.
+
+mod args;
+
+use clap::Parser;
+use mesh_core::ExitStatus;
+use mesh_core::render::Printer;
+
+fn main() -> std::process::ExitCode {
+    let cli = args::Cli::parse();
+    let printer = Printer::terminal();
+    let status = match cli.run(&printer) {
+        Ok(status) => status,
+        Err(e) if e.is_broken_pipe() => ExitStatus::Success,
+        Err(e) => {
+            printer.error(&e);
+            ExitStatus::Failure
+        }
+    };
+    status.into()
+}

@@ -1,0 +1,174 @@
+//! `kubectl mesh-verify`: prove the mesh works, across every cluster, like `linkerd check`.
+
+use crate::checks::istiod::{self, IstiodAccess};
+use crate::checks::remote::{self, PairFacts};
+use crate::checks::{self, ClusterFacts, Member, Report, Selection, render_short, render_table};
+use crate::error::Error;
+use crate::exit::ExitStatus;
+use crate::kubeconfig::KubeconfigSource;
+use crate::mesh::MeshSpec;
+use crate::render::{OutputFormat, Printer};
+use crate::targets::{Target, connect_all};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How the report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum VerifyFormat {
+    /// Grouped by category, with hints.
+    #[default]
+    Table,
+    /// Only warnings and failures, then the summary.
+    Short,
+    /// One JSON document (schema in docs/checks.md).
+    Json,
+}
+
+/// `mesh-verify` options.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// The clusters.
+    pub members: Vec<Member>,
+    /// Whether the members came from a mesh file (else from contexts and discovery).
+    pub from_mesh: bool,
+    /// What to check.
+    pub selection: Selection,
+    /// Output.
+    pub format: VerifyFormat,
+    /// Retry until this deadline while checks fail.
+    pub wait: Option<Duration>,
+    /// Direct istiod addresses (a local istiod in the lab), by cluster name.
+    pub istiod_addresses: BTreeMap<String, String>,
+}
+
+/// Members from a mesh file.
+pub fn members_from_mesh(mesh: &MeshSpec) -> Vec<Member> {
+    mesh.clusters
+        .iter()
+        .map(|c| Member {
+            name: c.name.clone(),
+            context: c.context.clone(),
+            network: Some(c.network.clone()),
+            role: Some(c.role),
+            primary: c.primary.clone(),
+            east_west_address: c.east_west_address.clone(),
+        })
+        .collect()
+}
+
+/// Members from bare contexts: each named by its context until its `Istio` says otherwise.
+pub fn members_from_contexts(contexts: &[String]) -> Vec<Member> {
+    contexts
+        .iter()
+        .map(|c| Member {
+            name: c.clone(),
+            context: c.clone(),
+            network: None,
+            role: None,
+            primary: None,
+            east_west_address: None,
+        })
+        .collect()
+}
+
+/// `mesh-verify`.
+pub async fn verify(
+    opts: &VerifyOptions,
+    access: &super::trust::Access,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
+    let source = KubeconfigSource::load(access.kubeconfig.as_deref())?;
+    let pairs: Vec<(String, String)> = opts
+        .members
+        .iter()
+        .map(|m| (m.name.clone(), m.context.clone()))
+        .collect();
+    let targets = connect_all(&source, &pairs, access.timeout).await?;
+    let deadline = opts.wait.map(|w| Instant::now() + w);
+    loop {
+        let report = run_once(opts, &targets, access.timeout).await;
+        let done = report.success || deadline.is_none_or(|d| Instant::now() > d);
+        if done {
+            match opts.format {
+                VerifyFormat::Json => printer.serialized(OutputFormat::Json, &report)?,
+                VerifyFormat::Table => printer.data(&render_table(&report, printer.out_style()))?,
+                VerifyFormat::Short => printer.data(&render_short(&report, printer.out_style()))?,
+            }
+            return Ok(ExitStatus::problems_if(!report.success));
+        }
+        printer.progress("some checks fail; retrying (--wait)");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+async fn run_once(opts: &VerifyOptions, targets: &[Target], timeout: Option<Duration>) -> Report {
+    let pre = opts.selection.pre;
+    let facts: Vec<ClusterFacts> = futures::future::join_all(
+        targets
+            .iter()
+            .map(|t| checks::gather(&t.kube, &t.name, pre)),
+    )
+    .await;
+    let mut members = opts.members.clone();
+    let mut facts = facts;
+    if !opts.from_mesh {
+        // Name each context's cluster after its control plane, and learn networks and roles.
+        for (m, f) in members.iter_mut().zip(facts.iter_mut()) {
+            if let Some(n) = f.global()["multiCluster"]["clusterName"].as_str() {
+                m.name = n.to_string();
+                f.name = n.to_string();
+            }
+            m.network = f.global()["network"].as_str().map(String::from);
+            m.role = f.role();
+        }
+    }
+    if pre {
+        return checks::evaluate(&members, &facts, &opts.selection, &[], Vec::new());
+    }
+    let mut expected = remote::expected_pairs(&members, &facts);
+    if !opts.from_mesh {
+        // Clusters discovered from the remote secrets found in the given contexts.
+        for f in &facts {
+            for s in &f.remote_secrets {
+                for key in s["data"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k.clone())
+                {
+                    if !expected.contains(&(f.name.clone(), key.clone())) {
+                        expected.push((f.name.clone(), key));
+                    }
+                }
+            }
+        }
+    }
+    let pair_facts: Vec<PairFacts> =
+        futures::future::join_all(expected.iter().filter_map(|(r, s)| {
+            let reader = facts.iter().find(|f| f.name == *r && f.error.is_none())?;
+            Some(remote::gather_pair(reader, s, timeout))
+        }))
+        .await;
+    let t = timeout.unwrap_or(Duration::from_secs(10));
+    let views = futures::future::join_all(targets.iter().zip(&facts).map(|(target, f)| {
+        let access = match opts.istiod_addresses.get(&f.name) {
+            Some(a) => IstiodAccess::Direct(a.clone()),
+            None => IstiodAccess::PortForward,
+        };
+        async move { istiod::clusterz(&target.kube, &access, t).await }
+    }))
+    .await;
+    let mut extra = Vec::new();
+    for (f, view) in facts.iter().zip(&views) {
+        if f.error.is_some() {
+            continue;
+        }
+        let wants: Vec<String> = expected
+            .iter()
+            .filter(|(r, _)| *r == f.name)
+            .map(|(_, s)| s.clone())
+            .collect();
+        istiod::evaluate(&f.name, &f.context, &wants, view, &mut extra);
+    }
+    checks::evaluate(&members, &facts, &opts.selection, &pair_facts, extra)
+}

@@ -1,0 +1,153 @@
+//! istiod's own view of the mesh: `/debug/clusterz` on its monitoring port lists every remote
+//! cluster with its sync status. Real clusters are reached through a port-forward to a
+//! Running `app=istiod` pod (as `istioctl remote-clusters` does); a local istiod (the lab) is
+//! reached directly. Both give a byte stream that carries the same HTTP request: this file is
+//! the only place that knows the difference.
+
+use super::{CheckResult, Emit};
+use crate::cluster::Kube;
+use crate::labels::ISTIO_NAMESPACE;
+use serde::Deserialize;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// How to reach istiod's debug endpoints.
+#[derive(Debug, Clone)]
+pub enum IstiodAccess {
+    /// Port-forward to a Running `app=istiod` pod's monitoring port (15014).
+    PortForward,
+    /// A local istiod at this `host:port` (its monitoring address).
+    Direct(String),
+}
+
+/// One entry of `/debug/clusterz`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterzEntry {
+    /// Cluster ID.
+    pub id: String,
+    /// `<ns>/<secret>` for remotes.
+    #[serde(default)]
+    pub secret_name: String,
+    /// `synced`, `syncing`, `timeout`, `closed`.
+    #[serde(default)]
+    pub sync_status: String,
+}
+
+async fn http_get<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    path: &str,
+) -> Result<String, String> {
+    let req = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: kubectl-mesh\r\n\r\n");
+    stream
+        .write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut body = Vec::new();
+    stream
+        .read_to_end(&mut body)
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").ok_or("no HTTP response")?;
+    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+        return Err(head.lines().next().unwrap_or_default().to_string());
+    }
+    Ok(rest.to_string())
+}
+
+/// Fetches `/debug/clusterz`; `Ok(None)` when istiod does not run in the cluster.
+pub async fn clusterz(
+    kube: &Kube,
+    access: &IstiodAccess,
+    timeout: Duration,
+) -> Result<Option<Vec<ClusterzEntry>>, String> {
+    let fetch = async {
+        let body = match access {
+            IstiodAccess::Direct(addr) => {
+                let stream = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| format!("{addr}: {e}"))?;
+                http_get(stream, "/debug/clusterz").await?
+            }
+            IstiodAccess::PortForward => {
+                use k8s_openapi::api::core::v1::Pod;
+                let pods: kube::Api<Pod> = kube::Api::namespaced(kube.client(), ISTIO_NAMESPACE);
+                let list = pods
+                    .list(
+                        &kube::api::ListParams::default()
+                            .labels("app=istiod")
+                            .fields("status.phase=Running"),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let Some(name) = list.items.first().and_then(|p| p.metadata.name.clone()) else {
+                    return Ok(None);
+                };
+                let mut pf = pods
+                    .portforward(&name, &[15014])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let stream = pf.take_stream(15014).ok_or("port-forward gave no stream")?;
+                http_get(stream, "/debug/clusterz").await?
+            }
+        };
+        serde_json::from_str::<Vec<ClusterzEntry>>(&body)
+            .map(Some)
+            .map_err(|e| format!("/debug/clusterz is not the expected JSON: {e}"))
+    };
+    tokio::time::timeout(timeout, fetch)
+        .await
+        .map_err(|_| format!("no answer within {}s", timeout.as_secs()))?
+}
+
+/// Judges one cluster's istiod view against the remotes it should read.
+pub fn evaluate(
+    cluster: &str,
+    context: &str,
+    expected: &[String],
+    view: &Result<Option<Vec<ClusterzEntry>>, String>,
+    out: &mut Vec<CheckResult>,
+) {
+    let e = Emit::new("istiod.remote-clusters-synced");
+    let c = Some(cluster);
+    match view {
+        Err(err) => out.push(e.problem(
+            c,
+            format!("cannot read istiod's /debug/clusterz: {err}"),
+            &format!(
+                "check istiod: kubectl --context {context} -n {ISTIO_NAMESPACE} logs -l app=istiod"
+            ),
+        )),
+        Ok(None) => out.push(e.skip(
+            c,
+            "istiod does not run in this cluster (no Running app=istiod pod)",
+        )),
+        Ok(Some(entries)) => {
+            let mut bad = Vec::new();
+            for want in expected {
+                match entries.iter().find(|x| x.id == *want) {
+                    None => bad.push(format!(
+                        "{want} is unknown to istiod (no remote secret loaded)"
+                    )),
+                    Some(x) if x.sync_status != "synced" => {
+                        bad.push(format!("{want} is {}", x.sync_status))
+                    }
+                    Some(_) => {}
+                }
+            }
+            if bad.is_empty() {
+                out.push(e.pass(
+                    c,
+                    format!("istiod reports {} remote cluster(s) synced", expected.len()),
+                ));
+            } else {
+                out.push(e.problem(
+                    c,
+                    bad.join("; "),
+                    "a remote that is not synced has credentials istiod cannot use (token revoked, wrong CA, unreachable server): run the remote-access checks; istiod's log names the cause",
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! How a report looks: grouped by category with ✔/‼/✖, or one line per finding.
+
+use super::{Category, Outcome, Report};
+use crate::render::{Style, Tone};
+
+fn mark(o: Outcome) -> (&'static str, Tone) {
+    match o {
+        Outcome::Pass => ("✔", Tone::Good),
+        Outcome::Warn => ("‼", Tone::Warn),
+        Outcome::Fail => ("✖", Tone::Bad),
+        Outcome::Skip => ("-", Tone::Dim),
+    }
+}
+
+fn subject(c: &super::CheckResult) -> String {
+    match (&c.cluster, &c.peer) {
+        (Some(a), Some(b)) => format!("[{a} → {b}] "),
+        (Some(a), None) => format!("[{a}] "),
+        _ => String::new(),
+    }
+}
+
+/// The table: one section per category, one line per result, hints under problems.
+pub fn render_table(report: &Report, style: Style) -> String {
+    let mut out = String::new();
+    let mut current: Option<Category> = None;
+    for c in &report.checks {
+        if current != Some(c.category) {
+            if current.is_some() {
+                out.push('\n');
+            }
+            out.push_str(&style.paint(Tone::Bold, c.category.title()));
+            out.push('\n');
+            out.push_str(&"-".repeat(c.category.title().chars().count()));
+            out.push('\n');
+            current = Some(c.category);
+        }
+        let (m, tone) = mark(c.result);
+        out.push_str(&format!(
+            "{} {}{} ({})\n",
+            style.paint(tone, m),
+            subject(c),
+            c.message,
+            c.id
+        ));
+        if matches!(c.result, Outcome::Warn | Outcome::Fail) && !c.hint.is_empty() {
+            out.push_str(&format!("    hint: {}\n    see: {}\n", c.hint, c.docs));
+        }
+    }
+    out.push('\n');
+    out.push_str(&summary(report, style));
+    out.push('\n');
+    out
+}
+
+/// Only what needs attention, then the summary.
+pub fn render_short(report: &Report, style: Style) -> String {
+    let mut out = String::new();
+    for c in report
+        .checks
+        .iter()
+        .filter(|c| matches!(c.result, Outcome::Warn | Outcome::Fail))
+    {
+        let (m, tone) = mark(c.result);
+        out.push_str(&format!(
+            "{} {} {}{}\n",
+            style.paint(tone, m),
+            c.id,
+            subject(c),
+            c.message
+        ));
+    }
+    out.push_str(&summary(report, style));
+    out.push('\n');
+    out
+}
+
+fn summary(report: &Report, style: Style) -> String {
+    let count = |o| report.checks.iter().filter(|c| c.result == o).count();
+    let (pass, warn, fail, skip) = (
+        count(Outcome::Pass),
+        count(Outcome::Warn),
+        count(Outcome::Fail),
+        count(Outcome::Skip),
+    );
+    let status = if fail > 0 {
+        style.paint(Tone::Bad, "Status check results are ✖")
+    } else if warn > 0 {
+        style.paint(Tone::Warn, "Status check results are ‼")
+    } else {
+        style.paint(Tone::Good, "Status check results are ✔")
+    };
+    format!("{status}  ({pass} passed, {warn} warnings, {fail} failed, {skip} skipped)")
+}

@@ -1,0 +1,126 @@
+//! Flags of `kubectl mesh-verify`, resolved once into `mesh-core` options.
+
+use clap::Parser;
+use mesh_core::app::verify::{self, VerifyFormat, VerifyOptions};
+use mesh_core::app::{self, trust::Access};
+use mesh_core::ca::CertDir;
+use mesh_core::ca::describe::fingerprint;
+use mesh_core::ca::pem::{read_text, single_certificate};
+use mesh_core::checks::Selection;
+use mesh_core::cli::{CertsDirArgs, KubeArgs};
+use mesh_core::mesh::MeshSpec;
+use mesh_core::render::Printer;
+use mesh_core::targets::parse_timeout;
+use mesh_core::{Error, ExitStatus};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Check that an Istio multi-cluster mesh works, across every cluster: trust, control
+/// planes, gateways, remote access and istiod's view — with a hint for every problem.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-mesh_verify",
+    bin_name = "kubectl mesh-verify",
+    version = mesh_core::version::VERSION,
+    after_help = "Examples:\n  kubectl mesh-verify -f mesh.yaml\n  kubectl mesh-verify --context east,west -o json\n  kubectl mesh-verify --pre -f mesh.yaml\n\nEvery check is described in docs/checks.md.\nExit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 could not run."
+)]
+pub struct Cli {
+    /// The mesh file (every cluster, its context, network and role)
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    mesh: Option<PathBuf>,
+
+    /// Run the pre-join checks instead (reachability, versions, CRDs, permissions, nodes)
+    #[arg(long)]
+    pre: bool,
+
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = VerifyFormat::Table)]
+    output: VerifyFormat,
+
+    /// Retry failing checks until they pass or this much time has passed (e.g. 2m)
+    #[arg(long, value_name = "DURATION")]
+    wait: Option<String>,
+
+    /// Report certificates that end within this many days
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    warn_days: i64,
+
+    /// Accept loopback API server addresses in remote secrets (every cluster on this host)
+    #[arg(long)]
+    allow_loopback: bool,
+
+    /// istiod's monitoring address for a cluster whose istiod runs outside it, as
+    /// CLUSTER=HOST:PORT (a local istiod in the lab); repeatable
+    #[arg(long = "istiod-address", value_name = "CLUSTER=HOST:PORT")]
+    istiod_addresses: Vec<String>,
+
+    #[command(flatten)]
+    certs: CertsDirArgs,
+
+    #[command(flatten)]
+    kube: KubeArgs,
+}
+
+impl Cli {
+    /// Runs the checks.
+    pub fn run(&self, printer: &Printer) -> Result<ExitStatus, Error> {
+        let (members, from_mesh, certs) = match &self.mesh {
+            Some(path) => {
+                if !self.kube.contexts.is_empty() {
+                    return Err(Error::input(
+                        format!("both -f {} and --context were given", path.display()),
+                        "use the mesh file alone, or --context alone",
+                    ));
+                }
+                let mesh = MeshSpec::load(path)?;
+                (verify::members_from_mesh(&mesh), true, mesh.certs.clone())
+            }
+            None if self.kube.contexts.is_empty() => {
+                return Err(Error::input(
+                    "no clusters given",
+                    "name them with --context CTX[,CTX…] or describe the mesh with -f mesh.yaml",
+                ));
+            }
+            None => (
+                verify::members_from_contexts(&self.kube.contexts),
+                false,
+                None,
+            ),
+        };
+        let dir = CertDir::new(certs.unwrap_or_else(|| self.certs.dir.clone()));
+        let local_root = if dir.root_cert().exists() {
+            let p = dir.root_cert();
+            Some(fingerprint(&single_certificate(&p, &read_text(&p)?)?))
+        } else {
+            None
+        };
+        let mut istiod_addresses = BTreeMap::new();
+        for a in &self.istiod_addresses {
+            let (c, addr) = a.split_once('=').ok_or_else(|| {
+                Error::input(
+                    format!("'{a}' is not CLUSTER=HOST:PORT"),
+                    "for example --istiod-address east=127.0.0.1:15014",
+                )
+            })?;
+            istiod_addresses.insert(c.to_string(), addr.to_string());
+        }
+        let opts = VerifyOptions {
+            members,
+            from_mesh,
+            selection: Selection {
+                pre: self.pre,
+                allow_loopback: self.allow_loopback,
+                warn_days: self.warn_days,
+                local_root,
+            },
+            format: self.output,
+            wait: match &self.wait {
+                Some(w) => parse_timeout(w)?,
+                None => None,
+            },
+            istiod_addresses,
+        };
+        let access = Access::from_args(&self.kube)?;
+        app::block_on(verify::verify(&opts, &access, printer))
+    }
+}
