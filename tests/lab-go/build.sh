@@ -2,7 +2,7 @@
 # Builds the lab's Go programs from their modules into a version-keyed cache outside the
 # repository, so a cold machine builds once and every later run reuses the binaries.
 #
-#   tests/lab-go/build.sh [--print-dir] [FAMILY ...]     FAMILY: etcd k8s istio (default: all)
+#   tests/lab-go/build.sh [--print-dir] [FAMILY ...]     FAMILY: etcd k8s istio krew (default: all)
 #
 # Each family has its own go.mod beside this script (so MVS never mixes their dependencies).
 # The cache key is the family plus a hash of its go.mod and go.sum: a version bump rebuilds,
@@ -19,12 +19,12 @@ families=()
 for arg in "$@"; do
   case "$arg" in
     --print-dir) print_dir=1 ;;
-    etcd|k8s|istio) families+=("$arg") ;;
-    *) echo "build.sh: unknown family '$arg' (etcd, k8s, istio)" >&2; exit 2 ;;
+    etcd|k8s|istio|krew) families+=("$arg") ;;
+    *) echo "build.sh: unknown family '$arg' (etcd, k8s, istio, krew)" >&2; exit 2 ;;
   esac
 done
 if [ "$print_dir" = 1 ]; then echo "$cache/bin"; exit 0; fi
-[ ${#families[@]} -gt 0 ] || families=(etcd k8s istio)
+[ ${#families[@]} -gt 0 ] || families=(etcd k8s istio krew)
 
 command -v go >/dev/null || { echo "build.sh: Go is not installed (needed to build the lab)" >&2; exit 2; }
 
@@ -52,6 +52,7 @@ programs_for() {
     etcd) echo "go.etcd.io/etcd/server/v3:etcd" ;;
     k8s) echo "k8s.io/kubernetes/cmd/kube-apiserver:kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager:kube-controller-manager k8s.io/kubernetes/cmd/kubectl:kubectl" ;;
     istio) echo "istio.io/istio/pilot/cmd/pilot-discovery:pilot-discovery istio.io/istio/istioctl/cmd/istioctl:istioctl" ;;
+    krew) echo "sigs.k8s.io/krew/cmd/krew:kubectl-krew sigs.k8s.io/krew/cmd/validate-krew-manifest:validate-krew-manifest" ;;
   esac
 }
 

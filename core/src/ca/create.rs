@@ -182,7 +182,22 @@ pub fn create(opts: &CreateOptions, now: OffsetDateTime) -> Result<CreateReport,
         let action = match present.len() {
             0 => Action::Created,
             _ if opts.force || root_replaced => Action::Replaced,
-            4 => Action::Unchanged,
+            4 => {
+                // Kept only if istiod could load it: parseable, chained, key matching.
+                let report =
+                    super::Bundle::read_local(dir, cluster)?.analyze(cluster.as_str(), now, 0);
+                if let Some(p) = report.problems.iter().find(|p| {
+                    p.severity == super::Severity::Error
+                        && !p.message.contains("expire")
+                        && !p.message.contains("not valid before")
+                }) {
+                    return Err(CaError::BadPem {
+                        path: dir.cluster_dir(cluster),
+                        reason: format!("{} (--force replaces it)", p.message),
+                    });
+                }
+                Action::Unchanged
+            }
             _ => {
                 let missing = CLUSTER_FILES
                     .iter()

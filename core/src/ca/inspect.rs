@@ -177,7 +177,7 @@ pub fn validity_problems(
     out: &mut Vec<Problem>,
 ) {
     let renew = if subject == "root" {
-        "plan a root rotation before it ends (README, 'Rotating the root')".to_string()
+        "plan a root rotation before it ends (docs/root-rotation.md)".to_string()
     } else {
         format!("issue a new intermediate: kubectl mesh-certs rotate --cluster {subject}")
     };

@@ -1,0 +1,471 @@
+//! `kubectl mesh-certs create | inspect` as a user runs them: openssl is the referee, kubectl's
+//! plugin lookup finds the binary, bad input fails cleanly without touching files, and the help
+//! text is reviewed in snapshots.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const CERTS: &str = env!("CARGO_BIN_EXE_kubectl-mesh_certs");
+
+fn certs(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(CERTS)
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env_remove("MESH_CERTS_DIR")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn openssl(cwd: &Path, args: &[&str]) -> String {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// SHA-256 of every file under `dir`, by relative path.
+fn hashes(dir: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    if !dir.exists() {
+        return out;
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let digest = Sha256::digest(std::fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    format!("{digest:x}"),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn openssl_accepts_what_create_writes_with_the_documented_defaults() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    let o = certs(w, &["create", "--clusters", "east,west"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let d = w.join("mesh-certs");
+    for c in ["east", "west"] {
+        let cd = d.join(c);
+        let verified = openssl(
+            &cd,
+            &["verify", "-CAfile", "../root-cert.pem", "ca-cert.pem"],
+        );
+        assert!(verified.contains("ca-cert.pem: OK"), "{verified}");
+        let t = openssl(&cd, &["x509", "-in", "ca-cert.pem", "-noout", "-text"]);
+        for want in [
+            "Signature Algorithm: sha256WithRSAEncryption",
+            "Public-Key: (4096 bit)",
+            &format!("Subject: O = Istio, CN = Intermediate CA, L = {c}"),
+            "Issuer: O = Istio, CN = Root CA",
+            "X509v3 Basic Constraints: critical\n                CA:TRUE, pathlen:0",
+            "X509v3 Key Usage: critical\n                Digital Signature, Non Repudiation, Key Encipherment, Certificate Sign",
+            "X509v3 Subject Alternative Name: \n                DNS:istiod.istio-system.svc",
+            "X509v3 Subject Key Identifier",
+            "X509v3 Authority Key Identifier",
+        ] {
+            assert!(t.contains(want), "{c}: missing {want:?} in\n{t}");
+        }
+        // The validity is the Makefile's 3650 days.
+        let start = openssl(
+            &cd,
+            &[
+                "x509",
+                "-in",
+                "ca-cert.pem",
+                "-noout",
+                "-startdate",
+                "-enddate",
+            ],
+        );
+        assert!(start.contains("notAfter="), "{start}");
+        let key = openssl(&cd, &["pkey", "-in", "ca-key.pem", "-check", "-noout"]);
+        assert!(key.contains("valid"), "{key}");
+        // cert-chain.pem is the intermediate, then the root.
+        let chain = std::fs::read_to_string(cd.join("cert-chain.pem")).unwrap();
+        let inter = std::fs::read_to_string(cd.join("ca-cert.pem")).unwrap();
+        let root = std::fs::read_to_string(d.join("root-cert.pem")).unwrap();
+        assert_eq!(chain, format!("{inter}{root}"));
+        assert_eq!(
+            std::fs::read_to_string(cd.join("root-cert.pem")).unwrap(),
+            root
+        );
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(cd.join("ca-key.pem"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(&cd).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+    }
+    let r = openssl(&d, &["x509", "-in", "root-cert.pem", "-noout", "-text"]);
+    assert!(r.contains("Subject: O = Istio, CN = Root CA"), "{r}");
+    assert!(
+        r.contains("X509v3 Basic Constraints: critical\n                CA:TRUE\n"),
+        "root has no pathlen: {r}"
+    );
+    assert!(r.contains("Digital Signature, Non Repudiation, Key Encipherment, Certificate Sign"));
+    assert!(openssl(&d, &["pkey", "-in", "root-key.pem", "-check", "-noout"]).contains("valid"));
+
+    // Re-running is a no-op that says so; files unchanged.
+    let before = hashes(&d);
+    let again = certs(w, &["create", "--clusters", "east,west"]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("nothing to do"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(hashes(&d), before);
+
+    // A cluster added later under the same root.
+    let added = certs(w, &["create", "--clusters", "north"]);
+    assert_eq!(added.status.code(), Some(0), "{}", text(&added));
+    assert!(
+        openssl(
+            &d.join("north"),
+            &["verify", "-CAfile", "../root-cert.pem", "ca-cert.pem"]
+        )
+        .contains("OK")
+    );
+    assert_eq!(
+        std::fs::read(d.join("root-cert.pem")).unwrap(),
+        std::fs::read(w.join("mesh-certs/root-cert.pem")).unwrap()
+    );
+
+    // inspect agrees, exit 0.
+    let inspect = certs(w, &["inspect", "-o", "json"]);
+    assert_eq!(inspect.status.code(), Some(0), "{}", text(&inspect));
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let fp = openssl(
+        &d,
+        &[
+            "x509",
+            "-in",
+            "root-cert.pem",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+        ],
+    );
+    assert_eq!(v["root"]["sha256"], fp.trim().split('=').nth(1).unwrap());
+    assert_eq!(v["clusters"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn bring_your_own_root_in_pkcs1_pkcs8_and_sec1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    for (name, keygen) in [
+        (
+            "pkcs1",
+            vec!["genrsa", "-traditional", "-out", "pkcs1.key", "2048"],
+        ),
+        (
+            "pkcs8",
+            vec![
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                "pkcs8.key",
+            ],
+        ),
+        (
+            "sec1",
+            vec![
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                "sec1.key",
+            ],
+        ),
+    ] {
+        openssl(w, &keygen);
+        openssl(
+            w,
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                &format!("{name}.key"),
+                "-subj",
+                "/O=Corp/CN=Corp Root",
+                "-days",
+                "365",
+                "-addext",
+                "basicConstraints=critical,CA:true",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+                "-out",
+                &format!("{name}.crt"),
+            ],
+        );
+        let dir = format!("byo-{name}");
+        let o = certs(
+            w,
+            &[
+                "create",
+                "--clusters",
+                "east",
+                "--dir",
+                &dir,
+                "--key-type",
+                "ecdsa-p256",
+                "--root-cert",
+                &format!("{name}.crt"),
+                "--root-key",
+                &format!("{name}.key"),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+        let v = openssl(
+            &w.join(&dir).join("east"),
+            &[
+                "verify",
+                "-CAfile",
+                &format!("../../{name}.crt"),
+                "ca-cert.pem",
+            ],
+        );
+        assert!(v.contains("OK"), "{name}: {v}");
+    }
+}
+
+#[test]
+fn bad_input_exits_2_names_the_culprit_and_changes_no_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    assert_eq!(
+        certs(
+            w,
+            &["create", "--clusters", "east", "--key-type", "ecdsa-p256"]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let d = w.join("mesh-certs");
+    openssl(
+        w,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "other.key",
+        ],
+    );
+    std::fs::write(
+        w.join("corrupt.pem"),
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["create", "--clusters", "East"], "East"),
+        (vec!["create", "--clusters", "a_b"], "a_b"),
+        (vec!["create", "--clusters", "east,west,east"], "east"),
+        (
+            vec![
+                "create",
+                "--clusters",
+                "west",
+                "--root-cert",
+                "mesh-certs/root-cert.pem",
+                "--root-key",
+                "other.key",
+                "--dir",
+                "fresh",
+            ],
+            "other.key",
+        ),
+        (
+            vec![
+                "create",
+                "--clusters",
+                "west",
+                "--root-cert",
+                "corrupt.pem",
+                "--root-key",
+                "other.key",
+                "--dir",
+                "fresh",
+            ],
+            "corrupt.pem",
+        ),
+        (
+            vec![
+                "create",
+                "--clusters",
+                "west",
+                "--root-cert",
+                "corrupt.pem",
+                "--root-key",
+                "other.key",
+            ],
+            "corrupt.pem",
+        ),
+        (vec!["inspect", "--dir", "nowhere"], "nowhere"),
+    ];
+    for (args, culprit) in cases {
+        let before = (hashes(&d), hashes(&w.join("fresh")));
+        let o = certs(w, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(culprit),
+            "{args:?}: the message names {culprit}: {err}"
+        );
+        assert!(err.contains("hint:"), "{args:?}: a hint: {err}");
+        assert!(o.stdout.is_empty(), "{args:?}: nothing on stdout");
+        assert_eq!(
+            (hashes(&d), hashes(&w.join("fresh"))),
+            before,
+            "{args:?} changed files"
+        );
+    }
+
+    // A corrupt file inside the directory: inspect exits 2 naming it.
+    std::fs::write(d.join("east/ca-cert.pem"), "garbage").unwrap();
+    let before = hashes(&d);
+    let o = certs(w, &["inspect"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("ca-cert.pem"),
+        "{}",
+        text(&o)
+    );
+    // create refuses to build on an incomplete/corrupt cluster without --force.
+    let o = certs(w, &["create", "--clusters", "east"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(hashes(&d), before);
+}
+
+#[test]
+fn kubectl_finds_the_plugins_on_path() {
+    let kubectl = [
+        mesh_lab::default_bin_dir().join("kubectl"),
+        PathBuf::from("/usr/bin/kubectl"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .expect("a kubectl (the lab's, from tests/lab-go/build.sh)");
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(CERTS, bin.path().join("kubectl-mesh_certs")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = Command::new(&kubectl)
+        .args(["mesh-certs", "--help"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Usage: kubectl mesh-certs"),
+        "{}",
+        text(&o)
+    );
+    let list = Command::new(&kubectl)
+        .args(["plugin", "list", "--name-only"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&list.stdout).contains("kubectl-mesh_certs"),
+        "{}",
+        text(&list)
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Command::new(&kubectl)
+        .args([
+            "mesh-certs",
+            "create",
+            "--clusters",
+            "east",
+            "--key-type",
+            "ecdsa-p256",
+        ])
+        .current_dir(tmp.path())
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(tmp.path().join("mesh-certs/east/ca-cert.pem").is_file());
+}
+
+#[test]
+fn help_texts() {
+    let tmp = tempfile::tempdir().unwrap();
+    for sub in [
+        vec!["--help"],
+        vec!["create", "--help"],
+        vec!["inspect", "--help"],
+        vec!["apply", "--help"],
+        vec!["status", "--help"],
+        vec!["rotate", "--help"],
+    ] {
+        let o = Command::new(CERTS)
+            .args(&sub)
+            .current_dir(tmp.path())
+            .env("COLUMNS", "100")
+            .env_remove("MESH_CERTS_DIR")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0));
+        insta::assert_snapshot!(
+            format!("help-{}", sub.join("-")),
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+}
