@@ -10,6 +10,7 @@
 //!
 //! The binaries come from `tests/lab-go/build.sh` (`MESH_LAB_BIN`, or the default cache).
 
+pub mod istiod;
 pub mod pki;
 pub mod process;
 pub mod state;
@@ -503,6 +504,12 @@ impl Lab {
         Ok(pid)
     }
 
+    /// Takes over a started process: recorded in the state file, stopped with the lab.
+    pub fn adopt_process(&mut self, cluster: usize, proc: Proc) -> Result<()> {
+        self.procs.push((cluster, proc));
+        self.save()
+    }
+
     fn procs_of(&mut self, cluster: usize) -> Vec<&mut Proc> {
         self.procs
             .iter_mut()
@@ -692,20 +699,22 @@ fn kubeconfig_yaml(clusters: &[LabCluster], pkis: &[pki::ClusterPki]) -> Result<
 }
 
 fn etcd_healthy(port: u16) -> bool {
+    http_get(port, "/health").is_some_and(|(code, _)| code == 200)
+}
+
+/// A plain HTTP GET on loopback: `(status, body)`.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     use std::io::Write;
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream
-        .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut body = String::new();
-    let _ = stream.read_to_string(&mut body);
-    body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200")
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let code = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, body.to_string()))
 }
 
 /// Path of a kubectl-mesh plugin binary for end-to-end tests of another package: next to

@@ -45,6 +45,21 @@ enum Cmd {
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
+    /// Run istiod (pilot-discovery) for one lab cluster as a local process, stopped with `down`.
+    Istiod {
+        /// Lab directory.
+        #[arg(long, default_value = "lab")]
+        dir: PathBuf,
+        /// The lab context (lab-N).
+        #[arg(long)]
+        context: String,
+        /// The mesh's name for that cluster (its cluster ID; default: the context).
+        #[arg(long)]
+        cluster_id: Option<String>,
+        /// Directory of the lab binaries (default: the build cache).
+        #[arg(long, env = "MESH_LAB_BIN")]
+        bin_dir: Option<PathBuf>,
+    },
     /// Stop the lab's processes.
     Down {
         /// Lab directory.
@@ -100,6 +115,55 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 started.elapsed().as_secs_f64()
             );
             println!("export KUBECONFIG={}", kubeconfig.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Istiod {
+            dir,
+            context,
+            cluster_id,
+            bin_dir,
+        } => {
+            let mut state = LabState::load(&dir)?;
+            let Some(index) = state.clusters.iter().position(|c| c.name == context) else {
+                anyhow::bail!(
+                    "no context {context} in the lab at {}; hint: mesh-lab status --dir {}",
+                    dir.display(),
+                    dir.display()
+                );
+            };
+            let bin_dir = bin_dir.unwrap_or_else(mesh_lab::default_bin_dir);
+            let id = cluster_id.unwrap_or_else(|| context.clone());
+            let c = state.clusters[index].clone();
+            let (mut proc, info) = mesh_lab::istiod::spawn(
+                &bin_dir,
+                &state.kubeconfig,
+                &c.dir,
+                &c.name,
+                index,
+                &id,
+                &[],
+            )?;
+            proc.detach();
+            state.clusters[index]
+                .processes
+                .push(mesh_lab::state::ProcState {
+                    name: proc.name.clone(),
+                    pid: proc.pid,
+                    log: proc.log.clone(),
+                });
+            state.save(&dir.canonicalize()?)?;
+            eprintln!(
+                "mesh-lab: istiod for {context} (cluster ID {id}) ready; log {}",
+                info.log.display()
+            );
+            println!(
+                "monitoring {}\nhttp {}\nxds-tls {}",
+                info.monitoring, info.http, info.secure_grpc
+            );
+            println!(
+                "verify: kubectl mesh-verify --istiod-address {id}={} …",
+                info.monitoring
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Down { dir } => {
