@@ -20,6 +20,7 @@ pub mod checks;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod completion;
 pub mod error;
 pub mod exit;
 pub mod kinds;

@@ -17,7 +17,7 @@ use std::path::PathBuf;
     name = "kubectl-mesh_certs",
     bin_name = "kubectl mesh-certs",
     version = mesh_core::version::VERSION,
-    after_help = "Exit codes: 0 ok, 1 problems found, 2 could not run.\nDocs: kubectl mesh-certs <command> --help"
+    after_help = "Exit codes: 0 ok, 1 problems found, 2 could not run.\nDocs: kubectl mesh-certs <command> --help\nShell completion: kubectl mesh-certs completion bash|zsh|fish|kubectl (the kubectl plugin helper)"
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -21,7 +21,7 @@ use std::time::Duration;
     bin_name = "kubectl mesh-join",
     version = mesh_core::version::VERSION,
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  kubectl mesh-join plan -f mesh.yaml\n  kubectl mesh-join -f mesh.yaml\n  kubectl mesh-join --context east --cluster-name east --network net1 --mesh-id mesh1\n  kubectl mesh-join leave -f mesh.yaml --cluster west --yes\n\nExit codes: 0 ok, 1 problems found (not Ready in time), 2 could not run."
+    after_help = "Examples:\n  kubectl mesh-join plan -f mesh.yaml\n  kubectl mesh-join -f mesh.yaml\n  kubectl mesh-join --context east --cluster-name east --network net1 --mesh-id mesh1\n  kubectl mesh-join leave -f mesh.yaml --cluster west --yes\n\nExit codes: 0 ok, 1 problems found (not Ready in time), 2 could not run.\nShell completion: kubectl mesh-join completion bash|zsh|fish|kubectl (the kubectl plugin helper)"
 )]
 pub struct Cli {
     #[command(subcommand)]

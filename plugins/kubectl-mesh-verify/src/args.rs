@@ -22,7 +22,7 @@ use std::path::PathBuf;
     name = "kubectl-mesh_verify",
     bin_name = "kubectl mesh-verify",
     version = mesh_core::version::VERSION,
-    after_help = "Examples:\n  kubectl mesh-verify -f mesh.yaml\n  kubectl mesh-verify --context east,west -o json\n  kubectl mesh-verify --pre -f mesh.yaml\n\nEvery check is described in docs/checks.md.\nExit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 could not run."
+    after_help = "Examples:\n  kubectl mesh-verify -f mesh.yaml\n  kubectl mesh-verify --context east,west -o json\n  kubectl mesh-verify --pre -f mesh.yaml\n\nEvery check is described in docs/checks.md.\nExit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 could not run.\nShell completion: kubectl mesh-verify completion bash|zsh|fish|kubectl (the kubectl plugin helper)"
 )]
 pub struct Cli {
     /// The mesh file (every cluster, its context, network and role)

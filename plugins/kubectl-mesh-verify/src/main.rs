@@ -3,11 +3,15 @@
 
 mod args;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use mesh_core::ExitStatus;
 use mesh_core::render::Printer;
 
 fn main() -> std::process::ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(code) = mesh_core::completion::intercept(args::Cli::command(), &argv) {
+        return code;
+    }
     let cli = args::Cli::parse();
     let printer = Printer::terminal();
     let status = match cli.run(&printer) {
