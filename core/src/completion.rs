@@ -99,7 +99,7 @@ pub fn intercept(root: Command, args: &[String]) -> Option<std::process::ExitCod
             if !text.is_empty() {
                 text.push('\n');
             }
-            print!("{text}:{directive}\n");
+            println!("{text}:{directive}");
             Some(std::process::ExitCode::SUCCESS)
         }
         Some("completion") => {
