@@ -39,6 +39,8 @@ pub struct VerifyOptions {
     pub wait: Option<Duration>,
     /// Direct istiod addresses (a local istiod in the lab), by cluster name.
     pub istiod_addresses: BTreeMap<String, String>,
+    /// Run the traffic check (`--traffic`).
+    pub traffic: Option<crate::checks::traffic::TrafficOptions>,
 }
 
 /// Members from a mesh file.
@@ -85,8 +87,25 @@ pub async fn verify(
         .collect();
     let targets = connect_all(&source, &pairs, access.timeout).await?;
     let deadline = opts.wait.map(|w| Instant::now() + w);
+    // Traffic runs once (it deploys and removes workloads); its results join every report.
+    let mut traffic = Vec::new();
+    if let Some(t) = &opts.traffic {
+        printer.progress(&format!(
+            "traffic: deploying helloworld and curl into namespace {} of {} cluster(s), waiting up to {}s for the pods",
+            t.namespace,
+            targets.len(),
+            t.timeout.as_secs()
+        ));
+        let named: Vec<(String, crate::cluster::Kube)> = opts
+            .members
+            .iter()
+            .zip(&targets)
+            .map(|(m, t)| (m.name.clone(), t.kube.clone()))
+            .collect();
+        crate::checks::traffic::run(&named, t, &mut traffic).await;
+    }
     loop {
-        let report = run_once(opts, &targets, access.timeout).await;
+        let report = run_once(opts, &targets, access.timeout, traffic.clone()).await;
         let done = report.success || deadline.is_none_or(|d| Instant::now() > d);
         if done {
             match opts.format {
@@ -101,7 +120,12 @@ pub async fn verify(
     }
 }
 
-async fn run_once(opts: &VerifyOptions, targets: &[Target], timeout: Option<Duration>) -> Report {
+async fn run_once(
+    opts: &VerifyOptions,
+    targets: &[Target],
+    timeout: Option<Duration>,
+    traffic: Vec<crate::checks::CheckResult>,
+) -> Report {
     let pre = opts.selection.pre;
     let facts: Vec<ClusterFacts> = futures::future::join_all(
         targets
@@ -158,7 +182,7 @@ async fn run_once(opts: &VerifyOptions, targets: &[Target], timeout: Option<Dura
         async move { istiod::clusterz(&target.kube, &access, t).await }
     }))
     .await;
-    let mut extra = Vec::new();
+    let mut extra = traffic;
     for (f, view) in facts.iter().zip(&views) {
         if f.error.is_some() {
             continue;

@@ -12,6 +12,7 @@ mod network;
 mod pre;
 pub mod remote;
 mod report;
+pub mod traffic;
 mod trust;
 
 pub use facts::{ClusterFacts, Member, gather};
@@ -142,7 +143,7 @@ checks! {
     "remote.credentials", RemoteAccess, Fail, ["remote.kubeconfig"], "the credentials authenticate against the peer and carry the reader permissions";
     "remote.unique-claims", RemoteAccess, Fail, [], "no two remote secrets claim one cluster";
     "istiod.remote-clusters-synced", Istiod, Fail, [], "istiod reports every remote cluster synced (/debug/clusterz)";
-    "traffic.cross-cluster", Traffic, Fail, [], "requests from each cluster reach every cluster's workloads";
+    "traffic.cross-cluster", Traffic, Fail, [], "requests from each cluster reach every cluster's workloads (--traffic)";
 }
 
 /// Looks a check up by id.

@@ -7,6 +7,7 @@ use mesh_core::ca::CertDir;
 use mesh_core::ca::describe::fingerprint;
 use mesh_core::ca::pem::{read_text, single_certificate};
 use mesh_core::checks::Selection;
+use mesh_core::checks::traffic::TrafficOptions;
 use mesh_core::cli::{CertsDirArgs, KubeArgs};
 use mesh_core::mesh::MeshSpec;
 use mesh_core::render::Printer;
@@ -53,6 +54,39 @@ pub struct Cli {
     /// CLUSTER=HOST:PORT (a local istiod in the lab); repeatable
     #[arg(long = "istiod-address", value_name = "CLUSTER=HOST:PORT")]
     istiod_addresses: Vec<String>,
+
+    /// Also send traffic: helloworld v1, v2, … and curl in a temporary namespace of every
+    /// cluster, N requests from each, a matrix of which versions answered from where
+    #[arg(long)]
+    traffic: bool,
+
+    /// Requests from each cluster (--traffic)
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    traffic_requests: usize,
+
+    /// How long to wait for the traffic pods (--traffic)
+    #[arg(long, default_value = "2m", value_name = "DURATION")]
+    traffic_timeout: String,
+
+    /// Keep the traffic namespace afterwards (--traffic)
+    #[arg(long)]
+    keep: bool,
+
+    /// helloworld image, `{version}` standing for v1, v2, … (for registries behind a firewall)
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        default_value = "registry.istio.io/release/examples-helloworld-{version}:1.0"
+    )]
+    helloworld_image: String,
+
+    /// curl image (for registries behind a firewall)
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        default_value = "docker.io/curlimages/curl:8.16.0"
+    )]
+    curl_image: String,
 
     #[command(flatten)]
     certs: CertsDirArgs,
@@ -119,6 +153,19 @@ impl Cli {
                 None => None,
             },
             istiod_addresses,
+            traffic: if self.traffic {
+                Some(TrafficOptions {
+                    requests: self.traffic_requests,
+                    timeout: parse_timeout(&self.traffic_timeout)?
+                        .unwrap_or(std::time::Duration::from_secs(120)),
+                    keep: self.keep,
+                    helloworld_image: self.helloworld_image.clone(),
+                    curl_image: self.curl_image.clone(),
+                    ..TrafficOptions::default()
+                })
+            } else {
+                None
+            },
         };
         let access = Access::from_args(&self.kube)?;
         app::block_on(verify::verify(&opts, &access, printer))

@@ -146,6 +146,30 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
         ],
     ));
     ok(run(&certs, &lab, w, &["apply", "-f", "mesh.yaml"]));
+    // Pre-join checks on the fresh clusters: reachable, supported, CRDs served, permitted.
+    let pre = run(VERIFY, &lab, w, &["--pre", "-f", "mesh.yaml", "-o", "json"]);
+    let report: Value = serde_json::from_slice(&pre.stdout).unwrap();
+    assert_eq!(pre.status.code(), Some(0), "{report:#}");
+    for (id, want) in [
+        ("pre.reachable", "pass"),
+        ("pre.kubernetes-version", "pass"),
+        ("pre.sail-crds", "pass"),
+        ("pre.permissions", "pass"),
+        ("pre.kernel", "skip"),
+        ("pre.load-balancer", "pass"),
+        ("pre.unique-names", "pass"),
+    ] {
+        let results: Vec<&Value> = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["id"] == id)
+            .collect();
+        assert!(
+            !results.is_empty() && results.iter().all(|c| c["result"] == want),
+            "{id}: {results:#?}"
+        );
+    }
     let mesh = Mesh {
         lab: &lab,
         dir: w,
@@ -199,6 +223,51 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
         &["-f", "mesh.yaml", "--allow-loopback"],
     ));
     assert!(String::from_utf8_lossy(&table.stdout).contains("Status check results are ✔"));
+
+    // A legacy (Istio 1.4-1.7) setup is detected and explained, with the migration path.
+    let se = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: httpbin-bar, namespace: default}\nspec:\n  hosts: [httpbin.bar.global]\n  location: MESH_INTERNAL\n  resolution: DNS\n  addresses: [240.0.0.2]\n  ports: [{name: http1, number: 8000, protocol: http}]\n  endpoints: [{address: 192.0.2.9, ports: {http1: 15443}}]\n";
+    let mut child = lab
+        .kubectl("lab-1")
+        .args(["apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), se.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let (code, report) = mesh.verify(&["--allow-loopback"]);
+    assert_eq!(code, Some(0), "a legacy setup is a warning: {report:#}");
+    let legacy = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "legacy.global-dns" && c["cluster"] == "east")
+        .unwrap()
+        .clone();
+    assert_eq!(legacy["result"], "warn", "{legacy:#}");
+    assert!(
+        legacy["message"]
+            .as_str()
+            .unwrap()
+            .contains("default/httpbin-bar")
+            && legacy["message"].as_str().unwrap().contains("240.0.0.0/4"),
+        "{legacy:#}"
+    );
+    assert!(
+        legacy["hint"].as_str().unwrap().contains("multi-primary"),
+        "{legacy:#}"
+    );
+    kubectl(
+        &lab,
+        "lab-1",
+        &[
+            "delete",
+            "serviceentries.networking.istio.io",
+            "httpbin-bar",
+            "-n",
+            "default",
+        ],
+    );
 
     // A loopback server without --allow-loopback.
     let (code, report) = mesh.verify(&[]);

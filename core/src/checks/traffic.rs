@@ -1,0 +1,311 @@
+//! The traffic check (`--traffic`): helloworld v1 in the first cluster, v2 in the next, … and
+//! curl in every cluster, in a temporary namespace with sidecar injection; N requests from each
+//! cluster's curl; a matrix of which versions answered from where; cleanup unless `--keep`.
+//! Manifests follow Istio's samples (reference §5.3–§5.4); images are overridable for
+//! registries behind a firewall.
+
+use super::{CheckResult, Emit};
+use crate::cluster::{ClusterError, Kube};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How the traffic check runs.
+#[derive(Debug, Clone)]
+pub struct TrafficOptions {
+    /// The temporary namespace.
+    pub namespace: String,
+    /// Requests from each cluster.
+    pub requests: usize,
+    /// How long to wait for the pods.
+    pub timeout: Duration,
+    /// Leave the namespace in place afterwards.
+    pub keep: bool,
+    /// Image of helloworld `vN`: `{version}` is replaced by `v1`, `v2`, ….
+    pub helloworld_image: String,
+    /// Image of the curl client.
+    pub curl_image: String,
+}
+
+impl Default for TrafficOptions {
+    fn default() -> Self {
+        TrafficOptions {
+            namespace: "mesh-verify-traffic".into(),
+            requests: 10,
+            timeout: Duration::from_secs(120),
+            keep: false,
+            helloworld_image: "registry.istio.io/release/examples-helloworld-{version}:1.0".into(),
+            curl_image: "docker.io/curlimages/curl:8.16.0".into(),
+        }
+    }
+}
+
+/// The version cluster number `index` (0-based) serves.
+pub fn version_of(index: usize) -> String {
+    format!("v{}", index + 1)
+}
+
+/// The objects of the check in one cluster.
+pub fn manifests(opts: &TrafficOptions, index: usize) -> Vec<Value> {
+    let ns = &opts.namespace;
+    let v = version_of(index);
+    vec![
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"istio-injection": "enabled", "app.kubernetes.io/managed-by": "kubectl-mesh"}}}),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "helloworld", "namespace": ns, "labels": {"app": "helloworld", "service": "helloworld"}},
+            "spec": {"ports": [{"port": 5000, "name": "http"}], "selector": {"app": "helloworld"}}}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": format!("helloworld-{v}"), "namespace": ns, "labels": {"app": "helloworld", "version": v}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "helloworld", "version": v}},
+                "template": {"metadata": {"labels": {"app": "helloworld", "version": v}},
+                    "spec": {"containers": [{"name": "helloworld", "image": opts.helloworld_image.replace("{version}", &v),
+                        "imagePullPolicy": "IfNotPresent", "ports": [{"containerPort": 5000}], "resources": {"requests": {"cpu": "100m"}}}]}}}}),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "curl", "namespace": ns}}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "curl", "namespace": ns},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "curl"}},
+                "template": {"metadata": {"labels": {"app": "curl"}},
+                    "spec": {"terminationGracePeriodSeconds": 0, "serviceAccountName": "curl",
+                        "containers": [{"name": "curl", "image": opts.curl_image, "command": ["/bin/sleep", "infinity"], "imagePullPolicy": "IfNotPresent"}]}}}}),
+    ]
+}
+
+/// Counts the versions in helloworld's answers (`Hello version: v2, instance: …`).
+pub fn tally(output: &str) -> BTreeMap<String, usize> {
+    let mut t = BTreeMap::new();
+    for line in output.lines() {
+        if let Some(rest) = line.trim().strip_prefix("Hello version: ") {
+            let v = rest
+                .split(',')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            *t.entry(v).or_default() += 1;
+        }
+    }
+    t
+}
+
+/// Judges the matrix: every cluster must have reached every cluster's version.
+pub fn judge(
+    clusters: &[String],
+    matrix: &BTreeMap<String, Result<BTreeMap<String, usize>, String>>,
+    requests: usize,
+    out: &mut Vec<CheckResult>,
+) {
+    let e = Emit::new("traffic.cross-cluster");
+    let want: Vec<String> = (0..clusters.len()).map(version_of).collect();
+    for c in clusters {
+        let who = Some(c.as_str());
+        match matrix.get(c) {
+            None => out.push(e.skip(who, "not run")),
+            Some(Err(why)) => out.push(e.problem(who, why.clone(), "kubectl get pods -n mesh-verify-traffic -o wide (rerun with --keep to inspect); pods need nodes, image pulls and sidecar injection")),
+            Some(Ok(t)) => {
+                let row = want.iter().map(|v| format!("{v}:{}", t.get(v).copied().unwrap_or(0))).collect::<Vec<_>>().join(" ");
+                let missing: Vec<String> = want
+                    .iter()
+                    .zip(clusters)
+                    .filter(|(v, _)| t.get(*v).copied().unwrap_or(0) == 0)
+                    .map(|(v, owner)| format!("{v} ({owner})"))
+                    .collect();
+                if missing.is_empty() {
+                    out.push(e.pass(who, format!("{requests} requests from {c} reached every cluster: {row}")));
+                } else {
+                    out.push(e.problem(
+                        who,
+                        format!("{requests} requests from {c}: {row}; never answered by {}", missing.join(", ")),
+                        "traffic stays in its cluster: check the remote-access and network checks (remote secrets, east-west gateway, cross-network Gateway)",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+async fn pods_ready(kube: &Kube, ns: &str) -> Result<Result<String, String>, ClusterError> {
+    let pods = kube.list("v1", "Pod", Some(ns), None).await?;
+    let mut curl = None;
+    let mut waiting = Vec::new();
+    for app in ["curl", "helloworld"] {
+        let mine: Vec<&Value> = pods
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == app)
+            .collect();
+        let ready = mine.iter().find(|p| {
+            p["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+        });
+        match ready {
+            Some(p) => {
+                if app == "curl" {
+                    curl = p["metadata"]["name"].as_str().map(String::from);
+                }
+            }
+            None => waiting.push(match mine.first() {
+                None => format!(
+                    "no {app} pod exists yet (is a controller manager and a scheduler running?)"
+                ),
+                Some(p) => format!(
+                    "{} is {}{}",
+                    p["metadata"]["name"].as_str().unwrap_or(app),
+                    p["status"]["phase"].as_str().unwrap_or("Pending"),
+                    p["status"]["conditions"]
+                        .as_array()
+                        .and_then(|cs| cs.iter().find(|c| c["status"] == "False"))
+                        .and_then(|c| c["message"].as_str())
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default()
+                ),
+            }),
+        }
+    }
+    Ok(match (curl, waiting.is_empty()) {
+        (Some(c), true) => Ok(c),
+        _ => Err(waiting.join("; ")),
+    })
+}
+
+async fn exec_requests(kube: &Kube, ns: &str, pod: &str, n: usize) -> Result<String, String> {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::AttachParams;
+    use tokio::io::AsyncReadExt;
+    let pods: kube::Api<Pod> = kube::Api::namespaced(kube.client(), ns);
+    let script = format!(
+        "for i in $(seq {n}); do curl -sS --max-time 5 helloworld.{ns}:5000/hello; echo; done"
+    );
+    let mut proc = pods
+        .exec(
+            pod,
+            vec!["sh", "-c", &script],
+            &AttachParams::default()
+                .container("curl")
+                .stdin(false)
+                .stdout(true)
+                .stderr(false),
+        )
+        .await
+        .map_err(|e| format!("exec into {ns}/{pod}: {e}"))?;
+    let mut out = String::new();
+    if let Some(mut s) = proc.stdout() {
+        s.read_to_string(&mut out)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let _ = proc.join().await;
+    Ok(out)
+}
+
+/// Runs the check on every cluster: deploy, wait, request, tally, clean up.
+pub async fn run(kubes: &[(String, Kube)], opts: &TrafficOptions, out: &mut Vec<CheckResult>) {
+    let names: Vec<String> = kubes.iter().map(|(n, _)| n.clone()).collect();
+    let mut matrix: BTreeMap<String, Result<BTreeMap<String, usize>, String>> = BTreeMap::new();
+    // Deploy everywhere first.
+    for (i, (name, kube)) in kubes.iter().enumerate() {
+        for m in manifests(opts, i) {
+            if let Err(e) = kube.apply(&m, false).await {
+                matrix.insert(
+                    name.clone(),
+                    Err(format!("cannot deploy the traffic workloads: {e}")),
+                );
+                break;
+            }
+        }
+    }
+    // Wait for every cluster's pods.
+    let deadline = Instant::now() + opts.timeout;
+    let mut curl_pods: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        let mut pending = Vec::new();
+        for (name, kube) in kubes {
+            if matrix.contains_key(name) || curl_pods.contains_key(name) {
+                continue;
+            }
+            match pods_ready(kube, &opts.namespace).await {
+                Ok(Ok(pod)) => {
+                    curl_pods.insert(name.clone(), pod);
+                }
+                Ok(Err(why)) => pending.push((name.clone(), why)),
+                Err(e) => {
+                    matrix.insert(name.clone(), Err(e.to_string()));
+                }
+            }
+        }
+        if pending.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            for (name, why) in pending {
+                matrix.insert(
+                    name,
+                    Err(format!(
+                        "the traffic pods are not Ready after {}s: {why}",
+                        opts.timeout.as_secs()
+                    )),
+                );
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    // Requests from each cluster's curl.
+    for (name, kube) in kubes {
+        if let Some(pod) = curl_pods.get(name) {
+            let r = exec_requests(kube, &opts.namespace, pod, opts.requests)
+                .await
+                .map(|o| tally(&o));
+            matrix.insert(name.clone(), r);
+        }
+    }
+    judge(&names, &matrix, opts.requests, out);
+    if !opts.keep {
+        for (_, kube) in kubes {
+            let _ = kube
+                .delete("v1", "Namespace", None, &opts.namespace, false)
+                .await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tallies_and_judges_the_matrix() {
+        let out = "Hello version: v1, instance: helloworld-v1-abc\nHello version: v2, instance: helloworld-v2-def\n\nHello version: v1, instance: x\n";
+        let t = tally(out);
+        assert_eq!(t.get("v1"), Some(&2));
+        assert_eq!(t.get("v2"), Some(&1));
+        let clusters = vec!["east".to_string(), "west".to_string()];
+        let mut m = BTreeMap::new();
+        m.insert("east".to_string(), Ok(t));
+        m.insert(
+            "west".to_string(),
+            Ok(tally("Hello version: v2, instance: y\n")),
+        );
+        let mut r = Vec::new();
+        judge(&clusters, &m, 3, &mut r);
+        assert_eq!(r[0].result, crate::checks::Outcome::Pass, "{r:?}");
+        assert_eq!(r[1].result, crate::checks::Outcome::Fail);
+        assert!(
+            r[1].message.contains("never answered by v1 (east)"),
+            "{}",
+            r[1].message
+        );
+    }
+
+    #[test]
+    fn manifests_follow_the_samples() {
+        let m = manifests(&TrafficOptions::default(), 1);
+        assert_eq!(m[0]["metadata"]["labels"]["istio-injection"], "enabled");
+        assert_eq!(m[2]["metadata"]["name"], "helloworld-v2");
+        assert_eq!(
+            m[2]["spec"]["template"]["spec"]["containers"][0]["image"],
+            "registry.istio.io/release/examples-helloworld-v2:1.0"
+        );
+        assert_eq!(
+            m[4]["spec"]["template"]["spec"]["containers"][0]["command"][1],
+            "infinity"
+        );
+    }
+}
