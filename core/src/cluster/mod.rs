@@ -14,7 +14,7 @@ use crate::kinds::{self, KindInfo};
 use crate::kubeconfig::KubeconfigSource;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::config::KubeConfigOptions;
-use kube::discovery::{ApiResource, Scope};
+use kube::discovery::ApiResource;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -24,11 +24,13 @@ pub const FIELD_MANAGER: &str = "kubectl-mesh";
 /// A connected cluster.
 #[derive(Clone)]
 pub struct Kube {
-    /// The kubeconfig context.
     pub context: String,
-    /// The API server URL the client talks to.
     pub server: String,
     client: kube::Client,
+    /// Discovery documents by group-version (`None`: not served), fetched once per run.
+    discovery: std::sync::Arc<
+        tokio::sync::Mutex<std::collections::HashMap<String, Option<Vec<(String, String, bool)>>>>,
+    >,
 }
 
 impl std::fmt::Debug for Kube {
@@ -81,6 +83,7 @@ impl Kube {
             context: context.into(),
             server,
             client,
+            discovery: Default::default(),
         })
     }
 
@@ -92,6 +95,7 @@ impl Kube {
             context: context.into(),
             server: String::new(),
             client,
+            discovery: Default::default(),
         }
     }
 
@@ -123,20 +127,44 @@ impl Kube {
             return Ok(Some((info.api_resource(), info.namespaced)));
         }
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
-        match kube::discovery::pinned_kind(&self.client, &gvk).await {
-            Ok((ar, caps)) => Ok(Some((ar, caps.scope == Scope::Namespaced))),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-            Err(kube::Error::Discovery(_)) => Ok(None),
-            Err(e) => Err(ClusterError::api(
-                &self.context,
-                &format!("discover {api_version} {kind}"),
-                e,
-            )),
+        // One discovery request per group-version and run (a verify of N clusters stays
+        // within a fixed number of requests per cluster).
+        let mut cache = self.discovery.lock().await;
+        if !cache.contains_key(api_version) {
+            let fetched = if group.is_empty() {
+                self.client.list_core_api_resources(version).await
+            } else {
+                self.client.list_api_group_resources(api_version).await
+            };
+            let entry = match fetched {
+                Ok(list) => Some(
+                    list.resources
+                        .into_iter()
+                        .filter(|r| !r.name.contains('/'))
+                        .map(|r| (r.kind, r.name, r.namespaced))
+                        .collect(),
+                ),
+                Err(kube::Error::Api(s)) if s.code == 404 => None,
+                Err(e) => {
+                    return Err(ClusterError::api(
+                        &self.context,
+                        &format!("discover {api_version}"),
+                        e,
+                    ));
+                }
+            };
+            cache.insert(api_version.to_string(), entry);
         }
+        let found = cache
+            .get(api_version)
+            .and_then(|e| e.as_ref())
+            .and_then(|list| list.iter().find(|(k, _, _)| k == kind).cloned());
+        Ok(found.map(|(_, plural, namespaced)| {
+            let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+            (ApiResource::from_gvk_with_plural(&gvk, &plural), namespaced)
+        }))
     }
 
-    /// Whether the cluster serves `api_version`/`kind`.
     pub async fn serves(&self, api_version: &str, kind: &str) -> Result<bool, ClusterError> {
         Ok(self.resource(api_version, kind).await?.is_some())
     }

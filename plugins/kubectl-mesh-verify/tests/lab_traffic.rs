@@ -1,0 +1,192 @@
+//! `mesh-verify --traffic` as far as the lab allows: the workloads are deployed into every
+//! cluster with the right versions and images, the wait for pods ends with a clear failure (the
+//! lab runs no nodes, scheduler or deployment controller), and the namespace is removed unless
+//! `--keep`. The request/tally/matrix logic is unit-tested in mesh-core (`checks::traffic`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mesh_lab::Lab;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const VERIFY: &str = env!("CARGO_BIN_EXE_kubectl-mesh_verify");
+
+fn run(bin: &str, lab: &Lab, cwd: &Path, args: &[&str]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .env("KUBECONFIG", lab.kubeconfig())
+        .env("NO_COLOR", "1")
+        .env_remove("MESH_CERTS_DIR")
+        .output()
+        .expect("run plugin")
+}
+
+fn ok(o: Output) -> Output {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn get(lab: &Lab, ctx: &str, args: &[&str]) -> Option<Value> {
+    let o = lab
+        .kubectl(ctx)
+        .args(args)
+        .args(["-o", "json"])
+        .output()
+        .unwrap();
+    o.status
+        .success()
+        .then(|| serde_json::from_slice(&o.stdout).unwrap())
+}
+
+#[test]
+fn traffic_deploys_per_cluster_versions_reports_unready_pods_and_cleans_up() {
+    let lab = Lab::up(2).expect("lab");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let certs = mesh_lab::plugin_bin("kubectl-mesh-certs")
+        .unwrap()
+        .display()
+        .to_string();
+    let join = mesh_lab::plugin_bin("kubectl-mesh-join")
+        .unwrap()
+        .display()
+        .to_string();
+    std::fs::write(
+        w.join("mesh.yaml"),
+        "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary, eastWestAddress: 192.0.2.1}\n- {name: west, context: lab-2, network: network2, role: primary, eastWestAddress: 192.0.2.2}\n",
+    )
+    .unwrap();
+    ok(run(
+        &certs,
+        &lab,
+        w,
+        &[
+            "create",
+            "--clusters",
+            "east,west",
+            "--key-type",
+            "ecdsa-p256",
+        ],
+    ));
+    ok(run(&certs, &lab, w, &["apply", "-f", "mesh.yaml"]));
+    ok(run(
+        &join,
+        &lab,
+        w,
+        &["-f", "mesh.yaml", "--no-wait", "--allow-loopback"],
+    ));
+
+    let args = [
+        "-f",
+        "mesh.yaml",
+        "--allow-loopback",
+        "-o",
+        "json",
+        "--traffic",
+        "--traffic-timeout",
+        "4s",
+        "--keep",
+        "--helloworld-image",
+        "mirror.example/helloworld-{version}:1.0",
+        "--curl-image",
+        "mirror.example/curl:8",
+    ];
+    let o = run(VERIFY, &lab, w, &args);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let traffic: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == "traffic.cross-cluster")
+        .collect();
+    assert_eq!(traffic.len(), 2, "{report:#}");
+    for t in &traffic {
+        assert_eq!(t["result"], "fail");
+        let m = t["message"].as_str().unwrap();
+        assert!(
+            m.contains("not Ready after 4s") && m.contains("pod exists yet"),
+            "{m}"
+        );
+        assert!(t["hint"].as_str().unwrap().contains("--keep"));
+    }
+    // The rest of the report is unaffected.
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["id"] != "traffic.cross-cluster")
+            .all(|c| c["result"] != "fail"),
+        "{report:#}"
+    );
+
+    // --keep left the workloads: v1 in the first cluster, v2 in the second, the images given.
+    for (ctx, v) in [("lab-1", "v1"), ("lab-2", "v2")] {
+        let ns =
+            get(&lab, ctx, &["get", "namespace", "mesh-verify-traffic"]).expect("kept namespace");
+        assert_eq!(ns["metadata"]["labels"]["istio-injection"], "enabled");
+        let d = get(
+            &lab,
+            ctx,
+            &[
+                "get",
+                "deployment",
+                &format!("helloworld-{v}"),
+                "-n",
+                "mesh-verify-traffic",
+            ],
+        )
+        .expect("helloworld");
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["image"],
+            format!("mirror.example/helloworld-{v}:1.0")
+        );
+        let c = get(
+            &lab,
+            ctx,
+            &["get", "deployment", "curl", "-n", "mesh-verify-traffic"],
+        )
+        .expect("curl");
+        assert_eq!(
+            c["spec"]["template"]["spec"]["containers"][0]["image"],
+            "mirror.example/curl:8"
+        );
+        assert!(
+            get(
+                &lab,
+                ctx,
+                &["get", "service", "helloworld", "-n", "mesh-verify-traffic"]
+            )
+            .is_some()
+        );
+    }
+
+    // Without --keep the namespace goes away.
+    let args: Vec<&str> = args.iter().copied().filter(|a| *a != "--keep").collect();
+    let o = run(VERIFY, &lab, w, &args);
+    assert_eq!(o.status.code(), Some(1));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for ctx in ["lab-1", "lab-2"] {
+        while get(&lab, ctx, &["get", "namespace", "mesh-verify-traffic"]).is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "{ctx}: the traffic namespace was not removed"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
