@@ -21,6 +21,11 @@ use std::time::Duration;
 /// The field manager of every write.
 pub const FIELD_MANAGER: &str = "kubectl-mesh";
 
+/// Discovered resources by group-version: (kind, plural, namespaced), `None` when not served.
+type DiscoveryCache = std::sync::Arc<
+    tokio::sync::Mutex<std::collections::HashMap<String, Option<Vec<(String, String, bool)>>>>,
+>;
+
 /// A connected cluster.
 #[derive(Clone)]
 pub struct Kube {
@@ -28,9 +33,7 @@ pub struct Kube {
     pub server: String,
     client: kube::Client,
     /// Discovery documents by group-version (`None`: not served), fetched once per run.
-    discovery: std::sync::Arc<
-        tokio::sync::Mutex<std::collections::HashMap<String, Option<Vec<(String, String, bool)>>>>,
-    >,
+    discovery: DiscoveryCache,
 }
 
 impl std::fmt::Debug for Kube {
