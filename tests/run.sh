@@ -11,4 +11,4 @@ MESH_LAB_BIN=$(tests/lab-go/build.sh --print-dir)
 export MESH_LAB_BIN
 
 echo "==> cargo test (unit, snapshot, lab and peer tiers)" >&2
-cargo test --workspace --all-targets --locked -- --test-threads="${MESH_TEST_THREADS:-2}"
+cargo test --workspace --all-targets --locked --no-fail-fast -- --test-threads="${MESH_TEST_THREADS:-2}"
