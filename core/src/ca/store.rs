@@ -152,7 +152,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CaError>
 /// Moves `files` (paths inside `dir`) into `dir/backup/<stamp>/`, keeping their relative paths.
 /// Returns the backup directory when anything was moved.
 pub fn backup(dir: &CertDir, files: &[PathBuf], stamp: &str) -> Result<Option<PathBuf>, CaError> {
-    let target = dir.path().join(BACKUP_DIR).join(stamp);
+    // Never reuse a backup directory: two runs within one second get `<stamp>`, `<stamp>-2`, ….
+    let base = dir.path().join(BACKUP_DIR);
+    let mut target = base.join(stamp);
+    let mut n = 2;
+    while target.exists() {
+        target = base.join(format!("{stamp}-{n}"));
+        n += 1;
+    }
     let mut moved = false;
     for file in files.iter().filter(|f| f.exists()) {
         let relative = file.strip_prefix(dir.path()).unwrap_or(file.as_path());
@@ -177,4 +184,33 @@ pub fn backup(dir: &CertDir, files: &[PathBuf], stamp: &str) -> Result<Option<Pa
         moved = true;
     }
     Ok(moved.then_some(target))
+}
+
+#[cfg(test)]
+mod backup_tests {
+    use super::*;
+
+    #[test]
+    fn backups_within_one_second_never_overwrite_each_other() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CertDir::new(tmp.path());
+        let file = tmp.path().join("root-cert.pem");
+        std::fs::write(&file, "first").unwrap();
+        let a = backup(&dir, std::slice::from_ref(&file), "20261124T000000Z")
+            .unwrap()
+            .unwrap();
+        std::fs::write(&file, "second").unwrap();
+        let b = backup(&dir, std::slice::from_ref(&file), "20261124T000000Z")
+            .unwrap()
+            .unwrap();
+        assert_ne!(a, b);
+        assert_eq!(
+            std::fs::read_to_string(a.join("root-cert.pem")).unwrap(),
+            "first"
+        );
+        assert_eq!(
+            std::fs::read_to_string(b.join("root-cert.pem")).unwrap(),
+            "second"
+        );
+    }
 }

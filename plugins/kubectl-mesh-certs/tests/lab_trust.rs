@@ -461,7 +461,7 @@ fn refusals_force_dry_runs_yaml_rotation_and_unreachable_contexts() {
     assert_eq!(
         backups.len(),
         2,
-        "one backup for create --force, one for rotate"
+        "one backup per rotation, even within one second"
     );
     let key_mode = std::fs::metadata(w.join("mesh-certs/east/ca-key.pem")).unwrap();
     use std::os::unix::fs::PermissionsExt;
