@@ -4,6 +4,7 @@
 
 use base64::Engine as _;
 use mesh_lab::Lab;
+use mesh_lab::testing::{describe as text, expect_success as ok, kubectl_json};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -11,40 +12,7 @@ use std::process::{Command, Output, Stdio};
 const CERTS: &str = env!("CARGO_BIN_EXE_kubectl-mesh_certs");
 
 fn certs(lab: &Lab, cwd: &Path, args: &[&str]) -> Output {
-    Command::new(CERTS)
-        .args(args)
-        .current_dir(cwd)
-        .env("KUBECONFIG", lab.kubeconfig())
-        .env("NO_COLOR", "1")
-        .env_remove("MESH_CERTS_DIR")
-        .output()
-        .expect("run kubectl-mesh_certs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> Output {
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    o
-}
-
-fn kubectl_json(lab: &Lab, ctx: &str, args: &[&str]) -> Option<Value> {
-    let o = lab
-        .kubectl(ctx)
-        .args(args)
-        .args(["-o", "json"])
-        .output()
-        .expect("kubectl");
-    o.status
-        .success()
-        .then(|| serde_json::from_slice(&o.stdout).expect("json"))
+    mesh_lab::testing::run_plugin(CERTS, lab, cwd, args)
 }
 
 fn cacerts(lab: &Lab, ctx: &str) -> Option<Value> {

@@ -5,6 +5,7 @@
 
 use base64::Engine as _;
 use mesh_lab::Lab;
+use mesh_lab::testing::{describe as text, expect_success as ok, kubectl_json, run_plugin as run};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -17,43 +18,6 @@ fn certs_bin() -> String {
         .unwrap()
         .display()
         .to_string()
-}
-
-fn run(bin: &str, lab: &Lab, cwd: &Path, args: &[&str]) -> Output {
-    Command::new(bin)
-        .args(args)
-        .current_dir(cwd)
-        .env("KUBECONFIG", lab.kubeconfig())
-        .env("NO_COLOR", "1")
-        .env_remove("MESH_CERTS_DIR")
-        .output()
-        .expect("run plugin")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> Output {
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    o
-}
-
-fn kubectl_json(lab: &Lab, ctx: &str, args: &[&str]) -> Option<Value> {
-    let o = lab
-        .kubectl(ctx)
-        .args(args)
-        .args(["-o", "json"])
-        .output()
-        .expect("kubectl");
-    o.status
-        .success()
-        .then(|| serde_json::from_slice(&o.stdout).expect("json"))
 }
 
 /// Certificates made and applied, mesh file written: ready for `mesh-join -f mesh.yaml`.

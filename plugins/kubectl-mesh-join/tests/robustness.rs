@@ -5,8 +5,8 @@
 
 use base64::Engine as _;
 use mesh_lab::Lab;
+use mesh_lab::testing::{describe as text, expect_success as ok, run_plugin as run};
 use serde_json::Value;
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -14,31 +14,6 @@ const JOIN: &str = env!("CARGO_BIN_EXE_kubectl-mesh_join");
 
 fn bin(p: &str) -> String {
     mesh_lab::plugin_bin(p).unwrap().display().to_string()
-}
-
-fn run(bin: &str, lab: &Lab, cwd: &Path, args: &[&str]) -> Output {
-    Command::new(bin)
-        .args(args)
-        .current_dir(cwd)
-        .env("KUBECONFIG", lab.kubeconfig())
-        .env("NO_COLOR", "1")
-        .env_remove("MESH_CERTS_DIR")
-        .output()
-        .expect("run plugin")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> Output {
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    o
 }
 
 /// Audit-log line counts per cluster (a mark to count from).

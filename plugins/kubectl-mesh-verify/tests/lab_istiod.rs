@@ -6,37 +6,12 @@
 use base64::Engine as _;
 use mesh_lab::Lab;
 use mesh_lab::istiod::Istiod;
+use mesh_lab::testing::{describe as text, expect_success as ok, run_plugin as run};
 use serde_json::Value;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const VERIFY: &str = env!("CARGO_BIN_EXE_kubectl-mesh_verify");
-
-fn run(bin: &str, lab: &Lab, cwd: &Path, args: &[&str]) -> Output {
-    Command::new(bin)
-        .args(args)
-        .current_dir(cwd)
-        .env("KUBECONFIG", lab.kubeconfig())
-        .env("NO_COLOR", "1")
-        .env_remove("MESH_CERTS_DIR")
-        .output()
-        .expect("run plugin")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> Output {
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    o
-}
 
 fn bins() -> (String, String) {
     (

@@ -5,46 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mesh_lab::Lab;
+use mesh_lab::testing::{expect_success as ok, kubectl_json as get, run_plugin as run};
 use serde_json::Value;
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const VERIFY: &str = env!("CARGO_BIN_EXE_kubectl-mesh_verify");
-
-fn run(bin: &str, lab: &Lab, cwd: &Path, args: &[&str]) -> Output {
-    Command::new(bin)
-        .args(args)
-        .current_dir(cwd)
-        .env("KUBECONFIG", lab.kubeconfig())
-        .env("NO_COLOR", "1")
-        .env_remove("MESH_CERTS_DIR")
-        .output()
-        .expect("run plugin")
-}
-
-fn ok(o: Output) -> Output {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
-fn get(lab: &Lab, ctx: &str, args: &[&str]) -> Option<Value> {
-    let o = lab
-        .kubectl(ctx)
-        .args(args)
-        .args(["-o", "json"])
-        .output()
-        .unwrap();
-    o.status
-        .success()
-        .then(|| serde_json::from_slice(&o.stdout).unwrap())
-}
 
 #[test]
 fn traffic_deploys_per_cluster_versions_reports_unready_pods_and_cleans_up() {

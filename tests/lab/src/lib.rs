@@ -14,6 +14,7 @@ pub mod istiod;
 pub mod pki;
 pub mod process;
 pub mod state;
+pub mod testing;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;

@@ -1,0 +1,58 @@
+//! Helpers the lab test suites share: run a plugin against a lab, check its exit code with its
+//! output in the failure message, read objects with the lab's kubectl.
+#![allow(clippy::expect_used, clippy::panic)]
+
+use crate::Lab;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs plugin binary `bin` in `cwd` against the lab (`KUBECONFIG`), without colour and
+/// without an inherited `MESH_CERTS_DIR`.
+pub fn run_plugin(bin: &str, lab: &Lab, cwd: &Path, args: &[&str]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .env("KUBECONFIG", lab.kubeconfig())
+        .env("NO_COLOR", "1")
+        .env_remove("MESH_CERTS_DIR")
+        .output()
+        .expect("run plugin")
+}
+
+/// Exit code, stdout and stderr, for assertion messages.
+pub fn describe(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Asserts exit code 0 and hands the output back.
+pub fn expect_success(o: Output) -> Output {
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    o
+}
+
+/// `kubectl get … -o json` with the lab's kubectl; `None` when kubectl fails (e.g. NotFound).
+pub fn kubectl_json(lab: &Lab, ctx: &str, args: &[&str]) -> Option<Value> {
+    let o = lab
+        .kubectl(ctx)
+        .args(args)
+        .args(["-o", "json"])
+        .output()
+        .expect("kubectl");
+    o.status
+        .success()
+        .then(|| serde_json::from_slice(&o.stdout).expect("kubectl printed JSON"))
+}
+
+/// The path of another package's plugin binary (built when missing), as a string.
+pub fn plugin_path(package: &str) -> String {
+    crate::plugin_bin(package)
+        .expect("plugin binary")
+        .display()
+        .to_string()
+}
