@@ -14,8 +14,6 @@
 
 use super::trust::{Access, judge_trust, observe_trust};
 use crate::ca::Severity;
-use crate::ca::describe::fingerprint;
-use crate::ca::pem::{read_text, single_certificate};
 use crate::ca::store::CertDir;
 use crate::cli::DryRun;
 use crate::cluster::{ClusterError, Kube, identity};
@@ -26,9 +24,7 @@ use crate::labels::{CONTROL_PLANE_CLUSTERS, ISTIO_NAMESPACE, NETWORK_LABEL, REMO
 use crate::manifests::gateway::{self, Placement};
 use crate::manifests::{istio, remote_secret};
 use crate::mesh::{ClusterSpec, MeshSpec, Role};
-use crate::plan::{
-    ApplyMode, ClusterPlan, Op, Plan, Step, apply_plan, compare, plan_table, plan_yaml,
-};
+use crate::plan::{ApplyMode, ClusterPlan, Op, Plan, Step, apply_plan, plan_table, plan_yaml};
 use crate::render::{OutputFormat, Printer};
 use crate::targets::connect_all;
 use serde_json::{Value, json};
@@ -292,24 +288,16 @@ async fn connect(mesh: &MeshSpec, access: &Access, names: &[String]) -> Result<F
 }
 
 async fn observe_steps(kube: &Kube, desired: Vec<Value>) -> Result<Vec<Step>, Error> {
-    let mut steps = Vec::new();
-    for manifest in desired {
-        let (api_version, kind, ns, name) = identity(&manifest);
-        let live = match kube.get(&api_version, &kind, ns.as_deref(), &name).await {
-            Ok(live) => live,
-            Err(ClusterError::NotServed { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let (op, note) = compare(&manifest, live.as_ref());
-        let secret = is_secret(&manifest);
-        steps.push(Step {
-            op,
-            manifest,
-            note,
-            secret,
-        });
-    }
-    Ok(steps)
+    let desired = desired
+        .into_iter()
+        .map(|m| {
+            let secret = is_secret(&m);
+            (m, secret)
+        })
+        .collect();
+    Ok(crate::plan::observe(kube, "", desired, Vec::new())
+        .await?
+        .steps)
 }
 
 /// `mesh-join` (and `mesh-join plan`).
@@ -473,14 +461,11 @@ pub async fn join(
     }
     let mut full = plan.clone();
     for (r, steps) in &phase2 {
-        match full.clusters.iter_mut().find(|cp| cp.cluster == *r) {
-            Some(cp) => cp.steps.extend(steps.iter().cloned()),
-            None => full.clusters.push(ClusterPlan {
-                cluster: r.clone(),
-                context: kube(r)?.context.clone(),
-                steps: steps.clone(),
-            }),
-        }
+        full.merge(ClusterPlan {
+            cluster: r.clone(),
+            context: kube(r)?.context.clone(),
+            steps: steps.clone(),
+        });
     }
 
     for (name, doc) in &rendered_installs {
@@ -550,14 +535,11 @@ pub async fn join(
                 &remote_secret::kubeconfig(s, &servers[s], ca, token),
             ));
             let steps = observe_steps(kube(r)?, vec![secret]).await?;
-            match final2.clusters.iter_mut().find(|cp| cp.cluster == *r) {
-                Some(cp) => cp.steps.extend(steps),
-                None => final2.clusters.push(ClusterPlan {
-                    cluster: r.clone(),
-                    context: kube(r)?.context.clone(),
-                    steps,
-                }),
-            }
+            final2.merge(ClusterPlan {
+                cluster: r.clone(),
+                context: kube(r)?.context.clone(),
+                steps,
+            });
         }
         let kubes2: Vec<Kube> = final2
             .clusters
@@ -570,10 +552,7 @@ pub async fn join(
     }
     let mut shown = plan.clone();
     for cp in final2.clusters {
-        match shown.clusters.iter_mut().find(|c| c.cluster == cp.cluster) {
-            Some(c) => c.steps.extend(cp.steps),
-            None => shown.clusters.push(cp),
-        }
+        shown.merge(cp);
     }
     match opts.format {
         OutputFormat::Yaml => printer.data(&plan_yaml(&shown, opts.include_secrets))?,
@@ -643,11 +622,8 @@ async fn check_trust(
     fleet: &Fleet,
 ) -> Result<(), Error> {
     let local_root = match &opts.certs_dir {
-        Some(d) if d.root_cert().exists() => {
-            let p = d.root_cert();
-            Some(fingerprint(&single_certificate(&p, &read_text(&p)?)?))
-        }
-        _ => None,
+        Some(d) => d.root_fingerprint()?,
+        None => None,
     };
     let mut observed = Vec::new();
     for c in selected {

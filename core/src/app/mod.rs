@@ -28,3 +28,25 @@ pub fn block_on<F: std::future::Future<Output = Result<ExitStatus, Error>>>(
         .block_on(future)
 }
 pub mod verify;
+
+/// The `main` of every plugin: completion requests first, then parse, run, print the error
+/// (with its hint) and exit 0/1/2; a closed stdout (`| head`) is not an error.
+pub fn plugin_main<C: clap::Parser + clap::CommandFactory>(
+    run: impl FnOnce(C, &crate::render::Printer) -> Result<ExitStatus, Error>,
+) -> std::process::ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(code) = crate::completion::intercept(C::command(), &argv) {
+        return code;
+    }
+    let cli = C::parse();
+    let printer = crate::render::Printer::terminal();
+    let status = match run(cli, &printer) {
+        Ok(status) => status,
+        Err(e) if e.is_broken_pipe() => ExitStatus::Success,
+        Err(e) => {
+            printer.error(&e);
+            ExitStatus::Failure
+        }
+    };
+    status.into()
+}

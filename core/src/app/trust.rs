@@ -377,6 +377,33 @@ pub struct RootConfigMaps {
     pub mismatched: Vec<String>,
 }
 
+impl RootConfigMaps {
+    /// Compares each `istio-ca-root-cert` ConfigMap's `root-cert.pem` with `roots` (fingerprints).
+    pub fn compare(maps: &[Value], roots: &[String]) -> RootConfigMaps {
+        let mut out = RootConfigMaps {
+            total: maps.len(),
+            matching: 0,
+            mismatched: Vec::new(),
+        };
+        for cm in maps {
+            let text = cm["data"]["root-cert.pem"].as_str().unwrap_or_default();
+            let fps: Vec<String> =
+                crate::ca::pem::certificates(std::path::Path::new(ROOT_CERT_CONFIGMAP), text)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|d| fingerprint(d))
+                    .collect();
+            if !fps.is_empty() && fps == roots {
+                out.matching += 1;
+            } else {
+                let ns = cm["metadata"]["namespace"].as_str().unwrap_or("?");
+                out.mismatched.push(ns.to_string());
+            }
+        }
+        out
+    }
+}
+
 /// One cluster in `status`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -446,30 +473,7 @@ pub async fn observe_trust(
         r
     });
     let roots: Vec<String> = report.as_ref().map(|r| r.roots.clone()).unwrap_or_default();
-    let mut cms = RootConfigMaps {
-        total: maps.len(),
-        matching: 0,
-        mismatched: Vec::new(),
-    };
-    for cm in &maps {
-        let text = cm["data"]["root-cert.pem"].as_str().unwrap_or_default();
-        let fps: Vec<String> =
-            crate::ca::pem::certificates(std::path::Path::new(ROOT_CERT_CONFIGMAP), text)
-                .unwrap_or_default()
-                .iter()
-                .map(|d| fingerprint(d))
-                .collect();
-        if !fps.is_empty() && fps == roots {
-            cms.matching += 1;
-        } else {
-            cms.mismatched.push(
-                cm["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or("?")
-                    .to_string(),
-            );
-        }
-    }
+    let cms = RootConfigMaps::compare(&maps, &roots);
     Ok(ClusterTrust {
         cluster: cluster.to_string(),
         context: kube.context.clone(),
@@ -597,11 +601,8 @@ pub async fn status(
     printer: &Printer,
 ) -> Result<ExitStatus, Error> {
     let local_root = match &opts.dir {
-        Some(dir) if dir.root_cert().exists() => {
-            let path = dir.root_cert();
-            Some(fingerprint(&single_certificate(&path, &read_text(&path)?)?))
-        }
-        _ => None,
+        Some(dir) => dir.root_fingerprint()?,
+        None => None,
     };
     let kubes = access.connect(&opts.members).await?;
     let observed = futures::future::join_all(
@@ -815,11 +816,7 @@ pub async fn rotate(
         .pop()
         .ok_or_else(|| Error::input("key generation produced no key", "run the command again"))?;
     let issued = issue_intermediate(&opts.cluster, &settings, key, &root, now)?;
-    let stamp = now
-        .format(&time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .unwrap_or_else(|_| "backup".into());
+    let stamp = store::backup_stamp(now);
     let files: Vec<PathBuf> = crate::ca::store::CLUSTER_FILES
         .iter()
         .map(|f| dir.cluster_file(&opts.cluster, f))

@@ -267,11 +267,7 @@ pub fn create(opts: &CreateOptions, now: OffsetDateTime) -> Result<CreateReport,
         }
     }
     store::ensure_private_dir(dir.path())?;
-    let stamp = now
-        .format(&time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .unwrap_or_else(|_| "backup".into());
+    let stamp = store::backup_stamp(now);
     let backup = store::backup(dir, &replaced_files, &stamp)?;
     if new_root {
         store::write_atomic(&dir.root_key(), root.key_pem().expose().as_bytes(), 0o600)?;

@@ -55,6 +55,16 @@ impl CertDir {
         self.root.join(ROOT_KEY)
     }
 
+    /// SHA-256 of the mesh root in this directory, when it has one.
+    pub fn root_fingerprint(&self) -> Result<Option<String>, CaError> {
+        let path = self.root_cert();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let der = super::pem::single_certificate(&path, &super::pem::read_text(&path)?)?;
+        Ok(Some(super::describe::fingerprint(&der)))
+    }
+
     /// `DIR/<cluster>`.
     pub fn cluster_dir(&self, cluster: &ClusterName) -> PathBuf {
         self.root.join(cluster.as_str())
@@ -147,6 +157,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CaError>
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
+}
+
+/// The name of a backup directory made at `now` (`20261124T150000Z`).
+pub fn backup_stamp(now: time::OffsetDateTime) -> String {
+    now.format(&time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second]Z"
+    ))
+    .unwrap_or_else(|_| "backup".into())
 }
 
 /// Moves `files` (paths inside `dir`) into `dir/backup/<stamp>/`, keeping their relative paths.

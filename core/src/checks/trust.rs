@@ -4,8 +4,6 @@ use super::{CheckResult, ClusterFacts, Emit, Selection};
 use crate::app::trust::{ClusterTrust, RootConfigMaps, judge_trust};
 use crate::ca::Severity;
 use crate::ca::bundle::short;
-use crate::ca::describe::fingerprint;
-use crate::ca::pem::certificates;
 use time::OffsetDateTime;
 
 pub(super) fn evaluate(facts: &[ClusterFacts], sel: &Selection, out: &mut Vec<CheckResult>) {
@@ -110,25 +108,7 @@ pub(super) fn evaluate(facts: &[ClusterFacts], sel: &Selection, out: &mut Vec<Ch
         } else {
             out.push(root_key.pass(c, "no root private key in cacerts"));
         }
-        let mut maps = RootConfigMaps {
-            total: f.root_config_maps.len(),
-            matching: 0,
-            mismatched: Vec::new(),
-        };
-        for cm in &f.root_config_maps {
-            let text = cm["data"]["root-cert.pem"].as_str().unwrap_or_default();
-            let fps: Vec<String> = certificates(std::path::Path::new("istio-ca-root-cert"), text)
-                .unwrap_or_default()
-                .iter()
-                .map(|d| fingerprint(d))
-                .collect();
-            if !fps.is_empty() && fps == report.roots {
-                maps.matching += 1;
-            } else {
-                maps.mismatched
-                    .push(cm["metadata"]["namespace"].as_str().unwrap_or("?").into());
-            }
-        }
+        let maps = RootConfigMaps::compare(&f.root_config_maps, &report.roots);
         if maps.total == 0 {
             out.push(cms.skip(
                 c,

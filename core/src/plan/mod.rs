@@ -102,6 +102,18 @@ impl Plan {
     }
 
     /// True when nothing would change.
+    /// Appends a cluster's steps to its entry, or adds the entry.
+    pub fn merge(&mut self, cluster: ClusterPlan) {
+        match self
+            .clusters
+            .iter_mut()
+            .find(|c| c.cluster == cluster.cluster)
+        {
+            Some(c) => c.steps.extend(cluster.steps),
+            None => self.clusters.push(cluster),
+        }
+    }
+
     pub fn is_noop(&self) -> bool {
         self.writes() == 0
     }

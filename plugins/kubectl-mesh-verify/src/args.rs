@@ -4,8 +4,6 @@ use clap::Parser;
 use mesh_core::app::verify::{self, VerifyFormat, VerifyOptions};
 use mesh_core::app::{self, trust::Access};
 use mesh_core::ca::CertDir;
-use mesh_core::ca::describe::fingerprint;
-use mesh_core::ca::pem::{read_text, single_certificate};
 use mesh_core::checks::Selection;
 use mesh_core::checks::traffic::TrafficOptions;
 use mesh_core::cli::{CertsDirArgs, KubeArgs};
@@ -122,12 +120,7 @@ impl Cli {
             ),
         };
         let dir = CertDir::new(certs.unwrap_or_else(|| self.certs.dir.clone()));
-        let local_root = if dir.root_cert().exists() {
-            let p = dir.root_cert();
-            Some(fingerprint(&single_certificate(&p, &read_text(&p)?)?))
-        } else {
-            None
-        };
+        let local_root = dir.root_fingerprint()?;
         let mut istiod_addresses = BTreeMap::new();
         for a in &self.istiod_addresses {
             let (c, addr) = a.split_once('=').ok_or_else(|| {
