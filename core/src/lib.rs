@@ -33,6 +33,7 @@ pub mod plan;
 pub mod render;
 pub mod secret;
 pub mod targets;
+pub mod topology;
 pub mod version;
 
 pub use error::{Error, Hinted};

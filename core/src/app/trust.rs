@@ -24,9 +24,7 @@ use crate::kubeconfig::KubeconfigSource;
 use crate::labels::{CACERTS_SECRET, ISTIO_NAMESPACE, ROOT_CERT_CONFIGMAP};
 use crate::manifests::cacerts::{cacerts_secret, istio_namespace};
 use crate::names::ClusterName;
-use crate::plan::{
-    ApplyMode, ClusterPlan, Op, Plan, Step, apply_plan, compare, plan_table, plan_yaml,
-};
+use crate::plan::{ApplyMode, ClusterPlan, Op, Plan, Step, apply_plan, compare, render_plan};
 use crate::render::{KubeTable, OutputFormat, Printer, Tone};
 use crate::targets::connect_all;
 use serde::Serialize;
@@ -202,19 +200,12 @@ pub async fn apply(
         });
     }
 
-    let yaml = opts.format == OutputFormat::Yaml;
     let Some(mode) = ApplyMode::from_dry_run(opts.dry_run) else {
-        if yaml {
-            printer.data(&plan_yaml(&plan, true))?;
-        } else if opts.format == OutputFormat::Json {
-            printer.serialized(OutputFormat::Json, &plan)?;
-        } else {
-            printer.data(&plan_table(&plan, printer.out_style()))?;
-            printer.progress(&format!(
-                "dry run: {} change(s) planned, nothing written",
-                plan.writes()
-            ));
-        }
+        emit(&plan, opts.format, printer)?;
+        printer.progress(&format!(
+            "dry run: {} change(s) planned, nothing written",
+            plan.writes()
+        ));
         return Ok(ExitStatus::Success);
     };
     if plan.is_noop() {
@@ -260,12 +251,9 @@ pub async fn apply(
     Ok(ExitStatus::Success)
 }
 
+/// The plan in the chosen format; the intermediate's key never reaches stdout.
 fn emit(plan: &Plan, format: OutputFormat, printer: &Printer) -> Result<(), Error> {
-    match format {
-        OutputFormat::Yaml => printer.data(&plan_yaml(plan, true)),
-        OutputFormat::Json => printer.serialized(OutputFormat::Json, plan),
-        OutputFormat::Table => printer.data(&plan_table(plan, printer.out_style())),
-    }
+    printer.data(&render_plan(plan, format, false, printer.out_style()))
 }
 
 async fn plan_member(
@@ -333,12 +321,14 @@ async fn plan_member(
             manifest: ns,
             note: ns_note,
             secret: false,
+            changes: Vec::new(),
         },
         Step {
             op,
             manifest: secret,
             note,
             secret: true,
+            changes: Vec::new(),
         },
     ];
     Ok((

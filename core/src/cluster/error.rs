@@ -64,6 +64,16 @@ pub enum ClusterError {
         /// HTTP status.
         code: u16,
     },
+    /// Server-side apply found fields another field manager owns with other values.
+    #[error("context '{context}': {object}: {} field(s) are managed by another tool:\n{}", conflicts.len(), conflicts.iter().map(|c| format!("  {} (managed by {:?})", c.field, c.manager)).collect::<Vec<_>>().join("\n"))]
+    Conflict {
+        /// The context.
+        context: String,
+        /// `Kind namespace/name`.
+        object: String,
+        /// The conflicting fields.
+        conflicts: Vec<FieldConflict>,
+    },
     /// The cluster does not serve an API we need.
     #[error("context '{context}': the cluster does not serve {api_version} {kind}")]
     NotServed {
@@ -129,9 +139,41 @@ impl ClusterError {
             | ClusterError::Forbidden { context, .. }
             | ClusterError::Unauthorized { context, .. }
             | ClusterError::Rejected { context, .. }
+            | ClusterError::Conflict { context, .. }
             | ClusterError::NotServed { context, .. } => context,
         }
     }
+}
+
+/// One field another manager owns: `.spec.values.global.network` and the manager's name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldConflict {
+    /// The field path as the API server names it.
+    pub field: String,
+    /// The other field manager.
+    pub manager: String,
+}
+
+/// The conflicts of a 409 answer to a server-side apply, from the status causes
+/// (`conflict with "helm" using v1` at `.spec.x`). Empty when it is another kind of 409.
+pub fn field_conflicts(status: &kube::core::Status) -> Vec<FieldConflict> {
+    let Some(details) = &status.details else {
+        return Vec::new();
+    };
+    details
+        .causes
+        .iter()
+        .filter(|c| c.reason == "FieldManagerConflict")
+        .map(|c| FieldConflict {
+            field: c.field.clone(),
+            manager: c
+                .message
+                .split('"')
+                .nth(1)
+                .unwrap_or(c.message.as_str())
+                .to_string(),
+        })
+        .collect()
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -157,8 +199,45 @@ impl Hinted for ClusterError {
             ClusterError::Forbidden { context, .. } => format!("the user of context '{context}' lacks permission; `kubectl --context {context} auth can-i --list` shows what it may do"),
             ClusterError::Unauthorized { context, .. } => format!("refresh the credentials of context '{context}' (expired token or certificate?)"),
             ClusterError::Rejected { .. } => "the API server's message above says what it did not accept".into(),
+            ClusterError::Conflict { context, object, .. } => format!("another controller or person manages these fields of {object} in context '{context}'; change them there, or take them over with --force-conflicts (as kubectl apply --server-side --force-conflicts)"),
             ClusterError::NotServed { api_version, .. } if api_version.starts_with("sailoperator.io") => "install the Sail operator (its CRDs) on that cluster first, or choose --installer istioctl|helm".into(),
             ClusterError::NotServed { .. } => "install the CRDs for that API on the cluster".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflicts_are_read_from_the_status_causes() {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "code": 409, "reason": "Conflict",
+            "message": "Apply failed with 1 conflict: conflict with \"gitops\" using sailoperator.io/v1: .spec.version",
+            "details": {"causes": [
+                {"reason": "FieldManagerConflict", "message": "conflict with \"gitops\" using sailoperator.io/v1", "field": ".spec.version"},
+                {"reason": "FieldManagerConflict", "message": "conflict with \"helm\"", "field": ".metadata.labels.a"}
+            ]}
+        }))
+        .unwrap();
+        assert_eq!(
+            field_conflicts(&status),
+            vec![
+                FieldConflict {
+                    field: ".spec.version".into(),
+                    manager: "gitops".into()
+                },
+                FieldConflict {
+                    field: ".metadata.labels.a".into(),
+                    manager: "helm".into()
+                },
+            ]
+        );
+        let plain: kube::core::Status = serde_json::from_value(
+            serde_json::json!({"status": "Failure", "code": 409, "message": "AlreadyExists"}),
+        )
+        .unwrap();
+        assert!(field_conflicts(&plain).is_empty());
     }
 }

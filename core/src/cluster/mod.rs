@@ -8,7 +8,7 @@
 
 mod error;
 
-pub use error::ClusterError;
+pub use error::{ClusterError, FieldConflict, field_conflicts};
 
 use crate::kinds::{self, KindInfo};
 use crate::kubeconfig::KubeconfigSource;
@@ -34,6 +34,8 @@ pub struct Kube {
     client: kube::Client,
     /// Discovery documents by group-version (`None`: not served), fetched once per run.
     discovery: DiscoveryCache,
+    /// Take fields other managers own when applying (`--force-conflicts`).
+    pub force_conflicts: bool,
 }
 
 impl std::fmt::Debug for Kube {
@@ -87,6 +89,7 @@ impl Kube {
             server,
             client,
             discovery: Default::default(),
+            force_conflicts: false,
         })
     }
 
@@ -99,7 +102,15 @@ impl Kube {
             server: String::new(),
             client,
             discovery: Default::default(),
+            force_conflicts: false,
         }
+    }
+
+    /// This connection, applying with `--force-conflicts`: fields other managers own are
+    /// taken over instead of stopping the plan.
+    pub fn forcing_conflicts(mut self, force: bool) -> Self {
+        self.force_conflicts = force;
+        self
     }
 
     pub fn client(&self) -> kube::Client {
@@ -249,26 +260,53 @@ impl Kube {
         Ok(list.items.into_iter().map(to_value).collect())
     }
 
-    /// Server-side applies `manifest` (field manager [`FIELD_MANAGER`], forced, so our own
-    /// fields converge); with `dry_run` the API server validates it and stores nothing.
+    /// Server-side applies `manifest` with field manager [`FIELD_MANAGER`], without taking
+    /// fields other managers own (a conflict is [`ClusterError::Conflict`]) unless this
+    /// connection is [`Kube::forcing_conflicts`]; with `dry_run` the API server validates it
+    /// and stores nothing.
     pub async fn apply(&self, manifest: &Value, dry_run: bool) -> Result<Value, ClusterError> {
+        self.apply_with(manifest, dry_run, self.force_conflicts)
+            .await
+    }
+
+    /// [`Kube::apply`], with `force` taking conflicting fields over (`--force-conflicts`).
+    pub async fn apply_with(
+        &self,
+        manifest: &Value,
+        dry_run: bool,
+        force: bool,
+    ) -> Result<Value, ClusterError> {
         let (api_version, kind, namespace, name) = identity(manifest);
         let api = self
             .api_for(&api_version, &kind, namespace.as_deref())
             .await?;
-        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        if force {
+            params = params.force();
+        }
         if dry_run {
             params = params.dry_run();
         }
         let obj: DynamicObject = serde_json::from_value(manifest.clone()).map_err(|e| {
             ClusterError::config(&self.context, format!("{}: {e}", describe(manifest)))
         })?;
-        api.patch(&name, &params, &Patch::Apply(&obj))
-            .await
-            .map(to_value)
-            .map_err(|e| {
-                ClusterError::api(&self.context, &format!("apply {}", describe(manifest)), e)
-            })
+        match api.patch(&name, &params, &Patch::Apply(&obj)).await {
+            Ok(v) => Ok(to_value(v)),
+            Err(kube::Error::Api(status))
+                if status.code == 409 && !field_conflicts(&status).is_empty() =>
+            {
+                Err(ClusterError::Conflict {
+                    context: self.context.clone(),
+                    object: describe(manifest),
+                    conflicts: field_conflicts(&status),
+                })
+            }
+            Err(e) => Err(ClusterError::api(
+                &self.context,
+                &format!("apply {}", describe(manifest)),
+                e,
+            )),
+        }
     }
 
     /// Deletes an object; `false` when it was already gone.

@@ -1,4 +1,6 @@
-//! Desired versus live: does the live object already carry every field we set?
+//! Desired versus live without a server: does the live object already carry every field we
+//! set? This cannot see removals (a field we stopped sending); plans use the server's dry run
+//! ([`super::server`]) and this stays for content checks that are not plans.
 
 use super::Op;
 use serde_json::Value;
@@ -6,7 +8,7 @@ use serde_json::Value;
 /// True when every field of `desired` is present in `live` with an equal value.
 /// Objects compare by key (extra live keys are fine); arrays must have the same length and
 /// contain each other element-wise; scalars compare equal, numbers by value.
-pub fn contains(live: &Value, desired: &Value) -> bool {
+fn contains(live: &Value, desired: &Value) -> bool {
     match (live, desired) {
         (Value::Object(l), Value::Object(d)) => d.iter().all(|(k, dv)| match l.get(k) {
             Some(lv) => contains(lv, dv),
@@ -66,7 +68,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn extra_live_fields_do_not_count() {
+    fn extra_live_fields_do_not_count_in_a_content_check() {
         let desired = json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"k": "v"}});
         let live = json!({"metadata": {"name": "a", "uid": "u", "labels": {"x": "1", "y": "2"}}, "data": {"k": "v"}});
         assert_eq!(compare(&desired, Some(&live)).0, Op::Unchanged);

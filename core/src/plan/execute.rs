@@ -1,6 +1,7 @@
 //! Observing live state for a plan, and carrying a plan out.
 
-use super::{ClusterPlan, Op, Plan, Step, compare};
+use super::server::{STAND_IN_NAMESPACE, plan_objects};
+use super::{ClusterPlan, Op, Plan, Step};
 use crate::cli::DryRun;
 use crate::cluster::{ClusterError, Kube, identity};
 use serde_json::Value;
@@ -25,31 +26,15 @@ impl ApplyMode {
     }
 }
 
-/// Reads the live counterpart of every desired manifest and makes the steps.
-/// `deletes` are manifests (identity only) of objects to remove; absent ones are left out.
+/// Plans desired objects with the API server (see [`super::server`]) and adds a delete for
+/// each object of `deletes` (identity only) that exists; absent ones are left out.
 pub async fn observe(
     kube: &Kube,
     cluster: &str,
     desired: Vec<(Value, bool)>,
     deletes: Vec<Value>,
 ) -> Result<ClusterPlan, ClusterError> {
-    let mut steps = Vec::new();
-    for (manifest, secret) in desired {
-        let (api_version, kind, ns, name) = identity(&manifest);
-        // A kind the cluster does not serve yet (a CRD installed by an earlier step) is a create.
-        let live = match kube.get(&api_version, &kind, ns.as_deref(), &name).await {
-            Ok(live) => live,
-            Err(ClusterError::NotServed { .. }) => None,
-            Err(e) => return Err(e),
-        };
-        let (op, note) = compare(&manifest, live.as_ref());
-        steps.push(Step {
-            op,
-            manifest,
-            note,
-            secret,
-        });
-    }
+    let mut steps = plan_objects(kube, desired).await?;
     for manifest in deletes {
         let (api_version, kind, ns, name) = identity(&manifest);
         let live = match kube.get(&api_version, &kind, ns.as_deref(), &name).await {
@@ -63,6 +48,7 @@ pub async fn observe(
                 manifest,
                 note: None,
                 secret: false,
+                changes: Vec::new(),
             });
         }
     }
@@ -75,7 +61,9 @@ pub async fn observe(
 
 /// Carries out one cluster's plan in order. Returns how many writes were made.
 /// On failure, the error says which object failed; earlier steps stay applied (each is
-/// idempotent, so re-running the command resumes).
+/// idempotent, so re-running the command resumes). A server dry run sends every write with
+/// dryRun=All; objects in a namespace the plan creates are checked in
+/// [`STAND_IN_NAMESPACE`], since the server cannot dry-run into a namespace that does not exist.
 pub async fn apply_cluster(
     kube: &Kube,
     plan: &ClusterPlan,
@@ -83,30 +71,30 @@ pub async fn apply_cluster(
 ) -> Result<usize, ClusterError> {
     let dry = mode == ApplyMode::ServerDryRun;
     let mut writes = 0;
-    // A server dry run does not persist a new namespace, so objects inside it cannot be
-    // checked by the server (it would answer NotFound); they are skipped.
-    let mut pending_namespaces: Vec<String> = Vec::new();
+    let mut pending: Vec<String> = Vec::new();
     for step in &plan.steps {
-        let (_, kind, ns, name) = identity(&step.manifest);
-        if dry && ns.as_ref().is_some_and(|n| pending_namespaces.contains(n)) {
-            continue;
-        }
-        if dry && kind == "Namespace" && step.op == Op::Create {
-            pending_namespaces.push(name.clone());
-        }
+        let (api_version, kind, ns, name) = identity(&step.manifest);
         match step.op {
-            Op::Unchanged => {}
+            Op::Unchanged => continue,
             Op::Create | Op::Update => {
-                kube.apply(&step.manifest, dry).await?;
-                writes += 1;
+                let in_pending = dry && ns.as_ref().is_some_and(|n| pending.contains(n));
+                if in_pending {
+                    let mut stand_in = step.manifest.clone();
+                    stand_in["metadata"]["namespace"] = Value::String(STAND_IN_NAMESPACE.into());
+                    kube.apply_with(&stand_in, true, true).await?;
+                } else {
+                    kube.apply(&step.manifest, dry).await?;
+                }
+                if dry && kind == "Namespace" && step.op == Op::Create {
+                    pending.push(name);
+                }
             }
             Op::Delete => {
-                let (api_version, kind, ns, name) = identity(&step.manifest);
                 kube.delete(&api_version, &kind, ns.as_deref(), &name, dry)
                     .await?;
-                writes += 1;
             }
         }
+        writes += 1;
     }
     Ok(writes)
 }

@@ -2,20 +2,26 @@
 //!
 //! A [`Plan`] is an ordered list of [`Step`]s per cluster. Each step is a desired manifest and
 //! what applying it would do to the live object: `create`, `update`, `unchanged` or `delete`.
-//! "Unchanged" means every field we set already has our value on the live object (extra fields
-//! added by the API server or other tools do not count), so a second run of a command is a plan
-//! of `unchanged` steps and writes nothing.
+//! The API server decides (see [`server`]): each desired object is sent as a server-side
+//! apply dry run with our field manager and the result compared with the live object, so
+//! additions, changes and removals of fields we set before all show, defaults and admission
+//! are applied, and a field another manager owns stops the plan before any write. A second
+//! run of a command is a plan of `unchanged` steps and writes nothing.
 //!
-//! `--dry-run=client` prints the plan; `-o yaml` prints the manifests for `kubectl apply -f -`;
-//! `--dry-run=server` sends every write with `dryRun=All`; a real run applies in order.
+//! Both `--dry-run` modes print the plan and write nothing (the plan already is the server's
+//! dry run); `-o yaml` prints the manifests for `kubectl apply -f -`; a real run applies
+//! exactly the plan, in order.
 
+mod changes;
 mod diff;
 mod execute;
 mod render;
+pub mod server;
 
-pub use diff::{compare, contains};
+pub use changes::{ChangeKind, FieldChange, field_changes};
+pub use diff::compare;
 pub use execute::{ApplyMode, apply_plan, observe};
-pub use render::{plan_table, plan_yaml};
+pub use render::{REDACTED, plan_json, plan_table, plan_yaml, render_plan};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -64,6 +70,9 @@ pub struct Step {
     /// Whether the manifest carries secret material (printed only on request).
     #[serde(skip)]
     pub secret: bool,
+    /// The fields the server would add, change or remove (paths only, never values).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
 }
 
 impl Step {
@@ -101,7 +110,6 @@ impl Plan {
             .count()
     }
 
-    /// True when nothing would change.
     /// Appends a cluster's steps to its entry, or adds the entry.
     pub fn merge(&mut self, cluster: ClusterPlan) {
         match self
@@ -114,6 +122,7 @@ impl Plan {
         }
     }
 
+    /// True when nothing would change.
     pub fn is_noop(&self) -> bool {
         self.writes() == 0
     }

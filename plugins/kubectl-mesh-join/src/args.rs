@@ -117,9 +117,13 @@ struct JoinArgs {
     #[arg(long, value_name = "DIR")]
     export: Option<PathBuf>,
 
-    /// Include secret material (tokens) in -o yaml and --export output
+    /// Include secret material (tokens) in -o yaml/json and --export output
     #[arg(long)]
     include_secrets: bool,
+
+    /// Take over fields another field manager (an operator, a GitOps tool) owns, as kubectl's --force-conflicts
+    #[arg(long)]
+    force_conflicts: bool,
 
     #[command(flatten)]
     dry_run: DryRunArgs,
@@ -149,6 +153,10 @@ struct LeaveArgs {
     #[arg(long, short = 'y')]
     yes: bool,
 
+    /// Take over fields another field manager owns when updating the other clusters
+    #[arg(long)]
+    force_conflicts: bool,
+
     #[command(flatten)]
     dry_run: DryRunArgs,
 
@@ -170,9 +178,13 @@ struct RemoteSecretArgs {
     #[arg(long)]
     allow_loopback: bool,
 
-    /// Create the reader ServiceAccount and RBAC when missing
+    /// Create the reader ServiceAccount when it is missing (RBAC is left to the control plane's installer)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     create_service_account: bool,
+
+    /// Print the token inside the kubeconfig (without it, the kubeconfig is redacted)
+    #[arg(long)]
+    include_secrets: bool,
 
     #[command(flatten)]
     kube: KubeArgs,
@@ -313,6 +325,7 @@ impl JoinArgs {
             skip_reader_rbac: self.skip_reader_rbac,
             include_secrets: self.include_secrets,
             export: self.export.clone(),
+            force_conflicts: self.force_conflicts,
         })
     }
 }
@@ -369,6 +382,7 @@ impl Cli {
                     cluster,
                     purge: a.purge,
                     dry_run: a.dry_run.dry_run,
+                    force_conflicts: a.force_conflicts,
                 };
                 let access = Access::from_args(&a.kube)?;
                 app::block_on(join::leave(&opts, &access, printer))
@@ -381,15 +395,15 @@ impl Cli {
                     ));
                 };
                 let access = Access::from_args(&a.kube)?;
-                app::block_on(join::remote_secret_cmd(
-                    &access,
-                    context,
-                    &a.name,
-                    a.server.as_deref(),
-                    a.allow_loopback,
-                    a.create_service_account,
-                    printer,
-                ))
+                let opts = join::RemoteSecretOptions {
+                    context: context.clone(),
+                    name: a.name.clone(),
+                    server: a.server.clone(),
+                    allow_loopback: a.allow_loopback,
+                    create_service_account: a.create_service_account,
+                    include_secrets: a.include_secrets,
+                };
+                app::block_on(join::remote_secret_cmd(&opts, &access, printer))
             }
         }
     }

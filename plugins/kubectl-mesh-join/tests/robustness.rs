@@ -5,8 +5,8 @@
 
 use base64::Engine as _;
 use mesh_lab::Lab;
-use mesh_lab::testing::{describe as text, expect_success as ok, run_plugin as run};
-use serde_json::Value;
+use mesh_lab::audit::{marks, writes_since, writes_since_except};
+use mesh_lab::testing::{describe as text, expect_success as ok, leak_views, run_plugin as run};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -14,66 +14,6 @@ const JOIN: &str = env!("CARGO_BIN_EXE_kubectl-mesh_join");
 
 fn bin(p: &str) -> String {
     mesh_lab::plugin_bin(p).unwrap().display().to_string()
-}
-
-/// Audit-log line counts per cluster (a mark to count from).
-fn marks(lab: &Lab) -> Vec<usize> {
-    lab.clusters()
-        .iter()
-        .map(|c| {
-            std::fs::read_to_string(c.audit_log())
-                .unwrap_or_default()
-                .lines()
-                .count()
-        })
-        .collect()
-}
-
-/// Write requests (create/update/patch/delete) by clients since `marks`, per cluster.
-fn writes_since(lab: &Lab, marks: &[usize]) -> Vec<Vec<String>> {
-    std::thread::sleep(Duration::from_millis(1500)); // the audit backend flushes in batches
-    lab.clusters()
-        .iter()
-        .zip(marks)
-        .map(|(c, m)| {
-            std::fs::read_to_string(c.audit_log())
-                .unwrap_or_default()
-                .lines()
-                .skip(*m)
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .filter(|e| e["stage"] == "ResponseComplete")
-                .filter(|e| {
-                    !e["user"]["username"]
-                        .as_str()
-                        .unwrap_or("system:")
-                        .starts_with("system:")
-                })
-                .filter(|e| {
-                    !e["userAgent"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .starts_with("kube-controller-manager")
-                })
-                .filter(|e| {
-                    matches!(
-                        e["verb"].as_str(),
-                        Some("create" | "update" | "patch" | "delete")
-                    )
-                })
-                .filter(|e| {
-                    // SelfSubjectReviews/AccessReviews are "create"s that store nothing.
-                    let r = e["objectRef"]["resource"].as_str().unwrap_or_default();
-                    !r.starts_with("selfsubject")
-                })
-                .map(|e| {
-                    format!(
-                        "{} {} {}",
-                        e["verb"], e["objectRef"]["resource"], e["objectRef"]["name"]
-                    )
-                })
-                .collect()
-        })
-        .collect()
 }
 
 const MESH: &str = "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary, eastWestAddress: 192.0.2.1}\n- {name: west, context: lab-2, network: network2, role: primary, eastWestAddress: 192.0.2.2}\n- {name: north, context: lab-3, network: network3, role: primary, eastWestAddress: 192.0.2.3}\n";
@@ -136,6 +76,70 @@ fn second_runs_write_nothing_and_no_secret_reaches_a_log() {
             "-o",
             "yaml",
         ],
+        vec![
+            JOIN,
+            "plan",
+            "-f",
+            "mesh.yaml",
+            "--allow-loopback",
+            "-o",
+            "json",
+        ],
+        vec![
+            JOIN,
+            "-f",
+            "mesh.yaml",
+            "--allow-loopback",
+            "--no-wait",
+            "-o",
+            "json",
+        ],
+        vec![
+            JOIN,
+            "-f",
+            "mesh.yaml",
+            "--allow-loopback",
+            "--no-wait",
+            "-o",
+            "yaml",
+        ],
+        vec![
+            JOIN,
+            "-f",
+            "mesh.yaml",
+            "--allow-loopback",
+            "--dry-run=server",
+            "-o",
+            "json",
+        ],
+        vec![
+            JOIN,
+            "-f",
+            "mesh.yaml",
+            "--allow-loopback",
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ],
+        vec![certs.as_str(), "apply", "-f", "mesh.yaml", "-o", "json"],
+        vec![
+            certs.as_str(),
+            "apply",
+            "-f",
+            "mesh.yaml",
+            "-o",
+            "yaml",
+            "--dry-run=client",
+        ],
+        vec![
+            JOIN,
+            "remote-secret",
+            "--context",
+            "lab-1",
+            "--name",
+            "east",
+            "--allow-loopback",
+        ],
     ] {
         let m = marks(&lab);
         keep(ok(run(args[0], &lab, w, &args[1..])));
@@ -158,7 +162,8 @@ fn second_runs_write_nothing_and_no_secret_reaches_a_log() {
     ] {
         let pem = std::fs::read_to_string(w.join(f)).unwrap();
         let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        secrets.push((f.to_string(), body[..40].to_string()));
+        // The middle of the body: the private part (the start is the same for every key).
+        secrets.push((f.to_string(), body[50..90].to_string()));
     }
     for ctx in lab.contexts() {
         let o = lab
@@ -186,8 +191,9 @@ fn second_runs_write_nothing_and_no_secret_reaches_a_log() {
             token[token.len() - 40..].to_string(),
         ));
     }
-    assert!(transcript.len() >= 8);
+    assert!(transcript.len() >= 15);
     for (out, err) in &transcript {
+        let (out, err) = (leak_views(out), leak_views(err));
         for (what, probe) in &secrets {
             assert!(
                 !err.contains(probe.as_str()),
@@ -199,6 +205,43 @@ fn second_runs_write_nothing_and_no_secret_reaches_a_log() {
             );
         }
     }
+    // Positive control: the same scan finds the token where the user asked for it, inside
+    // the kubeconfig inside the Secret (base64 twice over: -o json of a plan).
+    let asked = ok(run(
+        JOIN,
+        &lab,
+        w,
+        &[
+            "plan",
+            "-f",
+            "mesh.yaml",
+            "--allow-loopback",
+            "-o",
+            "json",
+            "--include-secrets",
+        ],
+    ));
+    let east_token = &secrets
+        .iter()
+        .find(|(w, _)| w == "token of lab-1")
+        .unwrap()
+        .1;
+    assert!(leak_views(&String::from_utf8_lossy(&asked.stdout)).contains(east_token.as_str()));
+    let printed = ok(run(
+        JOIN,
+        &lab,
+        w,
+        &[
+            "remote-secret",
+            "--context",
+            "lab-1",
+            "--name",
+            "east",
+            "--allow-loopback",
+            "--include-secrets",
+        ],
+    ));
+    assert!(leak_views(&String::from_utf8_lossy(&printed.stdout)).contains(east_token.as_str()));
     let files = std::fs::read_dir(w.join("mesh-certs/east")).unwrap();
     use std::os::unix::fs::PermissionsExt;
     for f in files {
@@ -256,7 +299,7 @@ fn an_api_server_that_goes_away_is_named_and_nothing_is_written_behind_the_users
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("lab-3"), "{err}");
-    let writes = writes_since(&lab, &m);
+    let writes = writes_since_except(&lab, &m, &[2]);
     assert!(
         writes[0].is_empty() && writes[1].is_empty(),
         "written while a cluster was down: {writes:?}"

@@ -10,6 +10,7 @@
 //!
 //! The binaries come from `tests/lab-go/build.sh` (`MESH_LAB_BIN`, or the default cache).
 
+pub mod audit;
 pub mod istiod;
 pub mod pki;
 pub mod process;

@@ -1,0 +1,135 @@
+//! `--export DIR`: every cluster's manifests as files, for GitOps engines. Remote secrets
+//! hold tokens: they are written (0600) only with `--include-secrets`; otherwise the run says
+//! what it left out.
+
+use super::desired::{base_objects, is_secret};
+use super::fleet::{Fleet, server_of};
+use super::tokens::read_token;
+use super::{Installer, JoinOptions};
+use crate::app::trust::Access;
+use crate::cluster::identity;
+use crate::error::Error;
+use crate::exit::ExitStatus;
+use crate::labels::{ISTIO_NAMESPACE, REMOTE_SECRET_PREFIX};
+use crate::manifests::{istio, remote_secret};
+use crate::mesh::ClusterSpec;
+use crate::render::Printer;
+use crate::topology::sources_of;
+use serde_json::Value;
+use std::path::Path;
+
+/// Writes each selected cluster's manifests into `dir/<cluster>/NN-kind-name.yaml`.
+pub async fn export(
+    opts: &JoinOptions,
+    access: &Access,
+    dir: &Path,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
+    let mesh = &opts.mesh;
+    let fleet = if opts.include_secrets {
+        let names: Vec<String> = mesh.clusters.iter().map(|c| c.name.clone()).collect();
+        Some(Fleet::connect(mesh, access, &names, false).await?)
+    } else {
+        None
+    };
+    let mut left_out = Vec::new();
+    let mut written = 0;
+    for c in &mesh.clusters {
+        if !opts.only.is_empty() && !opts.only.contains(&c.name) {
+            continue;
+        }
+        let mut docs = cluster_docs(opts, c);
+        for s in sources_of(mesh, &c.name) {
+            match remote_secret_doc(opts, fleet.as_ref(), &s).await? {
+                Some(doc) => docs.push(doc),
+                None => left_out.push(format!(
+                    "{}: Secret {ISTIO_NAMESPACE}/{REMOTE_SECRET_PREFIX}{s} (holds a token; {})",
+                    c.name,
+                    if opts.include_secrets { "no token exists yet in the source: apply its reader objects, then export again" } else { "--include-secrets adds it" }
+                )),
+            }
+        }
+        written += write_docs(&dir.join(&c.name), &docs)?;
+    }
+    printer.progress(&format!(
+        "wrote {written} manifest(s) into {}",
+        dir.display()
+    ));
+    for l in &left_out {
+        printer.warn(&format!("left out: {l}"));
+    }
+    printer.progress("cacerts is not exported: the intermediate's key belongs with kubectl mesh-certs apply (or your secret store)");
+    Ok(ExitStatus::Success)
+}
+
+fn cluster_docs(opts: &JoinOptions, c: &ClusterSpec) -> Vec<Value> {
+    let mesh = &opts.mesh;
+    let pilot = c
+        .primary
+        .as_ref()
+        .and_then(|p| mesh.cluster(p))
+        .and_then(|pc| pc.east_west_address.clone());
+    let mut docs = base_objects(
+        mesh,
+        c,
+        "sailoperator.io/v1",
+        pilot.as_deref(),
+        opts.installer,
+        !opts.skip_reader_rbac,
+    );
+    if opts.installer == Installer::Istioctl {
+        docs.push(istio::istio_operator(mesh, c, pilot.as_deref()));
+    }
+    docs
+}
+
+/// The remote secret for source `s`, when secrets were asked for and a token exists.
+async fn remote_secret_doc(
+    opts: &JoinOptions,
+    fleet: Option<&Fleet>,
+    s: &str,
+) -> Result<Option<Value>, Error> {
+    let Some(f) = fleet else {
+        return Ok(None);
+    };
+    let Some(k) = f.kubes.get(s) else {
+        return Ok(None);
+    };
+    let Some((ca, token)) = read_token(k).await? else {
+        return Ok(None);
+    };
+    let sc = opts
+        .mesh
+        .cluster(s)
+        .ok_or_else(|| Error::input(format!("cluster '{s}' missing"), "fix the mesh file"))?;
+    let server = server_of(sc, &f.source, opts.allow_loopback)?;
+    let kubeconfig = remote_secret::kubeconfig(s, &server, &ca, &token);
+    Ok(Some(remote_secret::remote_secret(s, &kubeconfig)))
+}
+
+fn write_docs(cdir: &Path, docs: &[Value]) -> Result<usize, Error> {
+    std::fs::create_dir_all(cdir).map_err(|e| {
+        Error::input(
+            format!("cannot create {}: {e}", cdir.display()),
+            "choose a writable --export directory",
+        )
+    })?;
+    for (i, d) in docs.iter().enumerate() {
+        let (_, kind, _, name) = identity(d);
+        let path = cdir.join(format!(
+            "{:02}-{}-{}.yaml",
+            i + 1,
+            kind.to_lowercase(),
+            name
+        ));
+        let holds_material =
+            is_secret(d) && (d.get("data").is_some() || d.get("stringData").is_some());
+        let mode = if holds_material { 0o600 } else { 0o644 };
+        crate::ca::store::write_atomic(
+            &path,
+            yaml_serde::to_string(d).unwrap_or_default().as_bytes(),
+            mode,
+        )?;
+    }
+    Ok(docs.len())
+}

@@ -1,0 +1,275 @@
+//! `mesh-join leave`: undoes what join made for one cluster, in it and in its peers.
+//!
+//! What changes is decided by a pure function ([`leave_changes`]): the mesh's desired objects
+//! with and without the leaving cluster. The plan is then made by the API servers like any
+//! other (so removed fields show), and only objects our field manager wrote are deleted:
+//! what the Istio charts, the operator or a person made stays, and the plan says so.
+
+use super::Installer;
+use super::desired::{base_objects, identity_only};
+use super::fleet::{Fleet, istio_api_version, remote_pilot_address};
+use super::phases::report_failures;
+use crate::app::trust::Access;
+use crate::cli::DryRun;
+use crate::cluster::{ClusterError, Kube, identity};
+use crate::error::Error;
+use crate::exit::ExitStatus;
+use crate::labels::{ISTIO_NAMESPACE, REMOTE_SECRET_PREFIX};
+use crate::mesh::{ClusterSpec, MeshSpec};
+use crate::plan::server::{plan_objects, written_by_us};
+use crate::plan::{ApplyMode, ClusterPlan, Op, Plan, Step, apply_plan, plan_table};
+use crate::render::Printer;
+use crate::topology::reading_pairs;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// `mesh-join leave` options.
+#[derive(Debug, Clone)]
+pub struct LeaveOptions {
+    /// The mesh.
+    pub mesh: MeshSpec,
+    /// The cluster that leaves.
+    pub cluster: String,
+    /// Also remove the control plane resources and namespaces.
+    pub purge: bool,
+    /// `--dry-run`.
+    pub dry_run: DryRun,
+    /// Take fields other field managers own (`--force-conflicts`).
+    pub force_conflicts: bool,
+}
+
+/// What leaving changes in one cluster: objects to re-apply (changed) and to delete.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LeaveChanges {
+    /// Desired objects that differ once the cluster is gone.
+    pub updates: Vec<Value>,
+    /// Identities of objects to remove (namespaces last).
+    pub deletes: Vec<Value>,
+}
+
+/// The changes per cluster when `me` leaves `mesh`. `api` is each cluster's Sail API
+/// version and `pilots` each remote's pilot address, as read from the clusters.
+pub fn leave_changes(
+    mesh: &MeshSpec,
+    me: &str,
+    purge: bool,
+    api: &BTreeMap<String, String>,
+    pilots: &BTreeMap<String, String>,
+) -> BTreeMap<String, LeaveChanges> {
+    let mut rest = mesh.clone();
+    rest.clusters
+        .retain(|c| c.name != me && c.primary.as_deref() != Some(me));
+    let mut out = BTreeMap::new();
+    for c in &mesh.clusters {
+        let a = api
+            .get(&c.name)
+            .map(String::as_str)
+            .unwrap_or("sailoperator.io/v1");
+        let pilot = pilots.get(&c.name).map(String::as_str);
+        let before = base_objects(mesh, c, a, pilot, Installer::Sail, true);
+        let after = match rest.cluster(&c.name) {
+            Some(rc) => base_objects(&rest, rc, a, pilot, Installer::Sail, true),
+            None => before
+                .iter()
+                .filter(|o| !purge && is_control_plane(o))
+                .cloned()
+                .collect(),
+        };
+        let key = |v: &Value| identity(v);
+        let mut deletes: Vec<Value> = before
+            .iter()
+            .filter(|o| !after.iter().any(|a| key(a) == key(o)))
+            .map(identity_only)
+            .collect();
+        for (r, s) in reading_pairs(mesh) {
+            if (r == c.name && s == me) || (c.name == me && r == me) {
+                deletes.push(identity_only(&serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": format!("{REMOTE_SECRET_PREFIX}{s}"), "namespace": ISTIO_NAMESPACE}})));
+            }
+        }
+        deletes.sort_by_key(|o| o["kind"] == "Namespace");
+        let updates = after
+            .iter()
+            .filter(|a| c.name != me && before.iter().any(|b| key(b) == key(a) && b != *a))
+            .cloned()
+            .collect();
+        out.insert(c.name.clone(), LeaveChanges { updates, deletes });
+    }
+    out
+}
+
+fn is_control_plane(o: &Value) -> bool {
+    matches!(o["kind"].as_str(), Some("Namespace" | "Istio" | "IstioCNI"))
+}
+
+/// `mesh-join leave`.
+pub async fn leave(
+    opts: &LeaveOptions,
+    access: &Access,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
+    let mesh = &opts.mesh;
+    let me = mesh.cluster(&opts.cluster).ok_or_else(|| {
+        Error::input(
+            format!(
+                "--cluster: cluster '{}' is not in the mesh file",
+                opts.cluster
+            ),
+            "name a cluster of the mesh with --cluster",
+        )
+    })?;
+    let names: Vec<String> = mesh.clusters.iter().map(|c| c.name.clone()).collect();
+    let fleet = Fleet::connect(mesh, access, &names, opts.force_conflicts).await?;
+    let (api, pilots) = read_settings(mesh, &fleet).await?;
+    let changes = leave_changes(mesh, &me.name, opts.purge, &api, &pilots);
+    let (plan, kubes, kept) = plan_leave(&fleet, changes).await?;
+    printer.data(&plan_table(&plan, printer.out_style()))?;
+    for k in &kept {
+        printer.warn(&format!(
+            "kept {k}: another tool wrote it (remove it there if it should go)"
+        ));
+    }
+    let Some(mode) = ApplyMode::from_dry_run(opts.dry_run) else {
+        printer.progress(&format!(
+            "dry run: {} change(s) planned, nothing written",
+            plan.writes()
+        ));
+        return Ok(ExitStatus::Success);
+    };
+    if mode == ApplyMode::ServerDryRun {
+        printer.progress(&format!(
+            "server dry run: {} change(s) planned by the API servers, nothing written",
+            plan.writes()
+        ));
+        return Ok(ExitStatus::Success);
+    }
+    let results = apply_plan(&kubes, &plan, mode).await;
+    report_failures(&plan, results, "leave")?;
+    let tail = if opts.purge {
+        " (control plane purged)"
+    } else {
+        "; its control plane stays (--purge removes it)"
+    };
+    printer.progress(&format!(
+        "{} left mesh {}: {} change(s){tail}",
+        me.name,
+        mesh.mesh_id,
+        plan.writes()
+    ));
+    Ok(ExitStatus::Success)
+}
+
+/// Each cluster's Sail API version and each remote's pilot address, as the clusters say.
+async fn read_settings(
+    mesh: &MeshSpec,
+    fleet: &Fleet,
+) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), Error> {
+    let mut api = BTreeMap::new();
+    let mut pilots = BTreeMap::new();
+    for c in &mesh.clusters {
+        let k = fleet.kube(&c.name)?;
+        let v = istio_api_version(k)
+            .await
+            .unwrap_or_else(|_| "sailoperator.io/v1".into());
+        api.insert(c.name.clone(), v);
+        let primary: Option<&ClusterSpec> = c.primary.as_deref().and_then(|p| mesh.cluster(p));
+        if let Some(pc) = primary
+            && let Some(a) = remote_pilot_address(pc, fleet.kubes.get(&pc.name)).await?
+        {
+            pilots.insert(c.name.clone(), a);
+        }
+    }
+    Ok((api, pilots))
+}
+
+/// The server-made plan of the changes; deletes only for objects our field manager wrote
+/// (the others are returned as kept, for a warning).
+async fn plan_leave(
+    fleet: &Fleet,
+    changes: BTreeMap<String, LeaveChanges>,
+) -> Result<(Plan, Vec<Kube>, Vec<String>), Error> {
+    let mut plan = Plan::default();
+    let mut kubes = Vec::new();
+    let mut kept = Vec::new();
+    for (name, ch) in changes {
+        let k = fleet.kube(&name)?;
+        let updates = ch.updates.into_iter().map(|m| (m, false)).collect();
+        let mut steps: Vec<Step> = plan_objects(k, updates).await?;
+        steps.retain(|s| s.op.writes());
+        for o in ch.deletes {
+            let (a, kind, ns, n) = identity(&o);
+            let live = match k.get(&a, &kind, ns.as_deref(), &n).await {
+                Ok(l) => l,
+                Err(ClusterError::NotServed { .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
+            match live {
+                Some(l) if written_by_us(&l) => steps.push(Step {
+                    op: Op::Delete,
+                    manifest: o,
+                    note: None,
+                    secret: false,
+                    changes: Vec::new(),
+                }),
+                Some(_) => kept.push(format!("{name}: {}", crate::cluster::describe(&o))),
+                None => {}
+            }
+        }
+        if !steps.is_empty() {
+            plan.clusters.push(ClusterPlan {
+                cluster: name.clone(),
+                context: k.context.clone(),
+                steps,
+            });
+            kubes.push(k.clone());
+        }
+    }
+    Ok((plan, kubes, kept))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn a_remote_leaving_takes_the_exposure_and_the_secret_from_its_primary() {
+        let mesh = MeshSpec::parse(
+            "meshID: m\nclusters:\n  - {name: east, context: e, network: n1, role: primary}\n  - {name: west, context: w, network: n1, role: remote, primary: east, eastWestAddress: 1.2.3.4}\n",
+            Path::new("t"),
+        )
+        .unwrap();
+        let pilots = BTreeMap::from([("west".to_string(), "1.2.3.4".to_string())]);
+        let ch = leave_changes(&mesh, "west", false, &BTreeMap::new(), &pilots);
+        let east: Vec<String> = ch["east"]
+            .deletes
+            .iter()
+            .map(crate::cluster::describe)
+            .collect();
+        assert!(
+            east.contains(&"Secret istio-system/istio-remote-secret-west".to_string()),
+            "{east:?}"
+        );
+        assert!(
+            east.contains(&"Gateway istio-system/istiod-gateway".to_string()),
+            "{east:?}"
+        );
+        // east's Istio changes (no external istiod any more): an update, with the field gone.
+        let istio = ch["east"]
+            .updates
+            .iter()
+            .find(|u| u["kind"] == "Istio")
+            .unwrap();
+        assert!(
+            istio["spec"]["values"]["global"]
+                .get("externalIstiod")
+                .is_none(),
+            "{istio}"
+        );
+        // west keeps its control plane unless purged, and loses it with --purge.
+        assert!(!ch["west"].deletes.iter().any(|d| d["kind"] == "Istio"));
+        let purged = leave_changes(&mesh, "west", true, &BTreeMap::new(), &pilots);
+        assert!(purged["west"].deletes.iter().any(|d| d["kind"] == "Istio"));
+        assert_eq!(purged["west"].deletes.last().unwrap()["kind"], "Namespace");
+    }
+}

@@ -1,0 +1,145 @@
+//! `kubectl mesh-join`: every cluster of a mesh joined in one run, in any of the four
+//! topologies, and `leave`.
+//!
+//! One pipeline, a module per step: the mesh file (validated when read) → the clusters in
+//! scope ([`scope`]) → connections ([`fleet`]) → the trust gate ([`gate`]) → the desired
+//! objects (pure, [`desired`]) → a plan the API servers make by dry run, with the objects we
+//! wrote before and no longer want ([`phases`]) → apply exactly that plan → wait
+//! ([`ready`]). Every object of every cluster passes the server's dry run before the first
+//! write anywhere; a field another manager owns stops the plan unless `--force-conflicts`.
+//!
+//! A join is two phases per cluster:
+//! 1. the namespace (network label; a remote's `controlPlaneClusters`), the control plane
+//!    resource, gateways and exposure, and the reader ServiceAccount/RBAC/token Secret in every
+//!    cluster that another cluster reads;
+//! 2. once the controller manager has filled the token Secrets, the remote secrets in every
+//!    reading cluster ([`crate::topology::reading_pairs`]).
+
+mod create_remote_secret;
+pub mod desired;
+mod export;
+mod fleet;
+mod gate;
+mod leave;
+mod phases;
+mod ready;
+pub mod scope;
+mod tokens;
+
+pub use crate::topology::reading_pairs;
+pub use create_remote_secret::{RemoteSecretOptions, remote_secret_cmd};
+pub use desired::base_objects;
+pub use leave::{LeaveOptions, leave, leave_changes};
+
+use super::trust::Access;
+use crate::ca::store::CertDir;
+use crate::cli::DryRun;
+use crate::error::Error;
+use crate::exit::ExitStatus;
+use crate::mesh::MeshSpec;
+use crate::plan::render_plan;
+use crate::render::{OutputFormat, Printer};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the control plane is installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Installer {
+    /// Sail operator `Istio` resources (applied).
+    #[default]
+    Sail,
+    /// An `IstioOperator` per cluster for `istioctl install -f` (printed, not applied).
+    Istioctl,
+    /// Helm values per cluster for the `istiod` chart (printed, not applied).
+    Helm,
+}
+
+/// `mesh-join` options.
+#[derive(Debug, Clone)]
+pub struct JoinOptions {
+    /// The mesh.
+    pub mesh: MeshSpec,
+    /// The certificate directory, to check each `cacerts` against the local root.
+    pub certs_dir: Option<CertDir>,
+    /// Only these clusters (default: all).
+    pub only: Vec<String>,
+    /// `--dry-run`.
+    pub dry_run: DryRun,
+    /// `-o`.
+    pub format: OutputFormat,
+    /// Do not wait for the control planes to be Ready.
+    pub no_wait: bool,
+    /// How long to wait for Ready.
+    pub wait_timeout: Duration,
+    /// Accept loopback API server addresses in remote secrets (a lab on one host).
+    pub allow_loopback: bool,
+    /// The installer.
+    pub installer: Installer,
+    /// Print the plan only (`mesh-join plan`).
+    pub plan_only: bool,
+    /// Do not create the reader ServiceAccount and RBAC (they exist already).
+    pub skip_reader_rbac: bool,
+    /// Include secret material in output and exports.
+    pub include_secrets: bool,
+    /// Write manifests into this directory instead of applying them.
+    pub export: Option<PathBuf>,
+    /// Take fields other field managers own (`--force-conflicts`).
+    pub force_conflicts: bool,
+}
+
+/// `mesh-join` (and `mesh-join plan`).
+pub async fn join(
+    opts: &JoinOptions,
+    access: &Access,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
+    let mesh = &opts.mesh;
+    let scope = scope::Scope::of(mesh, &opts.only)?;
+    if let Some(dir) = &opts.export {
+        return export::export(opts, access, dir, printer).await;
+    }
+    printer.progress(&format!(
+        "mesh {}: {} ({} cluster(s)); connecting to {}",
+        mesh.mesh_id,
+        mesh.topology(),
+        mesh.clusters.len(),
+        scope.needed.join(", ")
+    ));
+    let fleet = fleet::Fleet::connect(mesh, access, &scope.needed, opts.force_conflicts).await?;
+    gate::check_trust(opts, &scope, &fleet).await?;
+    let servers = fleet.servers(mesh, &scope.pairs, opts.allow_loopback)?;
+    let planned = phases::plan_all(opts, &scope, &fleet, &servers).await?;
+    phases::print_installs(opts.installer, &planned.installs, printer)?;
+    let full = planned.full();
+    let show = |plan: &crate::plan::Plan| {
+        printer.data(&render_plan(
+            plan,
+            opts.format,
+            opts.include_secrets,
+            printer.out_style(),
+        ))
+    };
+    if opts.plan_only || opts.dry_run != DryRun::None {
+        show(&full)?;
+        printer.progress(&format!(
+            "{} change(s) planned; every object passed the API servers' dry run; nothing was written",
+            full.writes()
+        ));
+        return Ok(ExitStatus::Success);
+    }
+    if full.is_noop() {
+        if opts.format == OutputFormat::Table {
+            show(&full)?;
+        }
+        printer.progress("nothing to do: every cluster is already joined as described");
+        return ready::wait_ready(opts, &scope, &fleet, printer).await;
+    }
+    let shown = phases::apply_all(&scope, &fleet, &servers, planned, printer).await?;
+    show(&shown)?;
+    printer.progress(&format!(
+        "applied {} change(s) across {} cluster(s)",
+        shown.writes(),
+        shown.clusters.len()
+    ));
+    ready::wait_ready(opts, &scope, &fleet, printer).await
+}
