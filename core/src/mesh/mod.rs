@@ -12,6 +12,10 @@
 //! invariants a mesh needs before anything touches a cluster: unique DNS-1123 cluster names,
 //! unique contexts, every remote names an existing primary.
 
+mod rules;
+
+pub use rules::{Violation, is_label_value, violations};
+
 use crate::error::Hinted;
 use crate::names::ClusterName;
 use serde::{Deserialize, Serialize};
@@ -188,6 +192,9 @@ impl MeshSpec {
         if self.clusters.is_empty() {
             return Err(invalid("no clusters listed".into()));
         }
+        if let Some(v) = violations(self).into_iter().next() {
+            return Err(invalid(format!("{}: {}", v.key, v.reason)));
+        }
         let mut contexts = BTreeSet::new();
         let names: Vec<&str> = self.clusters.iter().map(|c| c.name.as_str()).collect();
         ClusterName::parse_list(&names).map_err(|e| invalid(e.to_string()))?;
@@ -321,8 +328,18 @@ mod tests {
             ),
             (
                 OK.replace("name: west", "name: West"),
-                "invalid cluster name 'West'",
+                "clusters[1].name: \"West\" is not a cluster name",
             ),
+            (
+                OK.replace("network: network2", "network: \"net 2\""),
+                "clusters[1].network: \"net 2\" is not a label value",
+            ),
+            (
+                OK.replace("eastWestAddress: 1.2.3.4", "eastWestAddress: a_b"),
+                "clusters[1].eastWestAddress",
+            ),
+            (OK.replace("mesh1", "mesh/1"), "meshID: \"mesh/1\""),
+            (OK.replace("v1.28.1", "1.28"), "istio.version"),
         ];
         for (text, expected) in cases {
             let err = parse(&text).unwrap_err().to_string();

@@ -1,0 +1,258 @@
+//! Declarative convergence on the lab: a mesh file changed and applied again leaves exactly the
+//! objects a fresh join of the new file writes on fresh clusters (compared field by field), a
+//! second run writes nothing, and fields another field manager owns stop the run.
+//!
+//! Each test starts twice the clusters it needs: the first half goes through the change, the
+//! second half is joined fresh with the new file under the same cluster names; the two halves
+//! are then compared object by object.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mesh_lab::Lab;
+use mesh_lab::audit::{marks, writes_since};
+use mesh_lab::testing::{describe as text, expect_success as ok, kubectl_json, run_plugin as run};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const JOIN: &str = env!("CARGO_BIN_EXE_kubectl-mesh_join");
+
+fn certs_bin() -> String {
+    mesh_lab::testing::plugin_path("kubectl-mesh-certs")
+}
+
+/// A mesh file from cluster lines `name role network [primary]`, on contexts starting at
+/// `lab-{first}`. Primaries publish a fixed east-west address (the lab has no load balancer).
+fn mesh(first: usize, clusters: &[&str]) -> String {
+    let mut out = String::from("meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n");
+    for (i, line) in clusters.iter().enumerate() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let ctx = format!("lab-{}", first + i);
+        let extra = match f.get(3) {
+            Some(p) => format!(", primary: {p}"),
+            None => format!(", eastWestAddress: 192.0.2.{}", i + 1),
+        };
+        out.push_str(&format!(
+            "- {{name: {}, context: {ctx}, network: {}, role: {}{extra}}}\n",
+            f[0], f[2], f[1]
+        ));
+    }
+    out
+}
+
+fn join_with(
+    lab: &Lab,
+    dir: &Path,
+    file: &str,
+    text: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    std::fs::write(dir.join(file), text).unwrap();
+    let mut args = vec!["-f", file, "--no-wait", "--allow-loopback"];
+    args.extend_from_slice(extra);
+    run(JOIN, lab, dir, &args)
+}
+
+/// Certificates for every cluster name, applied to every context of the lab (both halves).
+fn prepare(lab: &Lab, dir: &Path, names: &str, halves: &[String]) {
+    ok(run(
+        &certs_bin(),
+        lab,
+        dir,
+        &["create", "--clusters", names, "--key-type", "ecdsa-p256"],
+    ));
+    for (i, text) in halves.iter().enumerate() {
+        let file = format!("certs-{i}.yaml");
+        std::fs::write(dir.join(&file), text).unwrap();
+        ok(run(&certs_bin(), lab, dir, &["apply", "-f", &file]));
+    }
+}
+
+/// Everything a join may write in a cluster, normalized: no server bookkeeping, no values that
+/// differ between clusters by nature (allocated IPs and ports, tokens, API server URLs).
+fn snapshot(lab: &Lab, ctx: &str) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for (kind, ns) in [
+        ("namespaces", None),
+        ("istios.sailoperator.io", None),
+        ("istiocnis.sailoperator.io", None),
+        ("clusterroles", None),
+        ("clusterrolebindings", None),
+        ("secrets", Some("istio-system")),
+        ("configmaps", Some("istio-system")),
+        ("serviceaccounts", Some("istio-system")),
+        ("services", Some("istio-system")),
+        ("deployments", Some("istio-system")),
+        ("poddisruptionbudgets", Some("istio-system")),
+        ("horizontalpodautoscalers", Some("istio-system")),
+        ("roles", Some("istio-system")),
+        ("rolebindings", Some("istio-system")),
+        ("gateways.networking.istio.io", Some("istio-system")),
+        ("virtualservices.networking.istio.io", Some("istio-system")),
+    ] {
+        let mut args = vec!["get", kind];
+        if let Some(ns) = ns {
+            args.extend(["-n", ns]);
+        }
+        let list = kubectl_json(lab, ctx, &args)
+            .unwrap_or_else(|| panic!("{ctx}: kubectl get {kind} failed"));
+        for item in list["items"].as_array().unwrap() {
+            let name = item["metadata"]["name"].as_str().unwrap().to_string();
+            let system =
+                name.starts_with("system:") || name == "kube-root-ca.crt" || name == "default";
+            let ours = ns.is_some() || kind.contains("sailoperator") || name.starts_with("istio");
+            if !system && ours {
+                out.insert(format!("{kind} {name}"), normalize(item.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn normalize(mut v: Value) -> Value {
+    let meta = v["metadata"].as_object_mut().unwrap();
+    for k in [
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "managedFields",
+    ] {
+        meta.remove(k);
+    }
+    if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+        a.remove("kubernetes.io/service-account.uid");
+        a.remove("deployment.kubernetes.io/revision");
+    }
+    let o = v.as_object_mut().unwrap();
+    o.remove("status");
+    if o.get("kind") == Some(&Value::String("Secret".into()))
+        && o.get("type") != Some(&Value::String("Opaque".into()))
+    {
+        o.remove("data");
+    }
+    let remote = v["metadata"]["labels"]["istio/multiCluster"] == "true";
+    if remote && let Some(d) = v["data"].as_object_mut() {
+        for val in d.values_mut() {
+            *val = Value::String("<kubeconfig: server and token differ per lab cluster>".into());
+        }
+    }
+    if let Some(spec) = v["spec"].as_object_mut() {
+        spec.remove("clusterIP");
+        spec.remove("clusterIPs");
+        if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+            for p in ports {
+                p.as_object_mut().unwrap().remove("nodePort");
+            }
+        }
+    }
+    v
+}
+
+/// Asserts that cluster `a` holds the same objects as `b`, field by field.
+fn same_objects(lab: &Lab, a: &str, b: &str) {
+    let (sa, sb) = (snapshot(lab, a), snapshot(lab, b));
+    let only_a: Vec<&String> = sa.keys().filter(|k| !sb.contains_key(*k)).collect();
+    let only_b: Vec<&String> = sb.keys().filter(|k| !sa.contains_key(*k)).collect();
+    assert!(
+        only_a.is_empty() && only_b.is_empty(),
+        "{a} has {only_a:?} that {b} lacks; {b} has {only_b:?} that {a} lacks"
+    );
+    for (k, va) in &sa {
+        assert_eq!(
+            va, &sb[k],
+            "{k} differs between the changed {a} and the fresh {b}"
+        );
+    }
+    assert!(
+        sa.len() >= 4,
+        "{a}: the snapshot saw too little to compare: {:?}",
+        sa.keys()
+    );
+}
+
+/// `from` joined on the first half, then `to`; `to` joined fresh on the second half; both
+/// halves compared; a second run of `to` writes nothing.
+fn converges(from: &[&str], to: &[&str]) {
+    let n = from.len().max(to.len());
+    let lab = Lab::up(2 * n).expect("lab");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let names: Vec<&str> = to
+        .iter()
+        .chain(from)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    let mut unique: Vec<&str> = Vec::new();
+    names.iter().for_each(|n| {
+        if !unique.contains(n) {
+            unique.push(n)
+        }
+    });
+    let all: Vec<String> = unique.iter().map(|n| format!("{n} primary net")).collect();
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    prepare(
+        &lab,
+        w,
+        &unique.join(","),
+        &[mesh(1, &all), mesh(n + 1, &all)],
+    );
+    ok(join_with(&lab, w, "from.yaml", &mesh(1, from), &[]));
+    let changed = ok(join_with(&lab, w, "to.yaml", &mesh(1, to), &[]));
+    ok(join_with(&lab, w, "fresh.yaml", &mesh(n + 1, to), &[]));
+    for i in 0..to.len() {
+        same_objects(
+            &lab,
+            &format!("lab-{}", i + 1),
+            &format!("lab-{}", n + i + 1),
+        );
+    }
+    let m = marks(&lab);
+    let again = ok(join_with(&lab, w, "to.yaml", &mesh(1, to), &[]));
+    let writes = writes_since(&lab, &m);
+    assert!(
+        writes.iter().all(Vec::is_empty),
+        "second run wrote {writes:?}\n{}",
+        text(&again)
+    );
+    let shown = String::from_utf8_lossy(&changed.stdout).into_owned();
+    assert!(
+        shown.contains("update") || shown.contains("delete"),
+        "the change planned no update or delete:\n{shown}"
+    );
+}
+
+#[test]
+fn a_remote_turned_primary_converges_to_a_fresh_multi_primary() {
+    converges(
+        &["east primary net1", "west remote net1 east"],
+        &["east primary net1", "west primary net1"],
+    );
+}
+
+#[test]
+fn a_primary_turned_remote_converges_to_a_fresh_primary_remote() {
+    converges(
+        &["east primary net1", "west primary net1"],
+        &["east primary net1", "west remote net1 east"],
+    );
+}
+
+#[test]
+fn a_changed_network_converges_to_a_fresh_multi_network_mesh() {
+    converges(
+        &["east primary net1", "west primary net1"],
+        &["east primary net1", "west primary net2"],
+    );
+}
+
+#[test]
+fn an_added_cluster_converges_to_a_fresh_three_cluster_mesh() {
+    converges(
+        &["east primary net1", "west primary net1"],
+        &[
+            "east primary net1",
+            "west primary net1",
+            "north remote net1 east",
+        ],
+    );
+}
