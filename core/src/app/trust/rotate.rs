@@ -1,0 +1,221 @@
+//! `mesh-certs rotate`: a new intermediate for one cluster under the same root, written
+//! locally (the old files kept in `DIR/backup/<stamp>/`) and, with `--context`, applied.
+
+use super::plan::plan_member;
+use super::{Access, Member};
+use crate::ca::bundle::{Bundle, short};
+use crate::ca::create::{load_root, write_cluster};
+use crate::ca::describe::{describe, fingerprint};
+use crate::ca::issue::{SigningCa, generate_keys, issue_intermediate};
+use crate::ca::pem::{read_text, single_certificate};
+use crate::ca::store::{self, CLUSTER_FILES, CertDir};
+use crate::ca::{CaSettings, KeyType};
+use crate::cluster::Kube;
+use crate::error::Error;
+use crate::exit::ExitStatus;
+use crate::names::ClusterName;
+use crate::plan::{ApplyMode, Plan, apply_plan};
+use crate::render::{KubeTable, OutputFormat, Printer};
+use serde::Serialize;
+use std::path::PathBuf;
+use time::OffsetDateTime;
+
+/// `mesh-certs rotate` options.
+#[derive(Debug, Clone)]
+pub struct RotateOptions {
+    /// The certificate directory (with the root key).
+    pub dir: CertDir,
+    /// The cluster whose intermediate is renewed.
+    pub cluster: ClusterName,
+    /// Apply to this context afterwards.
+    pub context: Option<String>,
+    /// Key type of the new key (default: the old intermediate's).
+    pub key_type: Option<KeyType>,
+    /// Validity of the new intermediate, in days.
+    pub intermediate_days: u32,
+    /// Organization and extra SANs.
+    pub settings: CaSettings,
+    /// `-o`.
+    pub format: OutputFormat,
+}
+
+/// What `rotate` did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotateReport {
+    /// Cluster name.
+    pub cluster: String,
+    /// SHA-256 of the replaced intermediate.
+    pub old_sha256: Option<String>,
+    /// SHA-256 of the new intermediate.
+    pub new_sha256: String,
+    /// Its end of validity.
+    pub not_after: String,
+    /// Where the old files were copied.
+    pub backup: Option<String>,
+    /// The context it was applied to.
+    pub applied_to: Option<String>,
+}
+
+/// `mesh-certs rotate`.
+pub async fn rotate(
+    opts: &RotateOptions,
+    access: &Access,
+    now: OffsetDateTime,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
+    let dir = &opts.dir;
+    let root = load_root(&dir.root_cert(), &dir.root_key())?;
+    let old_path = dir.cluster_file(&opts.cluster, "ca-cert.pem");
+    let old = read_text(&old_path)
+        .ok()
+        .and_then(|t| single_certificate(&old_path, &t).ok());
+    let old_info = old.as_deref().and_then(|d| describe(d, now));
+    let key_type = opts
+        .key_type
+        .or_else(|| {
+            old_info
+                .as_ref()
+                .and_then(|i| KeyType::from_description(&i.key))
+        })
+        .unwrap_or_default();
+    let settings = CaSettings {
+        key_type,
+        intermediate_days: opts.intermediate_days,
+        ..opts.settings.clone()
+    };
+    // Before anything is written: the cluster must be reachable, so a rotation is not left
+    // half-done because of a typo in the context.
+    let kube = match &opts.context {
+        Some(ctx) => Some(access.connect(&[member(opts, ctx)]).await?),
+        None => None,
+    };
+    let mut report = issue_and_write(opts, &settings, &root, now)?;
+    report.old_sha256 = old.as_deref().map(fingerprint);
+    printer.progress(&format!(
+        "issued a new intermediate for {} ({}), old files copied to {}",
+        opts.cluster,
+        short(&report.new_sha256),
+        report
+            .backup
+            .as_deref()
+            .unwrap_or("(none: there was no old one)")
+    ));
+    match (kube, &opts.context) {
+        (Some(kubes), Some(ctx)) => {
+            apply_rotated(opts, &kubes, ctx).await?;
+            report.applied_to = Some(ctx.clone());
+            printer.progress(&format!(
+                "applied to context {ctx}; istiod reloads a new intermediate under an unchanged root without a restart"
+            ));
+        }
+        _ => printer.progress(&format!(
+            "next: kubectl mesh-certs apply --cluster {} --context CTX --dir {} --force",
+            opts.cluster,
+            dir.path().display()
+        )),
+    }
+    print_report(&report, opts.format, printer)?;
+    Ok(ExitStatus::Success)
+}
+
+fn member(opts: &RotateOptions, ctx: &str) -> Member {
+    Member {
+        cluster: opts.cluster.clone(),
+        context: ctx.to_string(),
+        network: None,
+    }
+}
+
+/// Issues the new intermediate, backs up the old files and writes the new ones.
+fn issue_and_write(
+    opts: &RotateOptions,
+    settings: &CaSettings,
+    root: &SigningCa,
+    now: OffsetDateTime,
+) -> Result<RotateReport, Error> {
+    let dir = &opts.dir;
+    let root_pem = read_text(&dir.root_cert())?;
+    let key = generate_keys(settings.key_type, 1)?
+        .pop()
+        .ok_or_else(|| Error::input("key generation produced no key", "run the command again"))?;
+    let issued = issue_intermediate(&opts.cluster, settings, key, root, now)?;
+    let files: Vec<PathBuf> = CLUSTER_FILES
+        .iter()
+        .map(|f| dir.cluster_file(&opts.cluster, f))
+        .collect();
+    let backup = store::backup(dir, &files, &store::backup_stamp(now))?;
+    write_cluster(dir, &opts.cluster, &issued, &root_pem)?;
+    Ok(RotateReport {
+        cluster: opts.cluster.to_string(),
+        old_sha256: None,
+        new_sha256: fingerprint(&issued.cert_der),
+        not_after: describe(&issued.cert_der, now)
+            .map(|i| i.not_after)
+            .unwrap_or_default(),
+        backup: backup.map(|p| p.display().to_string()),
+        applied_to: None,
+    })
+}
+
+/// Puts the new `cacerts` into the cluster (only the Secret: rotate leaves the namespace's
+/// labels alone).
+async fn apply_rotated(opts: &RotateOptions, kubes: &[Kube], ctx: &str) -> Result<(), Error> {
+    let bundle = Bundle::read_local(&opts.dir, &opts.cluster)?;
+    let (mut cp, refusal) = plan_member(&kubes[0], &member(opts, ctx), &bundle, true).await?;
+    if let Some(r) = refusal {
+        return Err(Error::Input {
+            message: format!(
+                "{} (the new intermediate is written locally, the cluster keeps its old one)",
+                r.message
+            ),
+            hint: Some(r.hint),
+        });
+    }
+    cp.steps.retain(|s| s.manifest["kind"] == "Secret");
+    let plan = Plan { clusters: vec![cp] };
+    if let Some(Err(e)) = apply_plan(kubes, &plan, ApplyMode::Apply)
+        .await
+        .into_iter()
+        .next()
+    {
+        return Err(Error::Input {
+            message: format!(
+                "the new intermediate for {} is written locally, but applying it to context {ctx} failed: {e}",
+                opts.cluster
+            ),
+            hint: Some(format!(
+                "once the cluster is reachable: kubectl mesh-certs apply --cluster {} --context {ctx} --dir {} --force",
+                opts.cluster,
+                opts.dir.path().display()
+            )),
+        });
+    }
+    Ok(())
+}
+
+fn print_report(
+    report: &RotateReport,
+    format: OutputFormat,
+    printer: &Printer,
+) -> Result<(), Error> {
+    if format != OutputFormat::Table {
+        return printer.serialized(format, report);
+    }
+    let mut t = KubeTable::new(
+        &["CLUSTER", "OLD", "NEW", "NOT AFTER", "APPLIED TO"],
+        printer.out_style(),
+    );
+    t.row(&[
+        report.cluster.clone(),
+        report
+            .old_sha256
+            .as_deref()
+            .map(short)
+            .unwrap_or_else(|| "-".into()),
+        short(&report.new_sha256),
+        report.not_after.clone(),
+        report.applied_to.clone().unwrap_or_else(|| "-".into()),
+    ]);
+    printer.data(&t.render())
+}
