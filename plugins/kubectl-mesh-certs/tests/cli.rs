@@ -469,3 +469,54 @@ fn help_texts() {
         );
     }
 }
+
+#[test]
+fn durations_are_spelled_as_in_kubectl_and_bad_ones_exit_2_naming_flag_and_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    for (value, why) in [
+        ("3x", "unknown unit 'x'"),
+        ("1h30", "'30' has no unit"),
+        ("soon", "does not start with a number"),
+    ] {
+        let o = certs(
+            w,
+            &["status", "--context", "nowhere", "--request-timeout", value],
+        );
+        assert_eq!(o.status.code(), Some(2), "{value}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("'{value}'")) && err.contains("--request-timeout"),
+            "{value}: flag and value named: {err}"
+        );
+        assert!(err.contains(why), "{value}: says what is wrong: {err}");
+        assert!(
+            err.contains("1h30m"),
+            "{value}: shows how to spell one: {err}"
+        );
+    }
+    // Positive control: a well-spelled duration is accepted by the parser, so the command
+    // gets as far as the kubeconfig (no context 'nowhere' there).
+    let empty = w.join("empty-kubeconfig");
+    std::fs::write(&empty, "apiVersion: v1\nkind: Config\n").unwrap();
+    for value in ["1h30m", "500ms", "40", "0"] {
+        let o = certs(
+            w,
+            &[
+                "status",
+                "--kubeconfig",
+                empty.to_str().unwrap(),
+                "--context",
+                "nowhere",
+                "--request-timeout",
+                value,
+            ],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !err.contains("--request-timeout") && err.contains("nowhere"),
+            "{value}: parsed, then the context is looked up: {}",
+            text(&o)
+        );
+    }
+}

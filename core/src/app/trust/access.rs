@@ -22,7 +22,7 @@ impl Access {
     pub fn from_args(args: &crate::cli::KubeArgs) -> Result<Access, Error> {
         Ok(Access {
             kubeconfig: args.kubeconfig.clone(),
-            timeout: crate::targets::parse_timeout(&args.request_timeout)?,
+            timeout: args.request_timeout(),
         })
     }
 

@@ -68,7 +68,11 @@ pub(super) fn judge_existing(
                 "replace it with --force, or issue and apply a new one with: kubectl mesh-certs rotate --cluster {cluster} --context {context}"
             ),
         };
-        return (Op::Update, Some("another intermediate".into()), Some(refusal));
+        return (
+            Op::Update,
+            Some("another intermediate".into()),
+            Some(refusal),
+        );
     }
     (
         Op::Update,
@@ -95,7 +99,12 @@ pub(super) async fn plan_member(
                 cluster: m.cluster.as_str(),
                 context: &kube.context,
             };
-            judge_existing(&place, &Bundle::from_secret(&origin(kube), &live), bundle, force)
+            judge_existing(
+                &place,
+                &Bundle::from_secret(&origin(kube), &live),
+                bundle,
+                force,
+            )
         }
     };
     let steps = vec![
