@@ -8,8 +8,9 @@ use crate::ca::create::{load_root, write_cluster};
 use crate::ca::describe::{describe, fingerprint};
 use crate::ca::issue::{SigningCa, generate_keys, issue_intermediate};
 use crate::ca::pem::{read_text, single_certificate};
+use crate::ca::recorded::{self, Recorded};
 use crate::ca::store::{self, CLUSTER_FILES, CertDir};
-use crate::ca::{CaSettings, KeyType};
+use crate::ca::{CaSettings, SettingsFlags};
 use crate::cluster::Kube;
 use crate::error::Error;
 use crate::exit::ExitStatus;
@@ -29,12 +30,10 @@ pub struct RotateOptions {
     pub cluster: ClusterName,
     /// Apply to this context afterwards.
     pub context: Option<String>,
-    /// Key type of the new key (default: the old intermediate's).
-    pub key_type: Option<KeyType>,
-    /// Validity of the new intermediate, in days.
-    pub intermediate_days: u32,
-    /// Organization and extra SANs.
-    pub settings: CaSettings,
+    /// Settings flags as given; unset ones come from the settings recorded with the root.
+    pub settings: SettingsFlags,
+    /// Issue with flags that contradict the recorded settings.
+    pub force: bool,
     /// `-o`.
     pub format: OutputFormat,
 }
@@ -70,20 +69,7 @@ pub async fn rotate(
     let old = read_text(&old_path)
         .ok()
         .and_then(|t| single_certificate(&old_path, &t).ok());
-    let old_info = old.as_deref().and_then(|d| describe(d, now));
-    let key_type = opts
-        .key_type
-        .or_else(|| {
-            old_info
-                .as_ref()
-                .and_then(|i| KeyType::from_description(&i.key))
-        })
-        .unwrap_or_default();
-    let settings = CaSettings {
-        key_type,
-        intermediate_days: opts.intermediate_days,
-        ..opts.settings.clone()
-    };
+    let settings = settings_for(opts)?;
     // Before anything is written: the cluster must be reachable, so a rotation is not left
     // half-done because of a typo in the context.
     let kube = match &opts.context {
@@ -117,6 +103,27 @@ pub async fn rotate(
     }
     print_report(&report, opts.format, printer)?;
     Ok(ExitStatus::Success)
+}
+
+/// What `--force` does, for the hint of a refusal.
+const FORCE_EFFECT: &str = "rotate --force issues this intermediate with the flags' settings; the recorded settings stay as they are";
+
+/// The settings of the new intermediate: those recorded with the root (or read back from
+/// its certificates), flags that contradict them refused unless `--force`.
+fn settings_for(opts: &RotateOptions) -> Result<CaSettings, Error> {
+    let rec = match recorded::read(&opts.dir)? {
+        Some(rec) => rec,
+        None => Recorded {
+            settings: CaSettings::default(),
+            origin: recorded::Origin::Derived(opts.dir.path().to_path_buf()),
+        },
+    };
+    Ok(recorded::reconcile(
+        &opts.settings,
+        &rec,
+        opts.force,
+        FORCE_EFFECT,
+    )?)
 }
 
 fn member(opts: &RotateOptions, ctx: &str) -> Member {
