@@ -128,3 +128,138 @@ pub(super) async fn plan_member(
     };
     Ok((plan, refusal))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::create::{CreateOptions, create, load_root};
+    use crate::ca::issue::{generate_keys, issue_intermediate};
+    use crate::ca::{CertDir, KeyType, SettingsFlags};
+    use crate::names::ClusterName;
+    use std::collections::BTreeMap;
+
+    fn east() -> ClusterName {
+        ClusterName::parse("east").unwrap()
+    }
+
+    fn now() -> time::OffsetDateTime {
+        time::macros::datetime!(2026-11-25 09:00 UTC)
+    }
+
+    /// A fresh directory with a root and east's intermediate.
+    fn created(tmp: &std::path::Path) -> CertDir {
+        let dir = CertDir::new(tmp);
+        let opts = CreateOptions {
+            dir: dir.clone(),
+            clusters: vec![east()],
+            settings: SettingsFlags {
+                key_type: Some(KeyType::EcdsaP256),
+                ..SettingsFlags::default()
+            },
+            import_root: None,
+            force: false,
+        };
+        create(&opts, now()).unwrap();
+        dir
+    }
+
+    /// Another intermediate for east under the root of `dir`.
+    fn sibling(dir: &CertDir) -> Bundle {
+        let root = load_root(&dir.root_cert(), &dir.root_key()).unwrap();
+        let settings = crate::ca::CaSettings {
+            key_type: KeyType::EcdsaP256,
+            ..Default::default()
+        };
+        let key = generate_keys(KeyType::EcdsaP256, 1).unwrap().pop().unwrap();
+        let ca = issue_intermediate(&east(), &settings, key, &root, now()).unwrap();
+        let root_pem = root.cert_pem();
+        let files: BTreeMap<String, Vec<u8>> = [
+            ("ca-cert.pem", ca.cert_pem()),
+            ("ca-key.pem", ca.key_pem().expose().clone()),
+            ("root-cert.pem", root_pem.clone()),
+            ("cert-chain.pem", format!("{}{root_pem}", ca.cert_pem())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into_bytes()))
+        .collect();
+        Bundle::from_files("cluster", files)
+    }
+
+    const PLACE: Place<'static> = Place {
+        cluster: "east",
+        context: "ctx-east",
+    };
+
+    #[test]
+    fn an_identical_cacerts_is_left_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ours = Bundle::read_local(&created(tmp.path()), &east()).unwrap();
+        let live = Bundle::from_secret("cluster", &cacerts_secret(&ours));
+        assert_eq!(
+            judge_existing(&PLACE, &live, &ours, false),
+            (Op::Unchanged, None, None)
+        );
+    }
+
+    #[test]
+    fn another_intermediate_under_the_same_root_needs_force() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = created(tmp.path());
+        let ours = Bundle::read_local(&dir, &east()).unwrap();
+        let live = sibling(&dir);
+        let (op, note, refusal) = judge_existing(&PLACE, &live, &ours, false);
+        assert_eq!(
+            (op, note.as_deref()),
+            (Op::Update, Some("another intermediate"))
+        );
+        let refusal = refusal.expect("refused without --force");
+        assert!(
+            refusal.message.starts_with(
+                "cluster 'east' (context ctx-east): istio-system/cacerts holds another intermediate ("
+            ),
+            "{}",
+            refusal.message
+        );
+        assert!(
+            refusal.hint.contains("--force")
+                && refusal
+                    .hint
+                    .contains("kubectl mesh-certs rotate --cluster east --context ctx-east"),
+            "{}",
+            refusal.hint
+        );
+        // With --force: replaced, and the plan says so.
+        let (op, note, refusal) = judge_existing(&PLACE, &live, &ours, true);
+        assert_eq!(op, Op::Update);
+        assert!(note.unwrap().ends_with("(--force)"));
+        assert_eq!(refusal, None);
+    }
+
+    #[test]
+    fn another_root_is_refused_even_with_force() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let ours = Bundle::read_local(&created(a.path()), &east()).unwrap();
+        let live = Bundle::read_local(&created(b.path()), &east()).unwrap();
+        for force in [false, true] {
+            let (op, note, refusal) = judge_existing(&PLACE, &live, &ours, force);
+            assert_eq!((op, note.as_deref()), (Op::Update, Some("another root")));
+            let message = refusal.expect("refused").message;
+            assert!(message.contains("trusts another root"), "{message}");
+            assert!(
+                message.contains(&live.root_fingerprints()[0])
+                    && message.contains(&ours.root_fingerprints()[0]),
+                "both fingerprints: {message}"
+            );
+        }
+        // A Secret with nothing readable in it says so.
+        let empty = Bundle::from_files("cluster", BTreeMap::new());
+        let message = judge_existing(&PLACE, &empty, &ours, true)
+            .2
+            .unwrap()
+            .message;
+        assert!(
+            message.contains("none readable in the cluster"),
+            "{message}"
+        );
+    }
+}
