@@ -587,6 +587,26 @@ fn writes(requests: &[String]) -> Vec<&String> {
         .collect()
 }
 
+/// Every file under `dir` with its bytes, by relative path.
+fn dir_digest(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
 fn kubectl_ok(lab: &Lab, ctx: &str, args: &[&str]) {
     let o = lab.kubectl(ctx).args(args).output().unwrap();
     assert!(o.status.success(), "kubectl {args:?}: {}", text(&o));
@@ -653,7 +673,31 @@ fn a_cluster_that_refuses_the_dry_run_stops_apply_before_any_write_anywhere() {
 
     let marks = audit_marks(&lab);
     let refused = certs(&lab, w, &apply);
+    // rotate checks the new Secret the same way before it writes its files.
+    let files_before = dir_digest(&w.join("mesh-certs"));
+    let rotate_refused = certs(
+        &lab,
+        w,
+        &["rotate", "--cluster", "west", "--context", "lab-2"],
+    );
     let seen = client_requests_since(&lab, &marks);
+    assert_eq!(
+        rotate_refused.status.code(),
+        Some(2),
+        "{}",
+        text(&rotate_refused)
+    );
+    let rotate_err = String::from_utf8_lossy(&rotate_refused.stderr);
+    assert!(
+        rotate_err.contains("refused the dry run")
+            && rotate_err.contains("the local files are unchanged"),
+        "{rotate_err}"
+    );
+    assert_eq!(
+        dir_digest(&w.join("mesh-certs")),
+        files_before,
+        "rotate wrote files"
+    );
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
     let err = String::from_utf8_lossy(&refused.stderr);
     // The fault landed where it was put: lab-2's quota refused the Secret.
@@ -668,6 +712,15 @@ fn a_cluster_that_refuses_the_dry_run_stops_apply_before_any_write_anywhere() {
         seen[0].iter().any(|r| r == "patch secrets cacerts dryRun"),
         "the dry run reached lab-1 and the probe sees it: {:?}",
         seen[0]
+    );
+    assert!(
+        seen[1]
+            .iter()
+            .filter(|r| *r == "patch secrets cacerts dryRun")
+            .count()
+            >= 2,
+        "apply and rotate both asked lab-2: {:?}",
+        seen[1]
     );
     assert_eq!(writes(&seen[0]), Vec::<&String>::new(), "lab-1 was written");
     assert_eq!(writes(&seen[1]), Vec::<&String>::new(), "lab-2 was written");
@@ -700,4 +753,24 @@ fn a_cluster_that_refuses_the_dry_run_stops_apply_before_any_write_anywhere() {
         );
         assert!(cacerts(&lab, ctx).is_some(), "{ctx}");
     }
+    // And rotate, now accepted, writes its files and the cluster.
+    let marks = audit_marks(&lab);
+    ok(certs(
+        &lab,
+        w,
+        &["rotate", "--cluster", "west", "--context", "lab-2"],
+    ));
+    let seen = client_requests_since(&lab, &marks);
+    assert_ne!(
+        dir_digest(&w.join("mesh-certs")),
+        files_before,
+        "rotate wrote its files"
+    );
+    assert!(
+        writes(&seen[1])
+            .iter()
+            .any(|r| *r == "patch secrets cacerts"),
+        "{:?}",
+        seen[1]
+    );
 }

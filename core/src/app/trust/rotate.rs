@@ -2,6 +2,7 @@
 //! locally (the old files kept in `DIR/backup/<stamp>/`) and, with `--context`, applied.
 
 use super::plan::plan_member;
+use super::preflight::server_dry_run;
 use super::{Access, Member};
 use crate::ca::bundle::{Bundle, short};
 use crate::ca::create::{load_root, write_cluster};
@@ -18,6 +19,7 @@ use crate::names::ClusterName;
 use crate::plan::{ApplyMode, Plan, apply_plan};
 use crate::render::{KubeTable, OutputFormat, Printer};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use time::OffsetDateTime;
 
@@ -56,7 +58,10 @@ pub struct RotateReport {
     pub applied_to: Option<String>,
 }
 
-/// `mesh-certs rotate`.
+/// `mesh-certs rotate`. The order keeps a rotation from being left half-done: settings
+/// checked, the cluster reached, the new intermediate issued in memory and (with
+/// `--context`) accepted by the API server's dry run, and only then written to disk and to
+/// the cluster.
 pub async fn rotate(
     opts: &RotateOptions,
     access: &Access,
@@ -65,18 +70,24 @@ pub async fn rotate(
 ) -> Result<ExitStatus, Error> {
     let dir = &opts.dir;
     let root = load_root(&dir.root_cert(), &dir.root_key())?;
+    let root_pem = read_text(&dir.root_cert())?;
     let old_path = dir.cluster_file(&opts.cluster, "ca-cert.pem");
     let old = read_text(&old_path)
         .ok()
         .and_then(|t| single_certificate(&old_path, &t).ok());
     let settings = settings_for(opts)?;
-    // Before anything is written: the cluster must be reachable, so a rotation is not left
-    // half-done because of a typo in the context.
-    let kube = match &opts.context {
-        Some(ctx) => Some(access.connect(&[member(opts, ctx)]).await?),
+    let target = match &opts.context {
+        Some(ctx) => Some((access.connect(&[member(opts, ctx)]).await?, ctx)),
         None => None,
     };
-    let mut report = issue_and_write(opts, &settings, &root, now)?;
+    let issued = issue(opts, &settings, &root, now)?;
+    let plan = match &target {
+        Some((kubes, ctx)) => {
+            Some(plan_rotated(opts, kubes, ctx, &bundle_of(&issued, &root_pem)).await?)
+        }
+        None => None,
+    };
+    let mut report = write_local(opts, &issued, &root_pem, now)?;
     report.old_sha256 = old.as_deref().map(fingerprint);
     printer.progress(&format!(
         "issued a new intermediate for {} ({}), old files copied to {}",
@@ -87,9 +98,9 @@ pub async fn rotate(
             .as_deref()
             .unwrap_or("(none: there was no old one)")
     ));
-    match (kube, &opts.context) {
-        (Some(kubes), Some(ctx)) => {
-            apply_rotated(opts, &kubes, ctx).await?;
+    match (target, plan) {
+        (Some((kubes, ctx)), Some(plan)) => {
+            apply_rotated(opts, &kubes, ctx, &plan).await?;
             report.applied_to = Some(ctx.clone());
             printer.progress(&format!(
                 "applied to context {ctx}; istiod reloads a new intermediate under an unchanged root without a restart"
@@ -134,25 +145,48 @@ fn member(opts: &RotateOptions, ctx: &str) -> Member {
     }
 }
 
-/// Issues the new intermediate, backs up the old files and writes the new ones.
-fn issue_and_write(
+/// Issues the new intermediate, in memory.
+fn issue(
     opts: &RotateOptions,
     settings: &CaSettings,
     root: &SigningCa,
     now: OffsetDateTime,
-) -> Result<RotateReport, Error> {
-    let dir = &opts.dir;
-    let root_pem = read_text(&dir.root_cert())?;
+) -> Result<SigningCa, Error> {
     let key = generate_keys(settings.key_type, 1)?
         .pop()
         .ok_or_else(|| Error::input("key generation produced no key", "run the command again"))?;
-    let issued = issue_intermediate(&opts.cluster, settings, key, root, now)?;
+    Ok(issue_intermediate(&opts.cluster, settings, key, root, now)?)
+}
+
+/// The four `cacerts` files of `ca`, as [`write_cluster`] writes them.
+fn bundle_of(ca: &SigningCa, root_pem: &str) -> Bundle {
+    let cert_pem = ca.cert_pem();
+    let files: BTreeMap<String, Vec<u8>> = [
+        ("ca-cert.pem", cert_pem.clone()),
+        ("ca-key.pem", ca.key_pem().expose().clone()),
+        ("root-cert.pem", root_pem.to_string()),
+        ("cert-chain.pem", format!("{cert_pem}{root_pem}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.into_bytes()))
+    .collect();
+    Bundle::from_files("the new intermediate", files)
+}
+
+/// Backs up the old files and writes the new ones.
+fn write_local(
+    opts: &RotateOptions,
+    issued: &SigningCa,
+    root_pem: &str,
+    now: OffsetDateTime,
+) -> Result<RotateReport, Error> {
+    let dir = &opts.dir;
     let files: Vec<PathBuf> = CLUSTER_FILES
         .iter()
         .map(|f| dir.cluster_file(&opts.cluster, f))
         .collect();
     let backup = store::backup(dir, &files, &store::backup_stamp(now))?;
-    write_cluster(dir, &opts.cluster, &issued, &root_pem)?;
+    write_cluster(dir, &opts.cluster, issued, root_pem)?;
     Ok(RotateReport {
         cluster: opts.cluster.to_string(),
         old_sha256: None,
@@ -165,23 +199,42 @@ fn issue_and_write(
     })
 }
 
-/// Puts the new `cacerts` into the cluster (only the Secret: rotate leaves the namespace's
-/// labels alone).
-async fn apply_rotated(opts: &RotateOptions, kubes: &[Kube], ctx: &str) -> Result<(), Error> {
-    let bundle = Bundle::read_local(&opts.dir, &opts.cluster)?;
-    let (mut cp, refusal) = plan_member(&kubes[0], &member(opts, ctx), &bundle, true).await?;
+/// The cluster's plan for the new `cacerts` (only the Secret: rotate leaves the namespace's
+/// labels alone), refused or dry-run by the API server before anything is written.
+async fn plan_rotated(
+    opts: &RotateOptions,
+    kubes: &[Kube],
+    ctx: &str,
+    bundle: &Bundle,
+) -> Result<Plan, Error> {
+    let untouched = "nothing was written, locally or in the cluster";
+    let (mut cp, refusal) = plan_member(&kubes[0], &member(opts, ctx), bundle, true).await?;
     if let Some(r) = refusal {
         return Err(Error::Input {
-            message: format!(
-                "{} (the new intermediate is written locally, the cluster keeps its old one)",
-                r.message
-            ),
+            message: format!("{} ({untouched})", r.message),
             hint: Some(r.hint),
         });
     }
     cp.steps.retain(|s| s.manifest["kind"] == "Secret");
     let plan = Plan { clusters: vec![cp] };
-    if let Some(Err(e)) = apply_plan(kubes, &plan, ApplyMode::Apply)
+    match server_dry_run(kubes, &plan).await {
+        Ok(_) => Ok(plan),
+        Err(Error::Input { message, hint }) => Err(Error::Input {
+            message: format!("{message}; the local files are unchanged"),
+            hint,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// Puts the new `cacerts` into the cluster.
+async fn apply_rotated(
+    opts: &RotateOptions,
+    kubes: &[Kube],
+    ctx: &str,
+    plan: &Plan,
+) -> Result<(), Error> {
+    if let Some(Err(e)) = apply_plan(kubes, plan, ApplyMode::Apply)
         .await
         .into_iter()
         .next()
