@@ -680,3 +680,48 @@ fn create_adding_a_cluster_reuses_the_recorded_settings_and_refuses_contradictio
     );
     assert!(west.contains("ASN1 OID: prime256v1"), "{west}");
 }
+
+#[test]
+fn apply_refuses_a_network_that_cannot_be_a_label_before_contacting_any_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    let o = certs(
+        w,
+        &["create", "--clusters", "east", "--key-type", "ecdsa-p256"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let empty = w.join("empty-kubeconfig");
+    std::fs::write(&empty, "apiVersion: v1\nkind: Config\n").unwrap();
+    let apply = |net: &str| {
+        certs(
+            w,
+            &[
+                "apply",
+                "--kubeconfig",
+                empty.to_str().unwrap(),
+                "--context",
+                "nowhere",
+                "--cluster",
+                "east",
+                "--network",
+                net,
+            ],
+        )
+    };
+    let o = apply("net/1");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("network 'net/1' cannot be the value of label topology.istio.io/network"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    // Positive control: a valid network gets as far as the kubeconfig, which has no such context.
+    let o = apply("net1");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !err.contains("cannot be the value of label") && err.contains("nowhere"),
+        "{err}"
+    );
+}

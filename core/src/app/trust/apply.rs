@@ -2,7 +2,7 @@
 //! server, and only then write.
 
 use super::plan::{Refusal, plan_member};
-use super::preflight::{ServerCheck, local_bundles, server_dry_run};
+use super::preflight::{ServerCheck, check_networks, local_bundles, server_dry_run};
 use super::{Access, Member};
 use crate::ca::bundle::Bundle;
 use crate::ca::store::CertDir;
@@ -36,6 +36,7 @@ pub async fn apply(
     now: OffsetDateTime,
     printer: &Printer,
 ) -> Result<ExitStatus, Error> {
+    check_networks(&opts.members)?;
     let bundles = local_bundles(&opts.dir, &opts.members, now)?;
     let kubes = access.connect(&opts.members).await?;
     let plan = plan_all(&kubes, opts, &bundles).await?;

@@ -12,10 +12,47 @@ use crate::ca::pem::{read_text, single_certificate};
 use crate::ca::{CertDir, Severity};
 use crate::cluster::{ClusterError, Kube, identity};
 use crate::error::Error;
+use crate::labels::NETWORK_LABEL;
 use crate::plan::{ClusterPlan, Op, Plan};
 use time::OffsetDateTime;
 
 use super::Member;
+
+/// Why `value` cannot be a Kubernetes label value (63 characters at most; empty, or
+/// alphanumerics at both ends with `-`, `_`, `.` and alphanumerics between).
+pub(super) fn label_value_problem(value: &str) -> Option<String> {
+    if value.len() > 63 {
+        return Some(format!("{} characters, at most 63", value.len()));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Some(format!("'{c}' is not allowed"));
+    }
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    if !value.is_empty() && !(alnum(value.chars().next()) && alnum(value.chars().last())) {
+        return Some("it must begin and end with a letter or digit".into());
+    }
+    None
+}
+
+/// Every member's network must be a label value (it labels `istio-system`).
+pub(super) fn check_networks(members: &[Member]) -> Result<(), Error> {
+    for m in members {
+        let Some(net) = &m.network else { continue };
+        if let Some(why) = label_value_problem(net) {
+            return Err(Error::input(
+                format!(
+                    "cluster '{}' (context {}): network '{net}' cannot be the value of label {NETWORK_LABEL}: {why}",
+                    m.cluster, m.context
+                ),
+                "give a network name of letters, digits, '-', '_' and '.' (e.g. network1), in --network or the mesh file's clusters[].network",
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// Reads and checks every member's local bundle against the mesh root in `dir`.
 pub(super) fn local_bundles(
@@ -152,4 +189,37 @@ pub(super) async fn server_dry_run(kubes: &[Kube], plan: &Plan) -> Result<Server
                 .into(),
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_follow_the_kubernetes_rule() {
+        for ok in ["", "network1", "net-1.a_b", "N", &"a".repeat(63)] {
+            assert_eq!(label_value_problem(ok), None, "{ok}");
+        }
+        let why = |v: &str| label_value_problem(v).unwrap();
+        assert_eq!(why("net 1"), "' ' is not allowed");
+        assert_eq!(why("a/b"), "'/' is not allowed");
+        assert_eq!(why("-net"), "it must begin and end with a letter or digit");
+        assert_eq!(why("net."), "it must begin and end with a letter or digit");
+        assert_eq!(why(&"a".repeat(64)), "64 characters, at most 63");
+    }
+
+    #[test]
+    fn a_bad_network_names_cluster_context_and_value() {
+        let member = |net: &str| Member {
+            cluster: crate::names::ClusterName::parse("east").unwrap(),
+            context: "ctx-east".into(),
+            network: Some(net.into()),
+        };
+        assert!(check_networks(&[member("network1")]).is_ok());
+        let err = check_networks(&[member("network1"), member("net work")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cluster 'east' (context ctx-east): network 'net work' cannot be the value of label topology.istio.io/network: ' ' is not allowed"
+        );
+    }
 }
