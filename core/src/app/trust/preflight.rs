@@ -30,8 +30,8 @@ pub(super) fn label_value_problem(value: &str) -> Option<String> {
     {
         return Some(format!("'{c}' is not allowed"));
     }
-    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    if !value.is_empty() && !(alnum(value.chars().next()) && alnum(value.chars().last())) {
+    let alnum = |c: Option<char>| c.is_none_or(|c| c.is_ascii_alphanumeric());
+    if !(alnum(value.chars().next()) && alnum(value.chars().last())) {
         return Some("it must begin and end with a letter or digit".into());
     }
     None
