@@ -46,28 +46,16 @@ pub async fn connect_all(
     futures::future::join_all(tasks).await.into_iter().collect()
 }
 
-/// Parses kubectl's `--request-timeout` (`0`, `30s`, `2m`, `1h`, or plain seconds).
+/// Parses kubectl's `--request-timeout` (`0`, `30s`, `2m`, `1h30m`, or plain seconds) with the
+/// one duration parser ([`crate::cli::parse_duration`]); `None` for `0` (no limit).
 pub fn parse_timeout(text: &str) -> Result<Option<Duration>, Error> {
-    let bad = || {
+    let d = crate::cli::parse_duration(text).map_err(|e| {
         Error::input(
-            format!("invalid --request-timeout '{text}'"),
+            format!("invalid --request-timeout: {e}"),
             "give a duration such as 10s, 1m or 0 (no limit)",
         )
-    };
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => (&text[..i], &text[i..]),
-        None => (text, "s"),
-    };
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(bad()),
-    };
-    Ok((seconds > 0.0).then(|| Duration::from_secs_f64(seconds)))
+    })?;
+    Ok((!d.is_zero()).then_some(d))
 }
 
 #[cfg(test)]

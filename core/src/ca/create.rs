@@ -11,6 +11,7 @@ use super::describe::{describe, fingerprint};
 use super::issue::{SigningCa, generate_keys, issue_intermediate, issue_root};
 use super::pem::{key_matches, private_key, read_text, single_certificate, to_pem};
 use super::profile::CaSettings;
+use super::recorded::{self, SettingsFlags};
 use super::store::{self, CLUSTER_FILES, CertDir};
 use crate::names::ClusterName;
 use crate::secret::Secret;
@@ -34,8 +35,9 @@ pub struct CreateOptions {
     pub dir: CertDir,
     /// Clusters to issue intermediates for.
     pub clusters: Vec<ClusterName>,
-    /// Key type, validity, organization, SANs.
-    pub settings: CaSettings,
+    /// Key type, validity, organization, SANs, as given: a new root takes them over the
+    /// defaults; an existing root's recorded settings must not be contradicted.
+    pub settings: SettingsFlags,
     /// Use this root instead of generating one.
     pub import_root: Option<ImportRoot>,
     /// Replace existing material.
@@ -165,17 +167,29 @@ fn plan_root(opts: &CreateOptions) -> Result<RootPlan, CaError> {
     }
 }
 
-/// Runs `create` as of `now`.
-pub fn create(opts: &CreateOptions, now: OffsetDateTime) -> Result<CreateReport, CaError> {
-    let dir = &opts.dir;
-    let root_plan = plan_root(opts)?;
-    let new_root = !matches!(root_plan, RootPlan::Reuse(_));
-    let root_replaced = matches!(
-        root_plan,
-        RootPlan::Import(_, Action::Replaced) | RootPlan::Generate(Action::Replaced)
-    );
+/// What `--force` does, for the hint of a refusal.
+const FORCE_EFFECT: &str = "create --force issues a new root and intermediates with the flags' settings; the old files are kept in DIR/backup/";
 
-    // Clusters: decide per cluster before anything is generated or written.
+/// The settings to issue with: the flags over the defaults for a new root; the recorded
+/// settings for an existing one, refusing flags that contradict them (unless `--force`).
+fn settings_for(opts: &CreateOptions, root_plan: &RootPlan) -> Result<CaSettings, CaError> {
+    if !matches!(root_plan, RootPlan::Reuse(_)) {
+        return Ok(opts.settings.over(&CaSettings::default()));
+    }
+    match recorded::read(&opts.dir)? {
+        Some(rec) => recorded::reconcile(&opts.settings, &rec, opts.force, FORCE_EFFECT),
+        None => Ok(opts.settings.over(&CaSettings::default())),
+    }
+}
+
+/// Per cluster: create, keep or replace; refuses a cluster that is incomplete or that
+/// istiod could not load, before anything is generated or written.
+fn plan_clusters(
+    opts: &CreateOptions,
+    root_replaced: bool,
+    now: OffsetDateTime,
+) -> Result<Vec<Action>, CaError> {
+    let dir = &opts.dir;
     let mut actions = Vec::new();
     for cluster in &opts.clusters {
         let present = dir.cluster_files_present(cluster);
@@ -222,17 +236,28 @@ pub fn create(opts: &CreateOptions, now: OffsetDateTime) -> Result<CreateReport,
             return Err(CaError::Orphaned { clusters: orphans });
         }
     }
+    Ok(actions)
+}
+
+/// Runs `create` as of `now`.
+pub fn create(opts: &CreateOptions, now: OffsetDateTime) -> Result<CreateReport, CaError> {
+    let dir = &opts.dir;
+    let root_plan = plan_root(opts)?;
+    let new_root = !matches!(root_plan, RootPlan::Reuse(_));
+    let root_replaced = matches!(
+        root_plan,
+        RootPlan::Import(_, Action::Replaced) | RootPlan::Generate(Action::Replaced)
+    );
+    let settings = settings_for(opts, &root_plan)?;
+    let actions = plan_clusters(opts, root_replaced, now)?;
 
     // Keys, in parallel: the root's (if new) and each cluster that needs an intermediate.
     let needs: Vec<usize> = (0..opts.clusters.len())
         .filter(|&i| actions[i] != Action::Unchanged)
         .collect();
     let generate_root = matches!(root_plan, RootPlan::Generate(_));
-    let mut keys = generate_keys(
-        opts.settings.key_type,
-        needs.len() + usize::from(generate_root),
-    )?
-    .into_iter();
+    let mut keys =
+        generate_keys(settings.key_type, needs.len() + usize::from(generate_root))?.into_iter();
     let (root, root_action) = match root_plan {
         RootPlan::Reuse(ca) => (ca, Action::Unchanged),
         RootPlan::Import(ca, action) => (ca, action),
@@ -241,21 +266,25 @@ pub fn create(opts: &CreateOptions, now: OffsetDateTime) -> Result<CreateReport,
                 what: "root key".into(),
                 source: rcgen::Error::KeyGenerationUnavailable,
             })?;
-            (issue_root(&opts.settings, key, now)?, action)
+            (issue_root(&settings, key, now)?, action)
         }
     };
     let mut issued = Vec::new();
     for (&i, key) in needs.iter().zip(keys) {
         issued.push((
             i,
-            issue_intermediate(&opts.clusters[i], &opts.settings, key, &root, now)?,
+            issue_intermediate(&opts.clusters[i], &settings, key, &root, now)?,
         ));
     }
 
     // Back up what is replaced, then write.
     let mut replaced_files = Vec::new();
     if new_root && root_action == Action::Replaced {
-        replaced_files.extend([dir.root_cert(), dir.root_key()]);
+        replaced_files.extend([
+            dir.root_cert(),
+            dir.root_key(),
+            recorded::settings_path(dir),
+        ]);
     }
     for (i, _) in &issued {
         if actions[*i] == Action::Replaced {
@@ -267,24 +296,38 @@ pub fn create(opts: &CreateOptions, now: OffsetDateTime) -> Result<CreateReport,
         }
     }
     store::ensure_private_dir(dir.path())?;
-    let stamp = store::backup_stamp(now);
-    let backup = store::backup(dir, &replaced_files, &stamp)?;
+    let backup = store::backup(dir, &replaced_files, &store::backup_stamp(now))?;
     if new_root {
         store::write_atomic(&dir.root_key(), root.key_pem().expose().as_bytes(), 0o600)?;
         store::write_atomic(&dir.root_cert(), root.cert_pem().as_bytes(), 0o644)?;
+        recorded::write(dir, &settings)?;
     }
     let root_pem = root.cert_pem();
     for (i, ca) in &issued {
         write_cluster(dir, &opts.clusters[*i], ca, &root_pem)?;
     }
+    Ok(CreateReport {
+        dir: dir.path().display().to_string(),
+        root: root_action,
+        root_sha256: fingerprint(&root.cert_der),
+        clusters: outcomes(opts, &actions, &issued, now),
+        backup: backup.map(|p| p.display().to_string()),
+    })
+}
 
+fn outcomes(
+    opts: &CreateOptions,
+    actions: &[Action],
+    issued: &[(usize, SigningCa)],
+    now: OffsetDateTime,
+) -> Vec<ClusterOutcome> {
     let mut outcomes = Vec::new();
     for (i, cluster) in opts.clusters.iter().enumerate() {
         let not_after = match issued.iter().find(|(j, _)| *j == i) {
             Some((_, ca)) => describe(&ca.cert_der, now)
                 .map(|d| d.not_after)
                 .unwrap_or_default(),
-            None => existing_not_after(dir, cluster, now),
+            None => existing_not_after(&opts.dir, cluster, now),
         };
         outcomes.push(ClusterOutcome {
             name: cluster.to_string(),
@@ -292,13 +335,7 @@ pub fn create(opts: &CreateOptions, now: OffsetDateTime) -> Result<CreateReport,
             not_after,
         });
     }
-    Ok(CreateReport {
-        dir: dir.path().display().to_string(),
-        root: root_action,
-        root_sha256: fingerprint(&root.cert_der),
-        clusters: outcomes,
-        backup: backup.map(|p| p.display().to_string()),
-    })
+    outcomes
 }
 
 /// Writes a cluster's four files: key first (0600), then certificate, root and chain.

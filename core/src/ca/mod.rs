@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod issue;
 pub mod pem;
 pub mod profile;
+pub mod recorded;
 pub mod store;
 
 pub use bundle::{Bundle, BundleReport};
@@ -20,6 +21,7 @@ pub use create::{CreateOptions, CreateReport, ImportRoot, create};
 pub use describe::CertInfo;
 pub use inspect::{InspectReport, inspect};
 pub use profile::{CaSettings, KeyType};
+pub use recorded::SettingsFlags;
 pub use store::CertDir;
 
 use crate::error::Hinted;
@@ -155,6 +157,24 @@ pub enum CaError {
     /// Validity settings that cannot work.
     #[error("invalid validity: {0}")]
     Validity(String),
+    /// Flags that say something else than the settings recorded with the root.
+    #[error("the flags contradict the CA settings recorded in {origin}:\n  {}", differences.join("\n  "))]
+    Contradicts {
+        /// Where the settings were read.
+        origin: String,
+        /// `--flag: given X, recorded Y`, one per flag.
+        differences: Vec<String>,
+        /// What `--force` does for this command.
+        force_effect: String,
+    },
+    /// A settings file that cannot be read back.
+    #[error("'{}' is not a CA settings file: {reason}", path.display())]
+    BadSettings {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// Key or certificate generation failed.
     #[error("cannot generate the {what}")]
     Generate {
@@ -188,6 +208,13 @@ impl Hinted for CaError {
             CaError::Orphaned { .. } => "name every cluster of the directory in --clusters, or move those directories away first".into(),
             CaError::InvalidSan(_) => "give a DNS name (istiod.example.com) or an IP address (10.0.0.1)".into(),
             CaError::Validity(_) => "give --root-days and --intermediate-days as whole days above 0".into(),
+            CaError::Contradicts { force_effect, .. } => format!(
+                "drop those flags to keep the recorded settings, or --force replaces them ({force_effect})"
+            ),
+            CaError::BadSettings { path, .. } => format!(
+                "fix or delete {} (without it the settings are read back from the certificates)",
+                path.display()
+            ),
             CaError::Generate { .. } => return None,
         })
     }

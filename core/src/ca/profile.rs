@@ -7,10 +7,10 @@
 //! digitalSignature, nonRepudiation, keyEncipherment, keyCertSign.
 
 use rcgen::{KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, RsaKeySize};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The key algorithm and size of the CA keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
 pub enum KeyType {
     /// RSA, 2048-bit modulus.
     #[value(name = "rsa-2048")]
@@ -36,6 +36,17 @@ pub enum KeyType {
 }
 
 impl KeyType {
+    /// The name the `--key-type` flag and the settings file use (`rsa-4096`).
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::Rsa2048 => "rsa-2048",
+            KeyType::Rsa3072 => "rsa-3072",
+            KeyType::Rsa4096 => "rsa-4096",
+            KeyType::EcdsaP256 => "ecdsa-p256",
+            KeyType::EcdsaP384 => "ecdsa-p384",
+        }
+    }
+
     /// The key type a certificate description names (`RSA 4096`, `ECDSA P-256`).
     pub fn from_description(text: &str) -> Option<KeyType> {
         Some(match text {
@@ -106,8 +117,8 @@ pub const INTERMEDIATE: Profile = Profile {
 };
 
 /// The knobs a user may turn, with Istio's defaults.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CaSettings {
     /// Key type of new keys (root and intermediates).
     pub key_type: KeyType,
@@ -118,6 +129,7 @@ pub struct CaSettings {
     /// The subject's organization (`O=`).
     pub organization: String,
     /// Extra SANs for intermediates (DNS names or IP addresses).
+    #[serde(default)]
     pub extra_sans: Vec<String>,
 }
 

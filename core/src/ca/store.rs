@@ -3,6 +3,8 @@
 //! Layout (what istiod's `cacerts` expects per cluster):
 //! ```text
 //! DIR/root-cert.pem  DIR/root-key.pem            the mesh root (the key never leaves this disk)
+//! DIR/ca-settings.yaml                            the settings the root was created with
+//!                                                 (organisation, SANs, key type, lifetimes)
 //! DIR/<cluster>/ca-cert.pem  ca-key.pem  root-cert.pem  cert-chain.pem
 //! DIR/backup/<UTC stamp>/…                        files replaced by --force or rotation
 //! ```

@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use mesh_core::app::{members, trust};
-use mesh_core::ca::{CaSettings, CertDir, CreateOptions, ImportRoot, KeyType};
+use mesh_core::ca::{CertDir, CreateOptions, ImportRoot, KeyType, SettingsFlags};
 use mesh_core::cli::{CertsDirArgs, DryRunArgs, KubeArgs, OutputArgs};
 use mesh_core::clock::{Clock, SystemClock};
 use mesh_core::names::ClusterName;
@@ -104,19 +104,53 @@ struct RotateArgs {
     #[command(flatten)]
     dir: CertsDirArgs,
 
-    /// Key algorithm of the new key (default: the old intermediate's)
-    #[arg(long, value_enum)]
-    key_type: Option<KeyType>,
+    #[command(flatten)]
+    settings: IntermediateSettings,
 
-    /// Validity of the new intermediate, in days (never beyond the root's end)
-    #[arg(long, default_value_t = 3650, value_parser = clap::value_parser!(u32).range(1..=36500))]
-    intermediate_days: u32,
+    /// Issue with settings that differ from those recorded with the root
+    #[arg(long)]
+    force: bool,
 
     #[command(flatten)]
     kube: KubeArgs,
 
     #[command(flatten)]
     output: OutputArgs,
+}
+
+/// Settings of intermediates; unset ones come from the settings recorded with the root
+/// (DIR/ca-settings.yaml, or read back from the certificates).
+#[derive(Debug, Args)]
+struct IntermediateSettings {
+    /// Key algorithm and size for new keys [default: recorded, else rsa-4096]
+    #[arg(long, value_enum)]
+    key_type: Option<KeyType>,
+
+    /// Validity of new intermediate CAs, in days, never beyond the root's end [default:
+    /// recorded, else 3650]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    intermediate_days: Option<u32>,
+
+    /// Organization (O=) of the subjects [default: recorded, else Istio]
+    #[arg(long = "org", value_name = "ORG")]
+    organization: Option<String>,
+
+    /// Extra subject alternative name for the intermediates (DNS name or IP); repeatable
+    /// [default: recorded]
+    #[arg(long = "san", value_name = "NAME")]
+    sans: Vec<String>,
+}
+
+impl IntermediateSettings {
+    fn flags(&self, root_days: Option<u32>) -> SettingsFlags {
+        SettingsFlags {
+            key_type: self.key_type,
+            root_days,
+            intermediate_days: self.intermediate_days,
+            organization: self.organization.clone(),
+            extra_sans: self.sans.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -134,25 +168,12 @@ struct CreateArgs {
     #[command(flatten)]
     dir: CertsDirArgs,
 
-    /// Key algorithm and size for new keys
-    #[arg(long, value_enum, default_value_t = KeyType::Rsa4096)]
-    key_type: KeyType,
+    /// Validity of a new root CA, in days [default: recorded, else 3650]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    root_days: Option<u32>,
 
-    /// Validity of a new root CA, in days
-    #[arg(long, default_value_t = 3650, value_parser = clap::value_parser!(u32).range(1..=36500))]
-    root_days: u32,
-
-    /// Validity of new intermediate CAs, in days (never beyond the root's end)
-    #[arg(long, default_value_t = 3650, value_parser = clap::value_parser!(u32).range(1..=36500))]
-    intermediate_days: u32,
-
-    /// Organization (O=) of the subjects
-    #[arg(long = "org", default_value = "Istio", value_name = "ORG")]
-    organization: String,
-
-    /// Extra subject alternative name for the intermediates (DNS name or IP); repeatable
-    #[arg(long = "san", value_name = "NAME")]
-    sans: Vec<String>,
+    #[command(flatten)]
+    settings: IntermediateSettings,
 
     /// Use this existing root certificate (PEM) instead of generating one
     #[arg(long, value_name = "FILE", requires = "root_key")]
@@ -162,7 +183,8 @@ struct CreateArgs {
     #[arg(long, value_name = "FILE", requires = "root_cert")]
     root_key: Option<PathBuf>,
 
-    /// Replace existing material (the old files are copied to DIR/backup/<time>/ first)
+    /// Replace existing material, or settings that differ from those recorded with the root
+    /// (the old files are copied to DIR/backup/<time>/ first)
     #[arg(long)]
     force: bool,
 
@@ -243,9 +265,8 @@ impl Cli {
                     dir: CertDir::new(&a.dir.dir),
                     cluster: ClusterName::parse(&a.cluster)?,
                     context: a.kube.contexts.first().cloned(),
-                    key_type: a.key_type,
-                    intermediate_days: a.intermediate_days,
-                    settings: CaSettings::default(),
+                    settings: a.settings.flags(None),
+                    force: a.force,
                     format: a.output.output,
                 };
                 let access = trust::Access::from_args(&a.kube)?;
@@ -260,13 +281,7 @@ impl CreateArgs {
         Ok(CreateOptions {
             dir: CertDir::new(&self.dir.dir),
             clusters: ClusterName::parse_list(&self.clusters)?,
-            settings: CaSettings {
-                key_type: self.key_type,
-                root_days: self.root_days,
-                intermediate_days: self.intermediate_days,
-                organization: self.organization.clone(),
-                extra_sans: self.sans.clone(),
-            },
+            settings: self.settings.flags(self.root_days),
             import_root: match (&self.root_cert, &self.root_key) {
                 (Some(cert), Some(key)) => Some(ImportRoot {
                     cert: cert.clone(),

@@ -469,3 +469,259 @@ fn help_texts() {
         );
     }
 }
+
+#[test]
+fn durations_are_spelled_as_in_kubectl_and_bad_ones_exit_2_naming_flag_and_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    for (value, why) in [
+        ("3x", "unknown unit 'x'"),
+        ("1h30", "'30' has no unit"),
+        ("soon", "does not start with a number"),
+    ] {
+        let o = certs(
+            w,
+            &["status", "--context", "nowhere", "--request-timeout", value],
+        );
+        assert_eq!(o.status.code(), Some(2), "{value}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("'{value}'")) && err.contains("--request-timeout"),
+            "{value}: flag and value named: {err}"
+        );
+        assert!(err.contains(why), "{value}: says what is wrong: {err}");
+        assert!(
+            err.contains("1h30m"),
+            "{value}: shows how to spell one: {err}"
+        );
+    }
+    // Positive control: a well-spelled duration is accepted by the parser, so the command
+    // gets as far as the kubeconfig (no context 'nowhere' there).
+    let empty = w.join("empty-kubeconfig");
+    std::fs::write(&empty, "apiVersion: v1\nkind: Config\n").unwrap();
+    for value in ["1h30m", "500ms", "40", "0"] {
+        let o = certs(
+            w,
+            &[
+                "status",
+                "--kubeconfig",
+                empty.to_str().unwrap(),
+                "--context",
+                "nowhere",
+                "--request-timeout",
+                value,
+            ],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !err.contains("--request-timeout") && err.contains("nowhere"),
+            "{value}: parsed, then the context is looked up: {}",
+            text(&o)
+        );
+    }
+}
+
+/// `openssl x509 -text` of a cluster's intermediate, and its SHA-256.
+fn intermediate_text(w: &Path, cluster: &str) -> (String, String) {
+    let file = format!("mesh-certs/{cluster}/ca-cert.pem");
+    let text = openssl(w, &["x509", "-in", &file, "-noout", "-text"]);
+    let digest = Sha256::digest(std::fs::read(w.join(&file)).unwrap());
+    (text, format!("{digest:x}"))
+}
+
+fn assert_acme_settings(text: &str, org: &str) {
+    assert!(
+        text.contains(&format!(
+            "Subject: O = {org}, CN = Intermediate CA, L = east"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("DNS:istiod.istio-system.svc, DNS:istiod.acme.example, IP Address:10.1.2.3"),
+        "{text}"
+    );
+    assert!(text.contains("ASN1 OID: prime256v1"), "{text}");
+}
+
+#[test]
+fn rotate_keeps_the_settings_the_mesh_was_created_with() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    let create = [
+        "create",
+        "--clusters",
+        "east",
+        "--key-type",
+        "ecdsa-p256",
+        "--org",
+        "Acme Mesh",
+        "--san",
+        "istiod.acme.example",
+        "--san",
+        "10.1.2.3",
+        "--intermediate-days",
+        "400",
+    ];
+    let o = certs(w, &create);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(w.join("mesh-certs/ca-settings.yaml").is_file());
+    let (first, first_sha) = intermediate_text(w, "east");
+    assert_acme_settings(&first, "Acme Mesh");
+
+    // No flags: the new intermediate is another certificate with the creation settings.
+    let o = certs(w, &["rotate", "--cluster", "east"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (rotated, rotated_sha) = intermediate_text(w, "east");
+    assert_ne!(rotated_sha, first_sha, "rotate issued a new intermediate");
+    assert_acme_settings(&rotated, "Acme Mesh");
+
+    // A contradicting flag: exit 2, both values shown, --force named, no file changed.
+    let before = hashes(&w.join("mesh-certs"));
+    let o = certs(
+        w,
+        &[
+            "rotate",
+            "--cluster",
+            "east",
+            "--org",
+            "Other",
+            "--key-type",
+            "rsa-2048",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--org: given 'Other', recorded 'Acme Mesh'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--key-type: given rsa-2048, recorded ecdsa-p256"),
+        "{err}"
+    );
+    assert!(err.contains("ca-settings.yaml"), "names the record: {err}");
+    assert!(
+        err.contains("hint:") && err.contains("--force replaces"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+    assert_eq!(hashes(&w.join("mesh-certs")), before);
+
+    // A directory from before the settings file: the settings are read back from the
+    // certificates, so a rotation still keeps them.
+    std::fs::remove_file(w.join("mesh-certs/ca-settings.yaml")).unwrap();
+    let o = certs(w, &["rotate", "--cluster", "east"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (derived, derived_sha) = intermediate_text(w, "east");
+    assert_ne!(derived_sha, rotated_sha);
+    assert_acme_settings(&derived, "Acme Mesh");
+
+    // --force lets the flag win for this intermediate.
+    let o = certs(
+        w,
+        &["rotate", "--cluster", "east", "--org", "Other", "--force"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (forced, _) = intermediate_text(w, "east");
+    assert_acme_settings(&forced, "Other");
+}
+
+#[test]
+fn create_adding_a_cluster_reuses_the_recorded_settings_and_refuses_contradictions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    let o = certs(
+        w,
+        &[
+            "create",
+            "--clusters",
+            "east",
+            "--key-type",
+            "ecdsa-p256",
+            "--org",
+            "Acme Mesh",
+            "--san",
+            "istiod.acme.example",
+            "--san",
+            "10.1.2.3",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let before = hashes(&w.join("mesh-certs"));
+    let o = certs(w, &["create", "--clusters", "east,west", "--org", "Istio"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--org: given 'Istio', recorded 'Acme Mesh'"),
+        "{err}"
+    );
+    assert!(err.contains("--force replaces"), "{err}");
+    assert_eq!(hashes(&w.join("mesh-certs")), before, "nothing written");
+    // Positive control: without the flag, west is added with the recorded settings.
+    let o = certs(w, &["create", "--clusters", "east,west"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let west = openssl(
+        w,
+        &[
+            "x509",
+            "-in",
+            "mesh-certs/west/ca-cert.pem",
+            "-noout",
+            "-text",
+        ],
+    );
+    assert!(
+        west.contains("Subject: O = Acme Mesh, CN = Intermediate CA, L = west"),
+        "{west}"
+    );
+    assert!(
+        west.contains("DNS:istiod.acme.example, IP Address:10.1.2.3"),
+        "{west}"
+    );
+    assert!(west.contains("ASN1 OID: prime256v1"), "{west}");
+}
+
+#[test]
+fn apply_refuses_a_network_that_cannot_be_a_label_before_contacting_any_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    let o = certs(
+        w,
+        &["create", "--clusters", "east", "--key-type", "ecdsa-p256"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let empty = w.join("empty-kubeconfig");
+    std::fs::write(&empty, "apiVersion: v1\nkind: Config\n").unwrap();
+    let apply = |net: &str| {
+        certs(
+            w,
+            &[
+                "apply",
+                "--kubeconfig",
+                empty.to_str().unwrap(),
+                "--context",
+                "nowhere",
+                "--cluster",
+                "east",
+                "--network",
+                net,
+            ],
+        )
+    };
+    let o = apply("net/1");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("network 'net/1' cannot be the value of label topology.istio.io/network"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    // Positive control: a valid network gets as far as the kubeconfig, which has no such context.
+    let o = apply("net1");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !err.contains("cannot be the value of label") && err.contains("nowhere"),
+        "{err}"
+    );
+}

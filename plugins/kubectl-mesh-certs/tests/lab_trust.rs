@@ -526,3 +526,251 @@ fn refusals_force_dry_runs_yaml_rotation_and_unreachable_contexts() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
+
+/// Audit-log line counts per cluster (a mark to count from).
+fn audit_marks(lab: &Lab) -> Vec<usize> {
+    lab.clusters()
+        .iter()
+        .map(|c| {
+            std::fs::read_to_string(c.audit_log())
+                .unwrap_or_default()
+                .lines()
+                .count()
+        })
+        .collect()
+}
+
+/// Requests by the lab's user (not the control plane's own) since `marks`, per cluster, as
+/// `verb resource name` with ` dryRun` appended to those sent with dryRun=All.
+fn client_requests_since(lab: &Lab, marks: &[usize]) -> Vec<Vec<String>> {
+    std::thread::sleep(std::time::Duration::from_millis(1500)); // the audit backend flushes in batches
+    lab.clusters()
+        .iter()
+        .zip(marks)
+        .map(|(c, m)| {
+            std::fs::read_to_string(c.audit_log())
+                .unwrap_or_default()
+                .lines()
+                .skip(*m)
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|e| e["stage"] == "ResponseComplete")
+                .filter(|e| e["user"]["username"] == "lab-admin")
+                .map(|e| {
+                    let uri = e["requestURI"].as_str().unwrap_or_default();
+                    format!(
+                        "{} {} {}{}",
+                        e["verb"].as_str().unwrap_or_default(),
+                        e["objectRef"]["resource"].as_str().unwrap_or_default(),
+                        e["objectRef"]["name"].as_str().unwrap_or_default(),
+                        if uri.contains("dryRun=All") {
+                            " dryRun"
+                        } else {
+                            ""
+                        }
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Requests that store something: create/update/patch/delete without dryRun.
+fn writes(requests: &[String]) -> Vec<&String> {
+    requests
+        .iter()
+        .filter(|r| {
+            let verb = r.split(' ').next().unwrap_or_default();
+            matches!(verb, "create" | "update" | "patch" | "delete")
+                && !r.ends_with(" dryRun")
+                && !r.contains(" selfsubject")
+        })
+        .collect()
+}
+
+/// Every file under `dir` with its bytes, by relative path.
+fn dir_digest(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn kubectl_ok(lab: &Lab, ctx: &str, args: &[&str]) {
+    let o = lab.kubectl(ctx).args(args).output().unwrap();
+    assert!(o.status.success(), "kubectl {args:?}: {}", text(&o));
+}
+
+#[test]
+fn a_cluster_that_refuses_the_dry_run_stops_apply_before_any_write_anywhere() {
+    let lab = Lab::up_without_crds(2).expect("lab");
+    let work = tempfile::tempdir().expect("tmp");
+    let w = work.path();
+    ok(certs(
+        &lab,
+        w,
+        &[
+            "create",
+            "--clusters",
+            "east,west",
+            "--key-type",
+            "ecdsa-p256",
+        ],
+    ));
+    // Both clusters have istio-system (every object is then checkable by the server); the
+    // second forbids any Secret in it by quota, as a restrictive platform team might.
+    for ctx in ["lab-1", "lab-2"] {
+        kubectl_ok(&lab, ctx, &["create", "namespace", "istio-system"]);
+    }
+    kubectl_ok(
+        &lab,
+        "lab-2",
+        &[
+            "create",
+            "quota",
+            "no-secrets",
+            "--hard=secrets=0",
+            "-n",
+            "istio-system",
+        ],
+    );
+    // The lab runs no quota controller: fill in the status it would write (nothing used yet).
+    kubectl_ok(
+        &lab,
+        "lab-2",
+        &[
+            "patch",
+            "quota",
+            "no-secrets",
+            "-n",
+            "istio-system",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"hard":{"secrets":"0"},"used":{"secrets":"0"}}}"#,
+        ],
+    );
+    let apply = [
+        "apply",
+        "--context",
+        "lab-1,lab-2",
+        "--cluster",
+        "east,west",
+        "--network",
+        "net1,net2",
+    ];
+
+    let marks = audit_marks(&lab);
+    let refused = certs(&lab, w, &apply);
+    // rotate checks the new Secret the same way before it writes its files.
+    let files_before = dir_digest(&w.join("mesh-certs"));
+    let rotate_refused = certs(
+        &lab,
+        w,
+        &["rotate", "--cluster", "west", "--context", "lab-2"],
+    );
+    let seen = client_requests_since(&lab, &marks);
+    assert_eq!(
+        rotate_refused.status.code(),
+        Some(2),
+        "{}",
+        text(&rotate_refused)
+    );
+    let rotate_err = String::from_utf8_lossy(&rotate_refused.stderr);
+    assert!(
+        rotate_err.contains("refused the dry run")
+            && rotate_err.contains("the local files are unchanged"),
+        "{rotate_err}"
+    );
+    assert_eq!(
+        dir_digest(&w.join("mesh-certs")),
+        files_before,
+        "rotate wrote files"
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    // The fault landed where it was put: lab-2's quota refused the Secret.
+    assert!(
+        err.contains("cluster 'west' (context lab-2) refused the dry run") && err.contains("quota"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written in any cluster"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    // lab-1 was asked (dry runs of its namespace labels and its cacerts) and stored nothing.
+    assert!(
+        seen[0].iter().any(|r| r == "patch secrets cacerts dryRun"),
+        "the dry run reached lab-1 and the probe sees it: {:?}",
+        seen[0]
+    );
+    assert!(
+        seen[1]
+            .iter()
+            .filter(|r| *r == "patch secrets cacerts dryRun")
+            .count()
+            >= 2,
+        "apply and rotate both asked lab-2: {:?}",
+        seen[1]
+    );
+    assert_eq!(writes(&seen[0]), Vec::<&String>::new(), "lab-1 was written");
+    assert_eq!(writes(&seen[1]), Vec::<&String>::new(), "lab-2 was written");
+    assert!(cacerts(&lab, "lab-1").is_none());
+
+    // Positive control with the same probe: once lab-2 allows Secrets, the same command
+    // writes both clusters, and the audit logs show those writes.
+    kubectl_ok(
+        &lab,
+        "lab-2",
+        &["delete", "quota", "no-secrets", "-n", "istio-system"],
+    );
+    let marks = audit_marks(&lab);
+    let applied = ok(certs(&lab, w, &apply));
+    let seen = client_requests_since(&lab, &marks);
+    for (i, ctx) in ["lab-1", "lab-2"].iter().enumerate() {
+        let written = writes(&seen[i]);
+        assert!(
+            written.iter().any(|r| *r == "patch secrets cacerts"),
+            "{ctx}: the write is seen: {:?}\n{}",
+            seen[i],
+            text(&applied)
+        );
+        assert!(
+            written
+                .iter()
+                .any(|r| *r == "patch namespaces istio-system"),
+            "{ctx}: {:?}",
+            seen[i]
+        );
+        assert!(cacerts(&lab, ctx).is_some(), "{ctx}");
+    }
+    // And rotate, now accepted, writes its files and the cluster.
+    let marks = audit_marks(&lab);
+    ok(certs(
+        &lab,
+        w,
+        &["rotate", "--cluster", "west", "--context", "lab-2"],
+    ));
+    let seen = client_requests_since(&lab, &marks);
+    assert_ne!(
+        dir_digest(&w.join("mesh-certs")),
+        files_before,
+        "rotate wrote its files"
+    );
+    assert!(
+        writes(&seen[1])
+            .iter()
+            .any(|r| *r == "patch secrets cacerts"),
+        "{:?}",
+        seen[1]
+    );
+}

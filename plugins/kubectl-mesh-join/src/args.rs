@@ -4,7 +4,9 @@ use clap::{Args, Parser, Subcommand};
 use mesh_core::app::join::{self, Installer, JoinOptions, LeaveOptions};
 use mesh_core::app::{self, trust::Access};
 use mesh_core::ca::CertDir;
-use mesh_core::cli::{CertsDirArgs, DryRun, DryRunArgs, KubeArgs, OutputArgs};
+use mesh_core::cli::{
+    CertsDirArgs, DryRun, DryRunArgs, KubeArgs, OutputArgs, positive_duration_arg,
+};
 use mesh_core::mesh::{ClusterSpec, IstioSpec, MeshSpec, Role};
 use mesh_core::render::Printer;
 use mesh_core::{Error, ExitStatus};
@@ -101,9 +103,9 @@ struct JoinArgs {
     #[arg(long)]
     no_wait: bool,
 
-    /// How long to wait for Ready, in seconds
-    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
-    timeout: u64,
+    /// How long to wait for Ready (e.g. 90s, 5m, 1h30m; a bare number is seconds)
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = positive_duration_arg)]
+    timeout: Duration,
 
     /// Accept loopback API server addresses in remote secrets (every cluster on this host)
     #[arg(long)]
@@ -318,7 +320,7 @@ impl JoinArgs {
             dry_run: self.dry_run.dry_run,
             format: self.output.output,
             no_wait: self.no_wait,
-            wait_timeout: Duration::from_secs(self.timeout),
+            wait_timeout: self.timeout,
             allow_loopback: self.allow_loopback,
             installer: self.installer,
             plan_only,

@@ -7,12 +7,13 @@ use mesh_core::ca::CertDir;
 use mesh_core::checks::Selection;
 use mesh_core::checks::traffic::TrafficOptions;
 use mesh_core::cli::{CertsDirArgs, KubeArgs};
+use mesh_core::cli::{duration_arg, positive_duration_arg};
 use mesh_core::mesh::MeshSpec;
 use mesh_core::render::Printer;
-use mesh_core::targets::parse_timeout;
 use mesh_core::{Error, ExitStatus};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Check that an Istio multi-cluster mesh works, across every cluster: trust, control
 /// planes, gateways, remote access and istiod's view — with a hint for every problem.
@@ -37,8 +38,8 @@ pub struct Cli {
     output: VerifyFormat,
 
     /// Retry failing checks until they pass or this much time has passed (e.g. 2m)
-    #[arg(long, value_name = "DURATION")]
-    wait: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    wait: Option<Duration>,
 
     /// Report certificates that end within this many days
     #[arg(long, default_value_t = 30, value_name = "DAYS")]
@@ -63,8 +64,8 @@ pub struct Cli {
     traffic_requests: usize,
 
     /// How long to wait for the traffic pods (--traffic)
-    #[arg(long, default_value = "2m", value_name = "DURATION")]
-    traffic_timeout: String,
+    #[arg(long, default_value = "2m", value_name = "DURATION", value_parser = positive_duration_arg)]
+    traffic_timeout: Duration,
 
     /// Keep the traffic namespace afterwards (--traffic)
     #[arg(long)]
@@ -141,16 +142,12 @@ impl Cli {
                 local_root,
             },
             format: self.output,
-            wait: match &self.wait {
-                Some(w) => parse_timeout(w)?,
-                None => None,
-            },
+            wait: self.wait,
             istiod_addresses,
             traffic: if self.traffic {
                 Some(TrafficOptions {
                     requests: self.traffic_requests,
-                    timeout: parse_timeout(&self.traffic_timeout)?
-                        .unwrap_or(std::time::Duration::from_secs(120)),
+                    timeout: self.traffic_timeout,
                     keep: self.keep,
                     helloworld_image: self.helloworld_image.clone(),
                     curl_image: self.curl_image.clone(),
