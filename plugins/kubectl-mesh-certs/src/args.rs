@@ -66,6 +66,10 @@ struct ApplyArgs {
     #[arg(long)]
     force: bool,
 
+    /// Take over fields of the cacerts Secret another field manager owns (e.g. kubectl create), as kubectl's --force-conflicts
+    #[arg(long)]
+    force_conflicts: bool,
+
     #[command(flatten)]
     dry_run: DryRunArgs,
 
@@ -230,6 +234,7 @@ impl Cli {
                     dir: CertDir::new(m.certs_dir.unwrap_or_else(|| a.dir.dir.clone())),
                     members: m.members,
                     force: a.force,
+                    force_conflicts: a.force_conflicts,
                     dry_run: a.dry_run.dry_run,
                     format: a.output.output,
                 };

@@ -256,3 +256,123 @@ fn an_added_cluster_converges_to_a_fresh_three_cluster_mesh() {
         ],
     );
 }
+
+#[test]
+fn the_peers_of_a_cluster_that_left_hold_what_a_fresh_join_without_it_writes() {
+    let from = [
+        "east primary net1",
+        "west primary net1",
+        "north remote net1 east",
+    ];
+    let to = ["east primary net1", "west primary net1"];
+    let lab = Lab::up(5).expect("lab");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let all = ["east primary net", "west primary net", "north primary net"];
+    prepare(
+        &lab,
+        w,
+        "east,west,north",
+        &[mesh(1, &all), mesh(4, &all[..2])],
+    );
+    ok(join_with(&lab, w, "from.yaml", &mesh(1, &from), &[]));
+    let left = ok(run(
+        JOIN,
+        &lab,
+        w,
+        &["leave", "-f", "from.yaml", "--cluster", "north", "--yes"],
+    ));
+    ok(join_with(&lab, w, "fresh.yaml", &mesh(4, &to), &[]));
+    same_objects(&lab, "lab-1", "lab-4");
+    same_objects(&lab, "lab-2", "lab-5");
+    // The mesh without north, joined again over the peers, writes nothing: leave converged.
+    let m = marks(&lab);
+    ok(join_with(&lab, w, "to.yaml", &mesh(1, &to), &[]));
+    let writes = writes_since(&lab, &m);
+    assert!(
+        writes.iter().all(Vec::is_empty),
+        "join after leave wrote {writes:?}\n{}",
+        text(&left)
+    );
+}
+
+#[test]
+fn fields_another_manager_owns_stop_the_run_until_force_conflicts() {
+    let lab = Lab::up(2).expect("lab");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let text_mesh = mesh(1, &["east primary net1", "west primary net1"]);
+    prepare(&lab, w, "east,west", std::slice::from_ref(&text_mesh));
+    ok(join_with(&lab, w, "mesh.yaml", &text_mesh, &[]));
+    // A GitOps tool takes the network of east's Istio and a label of west's reader account.
+    let take = |ctx: &str, manifest: &str| {
+        let path = w.join("theirs.yaml");
+        std::fs::write(&path, manifest).unwrap();
+        let o = lab
+            .kubectl(ctx)
+            .args([
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "--field-manager",
+                "gitops",
+                "-f",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    take(
+        "lab-1",
+        "apiVersion: sailoperator.io/v1\nkind: Istio\nmetadata: {name: default}\nspec: {values: {global: {network: gitops-net}}}\n",
+    );
+    take(
+        "lab-2",
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: istio-reader-service-account, namespace: istio-system, labels: {app: gitops}}\n",
+    );
+    let m = marks(&lab);
+    let refused = join_with(&lab, w, "mesh.yaml", &text_mesh, &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("Istio default")
+            && err.contains(".spec.values.global.network")
+            && err.contains("gitops"),
+        "{err}"
+    );
+    let writes = writes_since(&lab, &m);
+    assert!(
+        writes.iter().all(Vec::is_empty),
+        "a refused run wrote {writes:?}"
+    );
+    // The reader account's conflict is found too (the run stops at the first cluster's).
+    let only_west = join_with(&lab, w, "mesh.yaml", &text_mesh, &["--only", "west"]);
+    assert_eq!(only_west.status.code(), Some(2), "{}", text(&only_west));
+    let err = String::from_utf8_lossy(&only_west.stderr);
+    assert!(
+        err.contains("ServiceAccount istio-system/istio-reader-service-account")
+            && err.contains(".metadata.labels.app"),
+        "{err}"
+    );
+    // Positive control: --force-conflicts writes, the fields are ours again, and a later run
+    // is quiet.
+    let forced = ok(join_with(
+        &lab,
+        w,
+        "mesh.yaml",
+        &text_mesh,
+        &["--force-conflicts"],
+    ));
+    let written = writes_since(&lab, &m);
+    assert!(
+        written[0].iter().any(|w| w == "patch istios default"),
+        "{written:?}\n{}",
+        text(&forced)
+    );
+    let istio = kubectl_json(&lab, "lab-1", &["get", "istio", "default"]).unwrap();
+    assert_eq!(istio["spec"]["values"]["global"]["network"], "net1");
+    let m = marks(&lab);
+    ok(join_with(&lab, w, "mesh.yaml", &text_mesh, &[]));
+    assert!(writes_since(&lab, &m).iter().all(Vec::is_empty));
+}

@@ -6,7 +6,7 @@
 //! secret per reading pair; before phase 1 is applied, a source without a token yet is
 //! planned with a placeholder kubeconfig so the server still checks the Secret.
 
-use super::desired::{as_data, base_objects, identity_only, is_secret, join_universe, unwanted};
+use super::desired::{as_data, base_objects, is_secret, join_universe, unwanted};
 use super::fleet::{Fleet, istio_api_version, remote_pilot_address};
 use super::scope::Scope;
 use super::tokens::{read_token, wait_token};
@@ -185,8 +185,12 @@ async fn stale_remote_secrets(
             name.starts_with(REMOTE_SECRET_PREFIX) && !wanted.iter().any(|w| w == name)
         })
         .map(|s| {
+            // Listed items carry no apiVersion/kind: name the object fully.
+            let name = s["metadata"]["name"].as_str().unwrap_or_default();
+            let id = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": name, "namespace": ISTIO_NAMESPACE}});
             delete_step(
-                identity_only(s),
+                id,
                 "kubectl-mesh wrote it; this cluster no longer reads that one",
             )
         })

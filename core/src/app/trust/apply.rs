@@ -23,6 +23,8 @@ pub struct ApplyOptions {
     pub members: Vec<Member>,
     /// Replace another intermediate under the same root.
     pub force: bool,
+    /// Take fields other field managers own (`--force-conflicts`).
+    pub force_conflicts: bool,
     /// `--dry-run`.
     pub dry_run: DryRun,
     /// `-o`.
@@ -38,7 +40,12 @@ pub async fn apply(
 ) -> Result<ExitStatus, Error> {
     check_networks(&opts.members)?;
     let bundles = local_bundles(&opts.dir, &opts.members, now)?;
-    let kubes = access.connect(&opts.members).await?;
+    let kubes: Vec<_> = access
+        .connect(&opts.members)
+        .await?
+        .into_iter()
+        .map(|k| k.forcing_conflicts(opts.force_conflicts))
+        .collect();
     let plan = plan_all(&kubes, opts, &bundles).await?;
     let Some(mode) = ApplyMode::from_dry_run(opts.dry_run) else {
         emit(&plan, opts.format, printer)?;

@@ -1,0 +1,124 @@
+//! Bad mesh files, generated for every key and every rule: each plugin that reads a mesh file
+//! exits 2 naming the key path, and no API server receives a write (audit logs, with the
+//! barrier write as the positive control).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mesh_lab::Lab;
+use mesh_lab::audit::{marks, writes_since};
+use mesh_lab::testing::{describe as text, plugin_path, run_plugin as run};
+
+const JOIN: &str = env!("CARGO_BIN_EXE_kubectl-mesh_join");
+
+const GOOD: &str = "meshID: mesh1\ncerts: ./mesh-certs\nistio: {version: v1.28.1, cni: true, cniConfDir: /etc/cni/net.d}\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary, eastWestAddress: 192.0.2.1, apiServer: \"https://192.0.2.10:6443\"}\n- {name: west, context: lab-2, network: network2, role: remote, primary: east}\n";
+
+/// `(key path expected in the message, the bad file)`: one per key and rule.
+fn bad_files() -> Vec<(&'static str, String)> {
+    let swap = |from: &str, to: &str| GOOD.replacen(from, to, 1);
+    vec![
+        ("meshID", swap("meshID: mesh1", "meshID: \"mesh 1\"")),
+        ("meshID", swap("meshID: mesh1", "meshID: -mesh1")),
+        ("meshID", swap("meshID: mesh1", "meshID: \"\"")),
+        ("istio.version", swap("v1.28.1", "1.28.1")),
+        ("istio.version", swap("v1.28.1", "v1.28")),
+        ("istio.cniConfDir", swap("/etc/cni/net.d", "etc/cni")),
+        ("clusters[0].name", swap("name: east", "name: East")),
+        ("clusters[0].name", swap("name: east", "name: east_1")),
+        (
+            "clusters[1].name",
+            swap("name: west", &format!("name: {}", "w".repeat(64))),
+        ),
+        (
+            "clusters[0].context",
+            swap("context: lab-1", "context: \" \""),
+        ),
+        (
+            "clusters[0].network",
+            swap("network: network1", "network: \"net 1\""),
+        ),
+        (
+            "clusters[1].network",
+            swap("network: network2", "network: net/2"),
+        ),
+        (
+            "clusters[1].network",
+            swap("network: network2", &format!("network: {}", "n".repeat(64))),
+        ),
+        (
+            "clusters[0].eastWestAddress",
+            swap("192.0.2.1", "gw_1.example"),
+        ),
+        (
+            "clusters[0].apiServer",
+            swap("https://192.0.2.10:6443", "http://192.0.2.10:6443"),
+        ),
+        (
+            "clusters[0].apiServer",
+            swap("https://192.0.2.10:6443", "https://host:port"),
+        ),
+        ("primary 'north'", swap("primary: east", "primary: north")),
+        ("does not name its primary", swap(", primary: east", "")),
+        (
+            "used by more than one cluster",
+            swap("context: lab-2", "context: lab-1"),
+        ),
+        ("given more than once", swap("name: west", "name: east")),
+        (
+            "unknown field `netwrok`",
+            swap("network: network2", "netwrok: network2"),
+        ),
+    ]
+}
+
+#[test]
+fn every_bad_mesh_file_exits_2_naming_the_key_and_writes_nothing() {
+    let lab = Lab::up(2).expect("lab");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let certs = plugin_path("kubectl-mesh-certs");
+    let verify = plugin_path("kubectl-mesh-verify");
+    let m = marks(&lab);
+    let cases = bad_files();
+    for (i, (key, body)) in cases.iter().enumerate() {
+        let file = format!("bad-{i}.yaml");
+        std::fs::write(w.join(&file), body).unwrap();
+        for (bin, args) in [
+            (
+                JOIN,
+                vec!["-f", file.as_str(), "--no-wait", "--allow-loopback"],
+            ),
+            (JOIN, vec!["plan", "-f", file.as_str()]),
+            (certs.as_str(), vec!["apply", "-f", file.as_str()]),
+            (verify.as_str(), vec!["-f", file.as_str()]),
+        ] {
+            let o = run(bin, &lab, w, &args);
+            assert_eq!(o.status.code(), Some(2), "{file} ({key}): {}", text(&o));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains(key),
+                "{file}: the message does not name {key}:\n{err}"
+            );
+            assert!(
+                err.contains(&file),
+                "{file}: the message does not name the file:\n{err}"
+            );
+            assert!(err.contains("hint:"), "{file}: no hint:\n{err}");
+            assert!(
+                o.stdout.is_empty(),
+                "{file}: printed on stdout: {}",
+                text(&o)
+            );
+        }
+    }
+    let writes = writes_since(&lab, &m);
+    assert!(
+        writes.iter().all(Vec::is_empty),
+        "bad input reached a server: {writes:?}"
+    );
+    // Positive control for the inputs: the good file passes validation (it fails later, at the
+    // trust gate, for want of certificates — not at parsing).
+    std::fs::write(w.join("good.yaml"), GOOD).unwrap();
+    let o = run(JOIN, &lab, w, &["plan", "-f", "good.yaml"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("mesh file 'good.yaml'"), "{err}");
+    assert!(cases.len() >= 20);
+}
