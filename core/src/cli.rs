@@ -315,3 +315,44 @@ mod duration_tests {
         );
     }
 }
+
+/// A duration as kubectl prints one: `5m`, `1h30m`, `40s`, `500ms`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) {
+        return format!("{ms}ms");
+    }
+    let s = ms / 1000;
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if sec > 0 || out.is_empty() {
+        out.push_str(&format!("{sec}s"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_as_kubectl_spells_them_and_parse_back() {
+        for (d, text) in [
+            (300, "5m"),
+            (5400, "1h30m"),
+            (40, "40s"),
+            (0, "0s"),
+            (3661, "1h1m1s"),
+        ] {
+            assert_eq!(format_duration(Duration::from_secs(d)), text);
+            assert_eq!(parse_duration(text).unwrap(), Duration::from_secs(d));
+        }
+        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
+    }
+}

@@ -1,7 +1,7 @@
 //! What `mesh-join` creates in each of the four topologies, as reviewed snapshots.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mesh_core::app::join::{Installer, base_objects, reading_pairs};
+use mesh_core::app::join::{Installer, Render, reading_pairs, stage_objects};
 use mesh_core::manifests::istio;
 use mesh_core::mesh::MeshSpec;
 use std::path::Path;
@@ -28,17 +28,17 @@ fn render(text: &str) -> String {
             .as_ref()
             .and_then(|p| m.cluster(p))
             .and_then(|p| p.east_west_address.clone());
-        for o in base_objects(
-            &m,
-            c,
-            "sailoperator.io/v1",
-            pilot.as_deref(),
-            Installer::Sail,
-            true,
-        ) {
+        let render = Render {
+            istio_api: "sailoperator.io/v1",
+            pilot: pilot.as_deref(),
+            installer: Installer::Sail,
+            create_reader: false,
+        };
+        for (stage, o) in stage_objects(&m, c, render) {
             out.push_str(&format!(
-                "---\n# cluster: {}\n{}",
+                "---\n# cluster: {} (stage: {})\n{}",
                 c.name,
+                stage.describe(),
                 yaml_serde::to_string(&o).unwrap()
             ));
         }

@@ -66,6 +66,10 @@ pub fn istio(
 
 /// The Sail `IstioCNI` resource (seed 004: Multus-style conf dir, system namespaces excluded).
 pub fn istio_cni(mesh: &MeshSpec, api_version: &str) -> Value {
+    let mut cni = json!({"excludeNamespaces": ["istio-cni", "kube-system"]});
+    if let Some(dir) = &mesh.istio.cni_conf_dir {
+        cni["cniConfDir"] = json!(dir);
+    }
     json!({
         "apiVersion": api_version,
         "kind": "IstioCNI",
@@ -73,10 +77,7 @@ pub fn istio_cni(mesh: &MeshSpec, api_version: &str) -> Value {
         "spec": {
             "version": mesh.istio.version,
             "namespace": "istio-cni",
-            "values": {"cni": {
-                "cniConfDir": mesh.istio.cni_conf_dir,
-                "excludeNamespaces": ["istio-cni", "kube-system"],
-            }},
+            "values": {"cni": cni},
         },
     })
 }

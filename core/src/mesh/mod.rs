@@ -45,16 +45,13 @@ pub struct IstioSpec {
     /// Also install `IstioCNI`.
     #[serde(default)]
     pub cni: bool,
-    /// CNI configuration directory for `IstioCNI` (`/etc/cni/multus/net.d` with Multus).
-    #[serde(default = "default_cni_conf_dir")]
-    pub cni_conf_dir: String,
+    /// CNI configuration directory for `IstioCNI` (`/etc/cni/multus/net.d` with Multus); unset
+    /// leaves the operator's profile default (OpenShift's differs from upstream's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cni_conf_dir: Option<String>,
     /// Run east-west gateways on infra nodes (`node-role.kubernetes.io/infra`).
     #[serde(default)]
     pub gateways_on_infra_nodes: bool,
-}
-
-fn default_cni_conf_dir() -> String {
-    "/etc/cni/net.d".into()
 }
 
 fn default_version() -> String {
@@ -66,7 +63,7 @@ impl Default for IstioSpec {
         IstioSpec {
             version: default_version(),
             cni: false,
-            cni_conf_dir: default_cni_conf_dir(),
+            cni_conf_dir: None,
             gateways_on_infra_nodes: false,
         }
     }

@@ -97,13 +97,14 @@ pub fn violations(mesh: &MeshSpec) -> Vec<Violation> {
         v,
         "an Istio version such as v1.28.1 or v1.28-latest",
     );
-    let d = &mesh.istio.cni_conf_dir;
-    refuse(
-        "istio.cniConfDir".into(),
-        d.starts_with('/'),
-        d,
-        "an absolute path",
-    );
+    if let Some(d) = &mesh.istio.cni_conf_dir {
+        refuse(
+            "istio.cniConfDir".into(),
+            d.starts_with('/'),
+            d,
+            "an absolute path",
+        );
+    }
     for (i, c) in mesh.clusters.iter().enumerate() {
         let at = |k: &str| format!("clusters[{i}].{k}");
         if let Err(e) = ClusterName::parse(&c.name) {

@@ -111,9 +111,9 @@ struct JoinArgs {
     #[arg(long)]
     allow_loopback: bool,
 
-    /// The reader ServiceAccount and RBAC exist already: do not create them
+    /// Create the reader ServiceAccount and its RBAC (only where no installer does: the Istio charts create them)
     #[arg(long)]
-    skip_reader_rbac: bool,
+    create_reader: bool,
 
     /// Write every cluster's manifests into DIR/<cluster>/ instead of applying them
     #[arg(long, value_name = "DIR")]
@@ -324,7 +324,7 @@ impl JoinArgs {
             allow_loopback: self.allow_loopback,
             installer: self.installer,
             plan_only,
-            skip_reader_rbac: self.skip_reader_rbac,
+            create_reader: self.create_reader,
             include_secrets: self.include_secrets,
             export: self.export.clone(),
             force_conflicts: self.force_conflicts,

@@ -9,22 +9,59 @@ use crate::mesh::{ClusterSpec, MeshSpec, Role};
 use crate::topology::is_read;
 use serde_json::{Value, json};
 
-/// Phase-1 objects of one cluster, in apply order.
-pub fn base_objects(
-    mesh: &MeshSpec,
-    c: &ClusterSpec,
-    istio_api: &str,
-    remote_pilot_address: Option<&str>,
-    installer: Installer,
-    reader_rbac: bool,
-) -> Vec<Value> {
-    let mut out = vec![istio_namespace(c)];
-    if installer == Installer::Sail {
-        if mesh.istio.cni {
-            out.push(istio::cni_namespace());
-            out.push(istio::istio_cni(mesh, istio_api));
+/// The steps of a join in a cluster, in the order they are applied (the seeds' order): the
+/// control plane must be Ready before gateways are created (their pods are injected by it),
+/// and the reader token needs its ServiceAccount, which the control plane's charts create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// Namespace with labels, `IstioCNI`, `Istio`.
+    ControlPlane,
+    /// East-west gateway, cross-network gateway, istiod exposure.
+    Gateways,
+    /// The reader token Secret (and, with `--create-reader`, the reader account and RBAC).
+    ReaderToken,
+    /// Remote secrets in the reading clusters.
+    RemoteSecrets,
+}
+
+impl Stage {
+    /// How the stage is named in messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stage::ControlPlane => "control plane",
+            Stage::Gateways => "gateways and exposure",
+            Stage::ReaderToken => "reader token",
+            Stage::RemoteSecrets => "remote secrets",
         }
-        out.push(istio::istio(mesh, c, istio_api, remote_pilot_address));
+    }
+}
+
+/// What a cluster's objects are made from besides the mesh file.
+#[derive(Debug, Clone, Copy)]
+pub struct Render<'a> {
+    /// The Sail API version served.
+    pub istio_api: &'a str,
+    /// A remote's pilot address.
+    pub pilot: Option<&'a str>,
+    /// The installer.
+    pub installer: Installer,
+    /// Create the reader ServiceAccount and RBAC ourselves (no installer does).
+    pub create_reader: bool,
+}
+
+/// One cluster's objects per stage, in apply order.
+pub fn stage_objects(mesh: &MeshSpec, c: &ClusterSpec, r: Render<'_>) -> Vec<(Stage, Value)> {
+    let mut out = vec![(Stage::ControlPlane, istio_namespace(c))];
+    if r.installer == Installer::Sail {
+        if mesh.istio.cni {
+            out.push((Stage::ControlPlane, istio::cni_namespace()));
+            out.push((Stage::ControlPlane, istio::istio_cni(mesh, r.istio_api)));
+        }
+        out.push((
+            Stage::ControlPlane,
+            istio::istio(mesh, c, r.istio_api, r.pilot),
+        ));
     }
     let has_remotes = !mesh.remotes_of(&c.name).is_empty();
     if mesh.multi_network() || (c.role == Role::Primary && has_remotes) {
@@ -33,19 +70,38 @@ pub fn base_objects(
         } else {
             Placement::Any
         };
-        out.extend(gateway::east_west(&c.network, placement));
+        out.extend(
+            gateway::east_west(&c.network, placement)
+                .into_iter()
+                .map(|g| (Stage::Gateways, g)),
+        );
     }
     if mesh.multi_network() && c.role == Role::Primary {
-        out.push(gateway::cross_network_gateway());
+        out.push((Stage::Gateways, gateway::cross_network_gateway()));
     }
     if c.role == Role::Primary && has_remotes {
-        out.extend(gateway::expose_istiod());
+        out.extend(
+            gateway::expose_istiod()
+                .into_iter()
+                .map(|g| (Stage::Gateways, g)),
+        );
     }
     if is_read(mesh, &c.name) {
         let objects = remote_secret::reader_objects(c.role == Role::Remote);
-        out.extend(objects.into_iter().filter(|o| reader_rbac || is_secret(o)));
+        let wanted = objects
+            .into_iter()
+            .filter(|o| r.create_reader || is_secret(o));
+        out.extend(wanted.map(|o| (Stage::ReaderToken, o)));
     }
     out
+}
+
+/// Every object of one cluster (all stages), in apply order: what `--export` writes.
+pub fn base_objects(mesh: &MeshSpec, c: &ClusterSpec, r: Render<'_>) -> Vec<Value> {
+    stage_objects(mesh, c, r)
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect()
 }
 
 fn istio_namespace(c: &ClusterSpec) -> Value {
@@ -64,22 +120,37 @@ pub fn is_secret(v: &Value) -> bool {
     v["kind"] == "Secret"
 }
 
-/// Every object a join may write in a cluster besides remote secrets, in any topology: what a
-/// later run removes again when it wrote it and the mesh file no longer asks for it. The
-/// `Istio` resource and the Istio namespace are not here: only `leave --purge` removes them.
-pub fn join_universe(installer: Installer, istio_api: &str) -> Vec<Value> {
+/// Every object a join may write in a cluster besides remote secrets, in any topology, with
+/// its stage: what a later run removes again when it wrote it and the mesh file no longer asks
+/// for it. The `Istio` resource and the Istio namespace are not here (only `leave --purge`
+/// removes them), nor are the reader objects of a cluster that is still read (whoever made
+/// them, the cluster still needs them).
+pub fn join_universe(
+    installer: Installer,
+    istio_api: &str,
+    still_read: bool,
+) -> Vec<(Stage, Value)> {
     let mut out = Vec::new();
     if installer == Installer::Sail {
-        out.push(json!({"apiVersion": istio_api, "kind": "IstioCNI",
-            "metadata": {"name": istio::CONTROL_PLANE_NAME}}));
+        out.push((
+            Stage::ControlPlane,
+            json!({"apiVersion": istio_api, "kind": "IstioCNI",
+            "metadata": {"name": istio::CONTROL_PLANE_NAME}}),
+        ));
+        // Deleting a namespace takes everything in it: after the IstioCNI.
+        out.push((Stage::ControlPlane, istio::cni_namespace()));
     }
-    out.extend(gateway::east_west("any", Placement::Any));
-    out.push(gateway::cross_network_gateway());
-    out.extend(gateway::expose_istiod());
-    out.extend(remote_secret::reader_objects(false));
-    if installer == Installer::Sail {
-        // Deleting a namespace takes everything in it: last.
-        out.push(istio::cni_namespace());
+    let gateways = gateway::east_west("any", Placement::Any)
+        .into_iter()
+        .chain([gateway::cross_network_gateway()])
+        .chain(gateway::expose_istiod());
+    out.extend(gateways.map(|g| (Stage::Gateways, g)));
+    if !still_read {
+        out.extend(
+            remote_secret::reader_objects(false)
+                .into_iter()
+                .map(|o| (Stage::ReaderToken, o)),
+        );
     }
     out
 }
@@ -139,20 +210,8 @@ mod tests {
     fn a_primary_that_loses_its_remote_no_longer_wants_the_istiod_exposure() {
         let before = mesh(REMOTE);
         let after = mesh(MULTI);
-        let east = |m: &MeshSpec| {
-            base_objects(
-                m,
-                &m.clusters[0],
-                "sailoperator.io/v1",
-                None,
-                Installer::Sail,
-                true,
-            )
-        };
-        let gone = unwanted(
-            &join_universe(Installer::Sail, "sailoperator.io/v1"),
-            &east(&after),
-        );
+        let east = |m: &MeshSpec| base_objects(m, &m.clusters[0], render(None, true));
+        let gone = unwanted(&universe(true), &east(&after));
         let names: Vec<String> = gone.iter().map(crate::cluster::describe).collect();
         assert!(
             names.contains(&"Gateway istio-system/istiod-gateway".to_string()),
@@ -160,10 +219,7 @@ mod tests {
         );
         assert!(names.contains(&"VirtualService istio-system/istiod-vs".to_string()));
         // Positive control: while the remote exists, the exposure is wanted.
-        let kept = unwanted(
-            &join_universe(Installer::Sail, "sailoperator.io/v1"),
-            &east(&before),
-        );
+        let kept = unwanted(&universe(true), &east(&before));
         assert!(
             !kept
                 .iter()
@@ -176,20 +232,62 @@ mod tests {
     #[test]
     fn the_remote_namespace_names_its_primary_and_a_primary_does_not() {
         let m = mesh(REMOTE);
-        let west = base_objects(
-            &m,
-            &m.clusters[1],
-            "v",
-            Some("1.2.3.4"),
-            Installer::Sail,
-            true,
-        );
+        let west = base_objects(&m, &m.clusters[1], render(Some("1.2.3.4"), true));
         assert_eq!(
             west[0]["metadata"]["annotations"][CONTROL_PLANE_CLUSTERS],
             "east"
         );
-        let east = base_objects(&m, &m.clusters[0], "v", None, Installer::Sail, true);
+        let east = base_objects(&m, &m.clusters[0], render(None, true));
         assert!(east[0]["metadata"].get("annotations").is_none());
+    }
+
+    fn render(pilot: Option<&str>, create_reader: bool) -> Render<'_> {
+        Render {
+            istio_api: "sailoperator.io/v1",
+            pilot,
+            installer: Installer::Sail,
+            create_reader,
+        }
+    }
+
+    fn universe(still_read: bool) -> Vec<Value> {
+        join_universe(Installer::Sail, "sailoperator.io/v1", still_read)
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    #[test]
+    fn stages_follow_the_seeds_order_and_the_reader_account_is_the_charts() {
+        let m = mesh(REMOTE);
+        let east = stage_objects(&m, &m.clusters[0], render(None, false));
+        let stages: Vec<Stage> = east.iter().map(|(s, _)| *s).collect();
+        assert!(stages.windows(2).all(|w| w[0] <= w[1]), "{stages:?}");
+        assert_eq!(
+            east.iter().find(|(_, o)| o["kind"] == "Istio").unwrap().0,
+            Stage::ControlPlane
+        );
+        assert_eq!(
+            east.iter().find(|(_, o)| o["kind"] == "Gateway").unwrap().0,
+            Stage::Gateways
+        );
+        // west is read by east: only the token Secret is ours unless --create-reader.
+        let west = stage_objects(&m, &m.clusters[1], render(Some("1.2.3.4"), false));
+        let reader: Vec<&str> = west
+            .iter()
+            .filter(|(s, _)| *s == Stage::ReaderToken)
+            .map(|(_, o)| o["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(reader, vec!["Secret"]);
+        let west = stage_objects(&m, &m.clusters[1], render(Some("1.2.3.4"), true));
+        let reader = west
+            .iter()
+            .filter(|(s, _)| *s == Stage::ReaderToken)
+            .count();
+        assert_eq!(reader, 4);
+        // A cluster still read never loses its reader objects to pruning; one no longer read does.
+        assert!(!universe(true).iter().any(|o| o["kind"] == "ClusterRole"));
+        assert!(universe(false).iter().any(|o| o["kind"] == "ClusterRole"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! hold tokens: they are written (0600) only with `--include-secrets`; otherwise the run says
 //! what it left out.
 
-use super::desired::{base_objects, is_secret};
+use super::desired::{Render, base_objects, is_secret};
 use super::fleet::{Fleet, server_of};
 use super::tokens::read_token;
 use super::{Installer, JoinOptions};
@@ -69,14 +69,13 @@ fn cluster_docs(opts: &JoinOptions, c: &ClusterSpec) -> Vec<Value> {
         .as_ref()
         .and_then(|p| mesh.cluster(p))
         .and_then(|pc| pc.east_west_address.clone());
-    let mut docs = base_objects(
-        mesh,
-        c,
-        "sailoperator.io/v1",
-        pilot.as_deref(),
-        opts.installer,
-        !opts.skip_reader_rbac,
-    );
+    let render = Render {
+        istio_api: "sailoperator.io/v1",
+        pilot: pilot.as_deref(),
+        installer: opts.installer,
+        create_reader: opts.create_reader,
+    };
+    let mut docs = base_objects(mesh, c, render);
     if opts.installer == Installer::Istioctl {
         docs.push(istio::istio_operator(mesh, c, pilot.as_deref()));
     }

@@ -6,9 +6,9 @@
 //! what the Istio charts, the operator or a person made stays, and the plan says so.
 
 use super::Installer;
-use super::desired::{base_objects, identity_only};
+use super::desired::{Render, base_objects, identity_only};
 use super::fleet::{Fleet, istio_api_version, remote_pilot_address};
-use super::phases::report_failures;
+use super::run::report_failures;
 use crate::app::trust::Access;
 use crate::cli::DryRun;
 use crate::cluster::{ClusterError, Kube, identity};
@@ -66,9 +66,15 @@ pub fn leave_changes(
             .map(String::as_str)
             .unwrap_or("sailoperator.io/v1");
         let pilot = pilots.get(&c.name).map(String::as_str);
-        let before = base_objects(mesh, c, a, pilot, Installer::Sail, true);
+        let render = Render {
+            istio_api: a,
+            pilot,
+            installer: Installer::Sail,
+            create_reader: true,
+        };
+        let before = base_objects(mesh, c, render);
         let after = match rest.cluster(&c.name) {
-            Some(rc) => base_objects(&rest, rc, a, pilot, Installer::Sail, true),
+            Some(rc) => base_objects(&rest, rc, render),
             None => before
                 .iter()
                 .filter(|o| !purge && is_control_plane(o))

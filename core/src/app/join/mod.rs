@@ -8,12 +8,12 @@
 //! ([`ready`]). Every object of every cluster passes the server's dry run before the first
 //! write anywhere; a field another manager owns stops the plan unless `--force-conflicts`.
 //!
-//! A join is two phases per cluster:
-//! 1. the namespace (network label; a remote's `controlPlaneClusters`), the control plane
-//!    resource, gateways and exposure, and the reader ServiceAccount/RBAC/token Secret in every
-//!    cluster that another cluster reads;
-//! 2. once the controller manager has filled the token Secrets, the remote secrets in every
-//!    reading cluster ([`crate::topology::reading_pairs`]).
+//! The stages ([`desired::Stage`]) follow the seeds' order, primaries before remotes: the
+//! namespace with its labels and the control plane (`IstioCNI`, `Istio`) → wait until the
+//! operator reports Ready → east-west gateway, cross-network gateway and istiod exposure (their
+//! pods are injected by the control plane) → the reader token Secret once the charts created
+//! its ServiceAccount → remote secrets in every reading cluster
+//! ([`crate::topology::reading_pairs`]). See [`run`].
 
 mod create_remote_secret;
 pub mod desired;
@@ -23,13 +23,15 @@ mod gate;
 mod leave;
 mod phases;
 mod ready;
+mod run;
 pub mod scope;
 mod tokens;
 
 pub use crate::topology::reading_pairs;
 pub use create_remote_secret::{RemoteSecretOptions, remote_secret_cmd};
-pub use desired::base_objects;
+pub use desired::{Render, Stage, base_objects, stage_objects};
 pub use leave::{LeaveOptions, leave, leave_changes};
+pub use run::report_failures;
 
 use super::trust::Access;
 use crate::ca::store::CertDir;
@@ -77,8 +79,8 @@ pub struct JoinOptions {
     pub installer: Installer,
     /// Print the plan only (`mesh-join plan`).
     pub plan_only: bool,
-    /// Do not create the reader ServiceAccount and RBAC (they exist already).
-    pub skip_reader_rbac: bool,
+    /// Create the reader ServiceAccount and RBAC ourselves (clusters where no installer does).
+    pub create_reader: bool,
     /// Include secret material in output and exports.
     pub include_secrets: bool,
     /// Write manifests into this directory instead of applying them.
@@ -127,19 +129,19 @@ pub async fn join(
         ));
         return Ok(ExitStatus::Success);
     }
-    if full.is_noop() {
+    if full.is_noop() && opts.no_wait {
         if opts.format == OutputFormat::Table {
             show(&full)?;
         }
         printer.progress("nothing to do: every cluster is already joined as described");
-        return ready::wait_ready(opts, &scope, &fleet, printer).await;
+        return Ok(ExitStatus::Success);
     }
-    let shown = phases::apply_all(&scope, &fleet, &servers, planned, printer).await?;
-    show(&shown)?;
+    let outcome = run::run(opts, &scope, &fleet, &servers, printer).await?;
+    show(&outcome.done)?;
     printer.progress(&format!(
         "applied {} change(s) across {} cluster(s)",
-        shown.writes(),
-        shown.clusters.len()
+        outcome.done.writes(),
+        outcome.done.clusters.len()
     ));
-    ready::wait_ready(opts, &scope, &fleet, printer).await
+    Ok(outcome.status)
 }

@@ -1,15 +1,16 @@
-//! The plan of a join, made by the API servers, and carrying it out.
+//! The plan of a join, made by the API servers, stage by stage.
 //!
-//! Phase 1 per selected cluster: the desired objects, each dry-run applied, plus a delete for
-//! every object a join writes in some topology that our field manager wrote here and the mesh
-//! file no longer asks for (objects other tools made are never removed). Phase 2: a remote
-//! secret per reading pair; before phase 1 is applied, a source without a token yet is
-//! planned with a placeholder kubeconfig so the server still checks the Secret.
+//! Per selected cluster and [`Stage`]: the desired objects, each dry-run applied, plus a
+//! delete for every object a join writes in some topology that our field manager wrote here
+//! and the mesh file no longer asks for (objects other tools made are never removed). Remote
+//! secrets: one per reading pair; before the tokens exist, a placeholder kubeconfig lets the
+//! server still check the Secret. A remote's pilot address that is not known yet (its
+//! primary's gateway has no address before the gateway exists) is planned with a placeholder.
 
-use super::desired::{as_data, base_objects, is_secret, join_universe, unwanted};
+use super::desired::{Render, Stage, as_data, is_secret, join_universe, stage_objects, unwanted};
 use super::fleet::{Fleet, istio_api_version, remote_pilot_address};
 use super::scope::Scope;
-use super::tokens::{read_token, wait_token};
+use super::tokens::read_token;
 use super::{Installer, JoinOptions};
 use crate::cluster::{ClusterError, Kube, identity};
 use crate::error::Error;
@@ -17,97 +18,137 @@ use crate::labels::{ISTIO_NAMESPACE, MULTICLUSTER_SECRET_LABEL, REMOTE_SECRET_PR
 use crate::manifests::{istio, remote_secret};
 use crate::mesh::{ClusterSpec, MeshSpec, Role};
 use crate::plan::server::{plan_object, plan_objects, written_by_us};
-use crate::plan::{ApplyMode, ClusterPlan, Op, Plan, Step, apply_plan};
+use crate::plan::{ClusterPlan, Op, Plan, Step};
 use crate::render::Printer;
-use crate::topology::reading_pairs;
+use crate::topology::{is_read, reading_pairs};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::time::Duration;
+
+/// The address planned for a remote whose primary's gateway has no address yet.
+pub const PENDING_PILOT: &str = "pending-east-west-address.invalid";
 
 /// The plan of a run before anything is written.
 pub struct Planned {
-    /// Phase 1, per selected cluster.
-    pub phase1: Plan,
-    /// Phase 2 as far as it can be known now.
-    pub phase2: Plan,
+    /// Per stage, per cluster.
+    pub stages: BTreeMap<Stage, Plan>,
     /// Rendered installs (`--installer istioctl|helm`), per cluster.
     pub installs: Vec<(String, Value)>,
 }
 
 impl Planned {
-    /// Both phases, per cluster.
+    /// Every stage, per cluster, in stage order.
     pub fn full(&self) -> Plan {
-        let mut full = self.phase1.clone();
-        for cp in self.phase2.clusters.iter().cloned() {
-            full.merge(cp);
+        let mut full = Plan::default();
+        for plan in self.stages.values() {
+            for cp in plan.clusters.iter().cloned() {
+                full.merge(cp);
+            }
         }
         full
     }
 }
 
-/// Plans both phases; any refusal (validation, conflict, a kind not served) ends the run
-/// here, before the first write in any cluster.
+/// Plans every stage of every selected cluster; any refusal (validation, conflict, a kind not
+/// served) ends the run here, before the first write in any cluster.
 pub async fn plan_all(
     opts: &JoinOptions,
     scope: &Scope<'_>,
     fleet: &Fleet,
     servers: &BTreeMap<String, String>,
 ) -> Result<Planned, Error> {
-    let mut phase1 = Plan::default();
+    let mut stages: BTreeMap<Stage, Plan> = BTreeMap::new();
     let mut installs = Vec::new();
+    let mut created: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in &scope.selected {
-        let (cp, install) = plan_cluster(opts, c, fleet).await?;
-        phase1.clusters.push(cp);
+        let pilot = pilot_for(&opts.mesh, c, fleet).await?;
+        let pilot = pilot
+            .as_deref()
+            .or((c.role == Role::Remote).then_some(PENDING_PILOT));
+        let (by_stage, install) = plan_cluster(opts, c, fleet, pilot, None).await?;
+        for (stage, cp) in by_stage {
+            if stage == Stage::ControlPlane {
+                created.insert(c.name.clone(), created_namespaces(&cp));
+            }
+            stages.entry(stage).or_default().merge(cp);
+        }
         installs.extend(install.map(|i| (c.name.clone(), i)));
     }
-    let phase2 = plan_remote_secrets(scope, fleet, servers, &phase1, None).await?;
-    Ok(Planned {
-        phase1,
-        phase2,
-        installs,
-    })
+    let secrets = plan_remote_secrets(scope, fleet, servers, &created, None).await?;
+    stages.insert(Stage::RemoteSecrets, secrets);
+    Ok(Planned { stages, installs })
 }
 
-async fn plan_cluster(
+/// One cluster's plan per stage (only `only` when given), and its rendered install.
+pub async fn plan_cluster(
     opts: &JoinOptions,
     c: &ClusterSpec,
     fleet: &Fleet,
-) -> Result<(ClusterPlan, Option<Value>), Error> {
+    pilot: Option<&str>,
+    only: Option<Stage>,
+) -> Result<(Vec<(Stage, ClusterPlan)>, Option<Value>), Error> {
     let k = fleet.kube(&c.name)?;
     let istio_api = match opts.installer {
         Installer::Sail => istio_api_version(k).await?,
         _ => "sailoperator.io/v1".to_string(),
     };
-    let pilot = pilot_for(&opts.mesh, c, fleet).await?;
     let install = match opts.installer {
-        Installer::Istioctl => Some(istio::istio_operator(&opts.mesh, c, pilot.as_deref())),
-        Installer::Helm => Some(istio::values(&opts.mesh, c, pilot.as_deref())),
+        Installer::Istioctl => Some(istio::istio_operator(&opts.mesh, c, pilot)),
+        Installer::Helm => Some(istio::values(&opts.mesh, c, pilot)),
         Installer::Sail => None,
     };
-    let reader_rbac = !opts.skip_reader_rbac;
-    let desired = base_objects(
-        &opts.mesh,
-        c,
-        &istio_api,
-        pilot.as_deref(),
-        opts.installer,
-        reader_rbac,
-    );
-    let with_secrecy = desired.iter().map(|m| (m.clone(), is_secret(m))).collect();
-    let mut steps = plan_objects(k, with_secrecy).await?;
-    let universe = join_universe(opts.installer, &istio_api);
-    steps.extend(removals(k, unwanted(&universe, &desired)).await?);
-    steps.extend(stale_remote_secrets(k, &opts.mesh, &c.name).await?);
-    let plan = ClusterPlan {
-        cluster: c.name.clone(),
-        context: k.context.clone(),
-        steps,
+    let render = Render {
+        istio_api: &istio_api,
+        pilot,
+        installer: opts.installer,
+        create_reader: opts.create_reader,
     };
-    Ok((plan, install))
+    let desired: Vec<(Stage, Value)> = stage_objects(&opts.mesh, c, render)
+        .into_iter()
+        .filter(|(s, _)| only.is_none_or(|o| o == *s))
+        .collect();
+    let with_secrecy = desired
+        .iter()
+        .map(|(_, m)| (m.clone(), is_secret(m)))
+        .collect();
+    let steps = plan_objects(k, with_secrecy).await?;
+    let universe = join_universe(opts.installer, &istio_api, is_read(&opts.mesh, &c.name));
+    let mut out = Vec::new();
+    for stage in [Stage::ControlPlane, Stage::Gateways, Stage::ReaderToken] {
+        if only.is_some_and(|o| o != stage) {
+            continue;
+        }
+        let mine: Vec<Value> = desired
+            .iter()
+            .filter(|(s, _)| *s == stage)
+            .map(|(_, m)| m.clone())
+            .collect();
+        let mut stage_steps: Vec<Step> = steps
+            .iter()
+            .zip(&desired)
+            .filter(|(_, (s, _))| *s == stage)
+            .map(|(st, _)| st.clone())
+            .collect();
+        let candidates: Vec<Value> = universe
+            .iter()
+            .filter(|(s, _)| *s == stage)
+            .map(|(_, v)| v.clone())
+            .collect();
+        stage_steps.extend(removals(k, unwanted(&candidates, &mine)).await?);
+        out.push((
+            stage,
+            ClusterPlan {
+                cluster: c.name.clone(),
+                context: k.context.clone(),
+                steps: stage_steps,
+            },
+        ));
+    }
+    Ok((out, install))
 }
 
-/// A remote's pilot address (its primary's east-west gateway); `None` for a primary.
-async fn pilot_for(
+/// A remote's pilot address (its primary's east-west gateway) when known; `None` for a
+/// primary and for a remote whose primary's gateway has no address yet.
+pub async fn pilot_for(
     mesh: &MeshSpec,
     c: &ClusterSpec,
     fleet: &Fleet,
@@ -118,18 +159,7 @@ async fn pilot_for(
     let pc = mesh
         .cluster(p)
         .ok_or_else(|| Error::input(format!("primary '{p}' missing"), "fix the mesh file"))?;
-    match remote_pilot_address(pc, fleet.kubes.get(p)).await? {
-        Some(a) => Ok(Some(a)),
-        None => Err(Error::input(
-            format!(
-                "remote '{}' needs the address of its primary '{p}''s east-west gateway, and none is known",
-                c.name
-            ),
-            format!(
-                "set eastWestAddress for '{p}' in the mesh file, or join '{p}' first and wait for its istio-eastwestgateway load balancer"
-            ),
-        )),
-    }
+    remote_pilot_address(pc, fleet.kubes.get(p)).await
 }
 
 /// Delete steps for the `candidates` that exist and that our field manager wrote.
@@ -197,28 +227,40 @@ async fn stale_remote_secrets(
         .collect())
 }
 
-/// Phase 2: a remote secret per pair. `tokens` are the waited-for tokens (after phase 1);
-/// without them, the tokens that exist now are used, and a placeholder where none exists.
-async fn plan_remote_secrets(
+/// A remote secret per pair, and the deletion of those we wrote for a pair that is gone in
+/// each selected cluster. `tokens` are the waited-for tokens; without them, the tokens that
+/// exist now are used, and a placeholder where none exists. `created` are the namespaces
+/// earlier stages create, per cluster.
+pub async fn plan_remote_secrets(
     scope: &Scope<'_>,
     fleet: &Fleet,
     servers: &BTreeMap<String, String>,
-    phase1: &Plan,
+    created: &BTreeMap<String, Vec<String>>,
     tokens: Option<&BTreeMap<String, (String, String)>>,
 ) -> Result<Plan, Error> {
     let mut plan = Plan::default();
+    let none = Vec::new();
     for (r, s) in &scope.pairs {
         let token = match tokens {
             Some(t) => t.get(s).cloned(),
             None => read_token(fleet.kube(s)?).await?,
         };
         let kube = fleet.kube(r)?;
-        let step =
-            remote_secret_step(kube, s, &servers[s], token, &created_namespaces(phase1, r)).await?;
+        let pending = created.get(r).unwrap_or(&none);
+        let step = remote_secret_step(kube, s, &servers[s], token, pending).await?;
         plan.merge(ClusterPlan {
             cluster: r.clone(),
             context: kube.context.clone(),
             steps: vec![step],
+        });
+    }
+    for c in &scope.selected {
+        let kube = fleet.kube(&c.name)?;
+        let steps = stale_remote_secrets(kube, scope.mesh, &c.name).await?;
+        plan.merge(ClusterPlan {
+            cluster: c.name.clone(),
+            context: kube.context.clone(),
+            steps,
         });
     }
     Ok(plan)
@@ -247,88 +289,13 @@ async fn remote_secret_step(
     plan_object(reader, secret, true, pending).await
 }
 
-/// The namespaces phase 1 creates in `cluster`.
-fn created_namespaces(phase1: &Plan, cluster: &str) -> Vec<String> {
-    phase1
-        .clusters
+/// The namespaces a cluster plan creates.
+pub fn created_namespaces(cp: &ClusterPlan) -> Vec<String> {
+    cp.steps
         .iter()
-        .filter(|cp| cp.cluster == cluster)
-        .flat_map(|cp| &cp.steps)
         .filter(|s| s.op == Op::Create && s.manifest["kind"] == "Namespace")
         .map(|s| identity(&s.manifest).3)
         .collect()
-}
-
-/// Applies phase 1, waits for the reader tokens, plans phase 2 with them and applies it.
-/// Returns what was carried out, per cluster.
-pub async fn apply_all(
-    scope: &Scope<'_>,
-    fleet: &Fleet,
-    servers: &BTreeMap<String, String>,
-    planned: Planned,
-    printer: &Printer,
-) -> Result<Plan, Error> {
-    apply_phase(
-        fleet,
-        &planned.phase1,
-        "phase 1 (control plane, gateways, reader access)",
-    )
-    .await?;
-    let mut tokens = BTreeMap::new();
-    for (_, s) in &scope.pairs {
-        if !tokens.contains_key(s) {
-            printer.progress(&format!("waiting for the reader token in {s}"));
-            let t = wait_token(fleet.kube(s)?, Duration::from_secs(30)).await?;
-            tokens.insert(s.clone(), t);
-        }
-    }
-    let phase2 = plan_remote_secrets(scope, fleet, servers, &planned.phase1, Some(&tokens)).await?;
-    apply_phase(fleet, &phase2, "phase 2 (remote secrets)").await?;
-    let mut shown = planned.phase1;
-    for cp in phase2.clusters {
-        shown.merge(cp);
-    }
-    Ok(shown)
-}
-
-async fn apply_phase(fleet: &Fleet, plan: &Plan, phase: &str) -> Result<(), Error> {
-    let kubes: Vec<Kube> = plan
-        .clusters
-        .iter()
-        .map(|cp| fleet.kube(&cp.cluster).cloned())
-        .collect::<Result<_, _>>()?;
-    let results = apply_plan(&kubes, plan, ApplyMode::Apply).await;
-    report_failures(plan, results, phase)
-}
-
-/// The first failure of a phase, naming the cluster and the clusters that finished it.
-pub fn report_failures(
-    plan: &Plan,
-    results: Vec<Result<usize, ClusterError>>,
-    phase: &str,
-) -> Result<(), Error> {
-    let mut done = Vec::new();
-    let mut failed = Vec::new();
-    for (cp, r) in plan.clusters.iter().zip(results) {
-        match r {
-            Ok(_) => done.push(cp.cluster.clone()),
-            Err(e) => failed.push((cp.cluster.clone(), e)),
-        }
-    }
-    let Some((cluster, e)) = failed.into_iter().next() else {
-        return Ok(());
-    };
-    let finished = if done.is_empty() {
-        "no other cluster finished this phase".to_string()
-    } else {
-        format!("finished in: {} (the rest is unchanged)", done.join(", "))
-    };
-    Err(Error::Input {
-        message: format!("{phase} failed in cluster '{cluster}': {e}\n{finished}"),
-        hint: Some(
-            "fix the cause and run the same command again: it applies only what is missing".into(),
-        ),
-    })
 }
 
 /// Prints `--installer istioctl|helm` documents (they are installed by those tools).

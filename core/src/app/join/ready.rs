@@ -1,68 +1,158 @@
-//! Waiting for the control planes the Sail operator reconciles.
+//! Waiting for what the Sail operator and the controllers do after we write: `Istio` (and
+//! `IstioCNI`) Ready, the reader ServiceAccount the charts create, a gateway's address.
 
 use super::fleet::{Fleet, istio_api_version};
-use super::scope::Scope;
-use super::{Installer, JoinOptions};
 use crate::error::Error;
-use crate::exit::ExitStatus;
-use crate::manifests::istio;
+use crate::labels::{ISTIO_NAMESPACE, READER_SERVICE_ACCOUNT};
+use crate::manifests::{gateway, istio};
 use crate::render::Printer;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-/// True when an `Istio` reports `Ready=True`.
-pub fn is_ready(istio: &Value) -> bool {
-    istio["status"]["conditions"].as_array().is_some_and(|cs| {
-        cs.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
+/// True when a Sail resource reports `Ready=True`.
+pub fn is_ready(resource: &Value) -> bool {
+    condition(resource, "Ready").is_some_and(|c| c["status"] == "True")
 }
 
-/// Waits for `Istio/default` to be Ready in every selected cluster (Sail installer only).
-pub async fn wait_ready(
-    opts: &JoinOptions,
-    scope: &Scope<'_>,
-    fleet: &Fleet,
-    printer: &Printer,
-) -> Result<ExitStatus, Error> {
-    if opts.no_wait || opts.installer != Installer::Sail {
-        return Ok(ExitStatus::Success);
+fn condition<'a>(resource: &'a Value, kind: &str) -> Option<&'a Value> {
+    resource["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
+}
+
+/// Why a resource is not Ready, from its conditions: the first False condition's reason and
+/// message, or that it has no status (no operator reconciled it).
+pub fn not_ready_reason(resource: Option<&Value>) -> String {
+    let Some(r) = resource else {
+        return "it does not exist".into();
+    };
+    let conditions = r["status"]["conditions"].as_array();
+    let Some(cs) = conditions.filter(|cs| !cs.is_empty()) else {
+        return "no status: no operator has reconciled it".into();
+    };
+    match cs.iter().find(|c| c["status"] != "True") {
+        Some(c) => format!(
+            "{}={} {}: {}",
+            c["type"].as_str().unwrap_or("?"),
+            c["status"].as_str().unwrap_or("?"),
+            c["reason"].as_str().unwrap_or(""),
+            c["message"].as_str().unwrap_or("")
+        ),
+        None => "Ready is not reported".into(),
     }
-    let deadline = Instant::now() + opts.wait_timeout;
-    let mut pending: Vec<String> = scope.selected.iter().map(|c| c.name.clone()).collect();
-    printer.progress(&format!(
-        "waiting up to {}s for Istio/default to be Ready in {} (the Sail operator reconciles it; --no-wait skips this)",
-        opts.wait_timeout.as_secs(),
-        pending.join(", ")
-    ));
+}
+
+/// Polls `check` for each cluster until every one answers `None` (done) or `timeout` passes;
+/// returns the clusters still waiting with their last reason.
+async fn wait_all<F, Fut>(
+    names: &[String],
+    timeout: Duration,
+    mut check: F,
+) -> Result<Vec<(String, String)>, Error>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<String>, Error>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut pending: Vec<(String, String)> =
+        names.iter().map(|n| (n.clone(), String::new())).collect();
     loop {
         let mut still = Vec::new();
-        for name in pending {
-            let k = fleet.kube(&name)?;
-            let api = istio_api_version(k).await?;
-            let live = k
-                .get(&api, "Istio", None, istio::CONTROL_PLANE_NAME)
-                .await?;
-            if live.as_ref().is_some_and(is_ready) {
-                printer.progress(&format!("{name}: Istio/default is Ready"));
-            } else {
-                still.push(name);
+        for (name, _) in pending {
+            if let Some(reason) = check(name.clone()).await? {
+                still.push((name, reason));
             }
         }
         pending = still;
-        if pending.is_empty() {
-            return Ok(ExitStatus::Success);
+        if pending.is_empty() || Instant::now() > deadline {
+            return Ok(pending);
         }
-        if Instant::now() > deadline {
-            printer.warn(&format!(
-                "not Ready after {}s: {} — is the Sail operator running there? (kubectl get istio default -o yaml shows its conditions)",
-                opts.wait_timeout.as_secs(),
-                pending.join(", ")
-            ));
-            return Ok(ExitStatus::Problems);
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// Waits for `Istio/default` (and `IstioCNI/default` when the mesh wants CNI) to be Ready.
+/// Returns the clusters not Ready in time, each with its last condition.
+pub async fn wait_control_planes(
+    fleet: &Fleet,
+    names: &[String],
+    cni: bool,
+    timeout: Duration,
+    printer: &Printer,
+) -> Result<Vec<(String, String)>, Error> {
+    printer.progress(&format!(
+        "waiting up to {} for the control plane to be Ready in {} (the Sail operator reconciles it; --no-wait stops before this)",
+        crate::cli::format_duration(timeout),
+        names.join(", ")
+    ));
+    wait_all(names, timeout, |name| async move {
+        let k = fleet.kube(&name)?;
+        let api = istio_api_version(k).await?;
+        let mut kinds = vec!["Istio"];
+        if cni {
+            kinds.push("IstioCNI");
+        }
+        for kind in kinds {
+            let live = k.get(&api, kind, None, istio::CONTROL_PLANE_NAME).await?;
+            if !live.as_ref().is_some_and(is_ready) {
+                return Ok(Some(format!(
+                    "{kind}/default: {}",
+                    not_ready_reason(live.as_ref())
+                )));
+            }
+        }
+        printer.progress(&format!("{name}: control plane Ready"));
+        Ok(None)
+    })
+    .await
+}
+
+/// Waits for the reader ServiceAccount (the control plane's charts create it).
+pub async fn wait_reader_accounts(
+    fleet: &Fleet,
+    names: &[String],
+    timeout: Duration,
+) -> Result<Vec<(String, String)>, Error> {
+    wait_all(names, timeout, |name| async move {
+        let k = fleet.kube(&name)?;
+        let sa = k
+            .get(
+                "v1",
+                "ServiceAccount",
+                Some(ISTIO_NAMESPACE),
+                READER_SERVICE_ACCOUNT,
+            )
+            .await?;
+        Ok(sa.is_none().then(|| {
+            format!("ServiceAccount {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT} does not exist")
+        }))
+    })
+    .await
+}
+
+/// Waits for the east-west gateway Service to get a load-balancer address.
+pub async fn wait_gateway_address(
+    fleet: &Fleet,
+    names: &[String],
+    timeout: Duration,
+) -> Result<Vec<(String, String)>, Error> {
+    wait_all(names, timeout, |name| async move {
+        let k = fleet.kube(&name)?;
+        let svc = k
+            .get("v1", "Service", Some(ISTIO_NAMESPACE), gateway::EAST_WEST)
+            .await?;
+        let ingress = svc
+            .as_ref()
+            .map(|s| s["status"]["loadBalancer"]["ingress"][0].clone());
+        let has = ingress.is_some_and(|i| i["ip"].is_string() || i["hostname"].is_string());
+        Ok((!has).then(|| {
+            format!(
+                "Service {ISTIO_NAMESPACE}/{} has no load-balancer address",
+                gateway::EAST_WEST
+            )
+        }))
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -71,12 +161,21 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn only_ready_true_is_ready() {
-        assert!(is_ready(&json!({"status": {"conditions": [
-            {"type": "Reconciled", "status": "True"}, {"type": "Ready", "status": "True"}]}})));
-        assert!(!is_ready(
-            &json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}})
-        ));
-        assert!(!is_ready(&json!({"spec": {}})));
+    fn only_ready_true_is_ready_and_the_reason_names_the_failing_condition() {
+        let ready = json!({"status": {"conditions": [
+            {"type": "Reconciled", "status": "True"}, {"type": "Ready", "status": "True"}]}});
+        assert!(is_ready(&ready));
+        let scaled = json!({"status": {"conditions": [{"type": "Reconciled", "status": "True"},
+            {"type": "Ready", "status": "False", "reason": "IstiodNotReady", "message": "istiod Deployment is scaled to zero replicas"}]}});
+        assert!(!is_ready(&scaled));
+        assert_eq!(
+            not_ready_reason(Some(&scaled)),
+            "Ready=False IstiodNotReady: istiod Deployment is scaled to zero replicas"
+        );
+        assert_eq!(
+            not_ready_reason(Some(&json!({"spec": {}}))),
+            "no status: no operator has reconciled it"
+        );
+        assert_eq!(not_ready_reason(None), "it does not exist");
     }
 }

@@ -8,6 +8,8 @@ use crate::topology::reading_pairs;
 /// The clusters of one run.
 #[derive(Debug, Clone)]
 pub struct Scope<'a> {
+    /// The mesh.
+    pub mesh: &'a MeshSpec,
     /// The clusters joined (all, or `--only`).
     pub selected: Vec<&'a ClusterSpec>,
     /// `(reader, source)` pairs with a selected end.
@@ -47,6 +49,7 @@ impl<'a> Scope<'a> {
             }
         }
         Ok(Scope {
+            mesh,
             selected,
             pairs,
             needed,

@@ -1,0 +1,290 @@
+//! Carrying a join out in the seeds' order, per group of clusters (primaries, then remotes):
+//! control plane → wait Ready → gateways and exposure (→ the gateway's address, when a remote
+//! needs it) → reader token once its ServiceAccount exists → remote secrets. Each stage is
+//! planned by the servers again right before it is applied (earlier stages changed what
+//! exists) and applied exactly; `--no-wait` applies the control planes and says what it left.
+
+use super::desired::Stage;
+use super::fleet::Fleet;
+use super::phases::{
+    PENDING_PILOT, created_namespaces, pilot_for, plan_cluster, plan_remote_secrets,
+};
+use super::ready::{wait_control_planes, wait_gateway_address, wait_reader_accounts};
+use super::scope::Scope;
+use super::tokens::wait_token;
+use super::{Installer, JoinOptions};
+use crate::cluster::{ClusterError, Kube};
+use crate::error::Error;
+use crate::exit::ExitStatus;
+use crate::mesh::{ClusterSpec, Role};
+use crate::plan::{ApplyMode, Plan, apply_plan};
+use crate::render::Printer;
+use crate::topology::is_read;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What a run did, and how it ended.
+pub struct Outcome {
+    /// The steps carried out, per cluster.
+    pub done: Plan,
+    /// Success, or Problems when something did not become Ready in time.
+    pub status: ExitStatus,
+}
+
+/// Applies every stage in order; stops at the first wait that times out, naming the cluster,
+/// what it waited for and the stages it left.
+pub async fn run(
+    opts: &JoinOptions,
+    scope: &Scope<'_>,
+    fleet: &Fleet,
+    servers: &BTreeMap<String, String>,
+    printer: &Printer,
+) -> Result<Outcome, Error> {
+    let mut done = Plan::default();
+    let groups: [Vec<&ClusterSpec>; 2] = [Role::Primary, Role::Remote].map(|role| {
+        scope
+            .selected
+            .iter()
+            .copied()
+            .filter(|c| c.role == role)
+            .collect()
+    });
+    let mut created: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for group in groups.iter().filter(|g| !g.is_empty()) {
+        if let Some(status) =
+            control_planes(opts, fleet, group, &mut done, &mut created, printer).await?
+        {
+            return Ok(Outcome { done, status });
+        }
+        if opts.no_wait {
+            continue;
+        }
+        apply_stage(opts, fleet, group, Stage::Gateways, &mut done).await?;
+        let needs_address: Vec<String> = group
+            .iter()
+            .filter(|c| c.east_west_address.is_none() && !opts.mesh.remotes_of(&c.name).is_empty())
+            .map(|c| c.name.clone())
+            .collect();
+        let late = wait_gateway_address(fleet, &needs_address, opts.wait_timeout).await?;
+        if !late.is_empty() {
+            return Ok(left(
+                &late,
+                "their remotes' control planes, reader tokens and remote secrets",
+                done,
+                printer,
+            ));
+        }
+    }
+    if opts.no_wait {
+        printer.warn("--no-wait: applied the control planes only; left for a run without --no-wait (they need the control plane Ready): gateways and exposure, reader tokens, remote secrets");
+        return Ok(Outcome {
+            done,
+            status: ExitStatus::Success,
+        });
+    }
+    if let Some(status) = reader_tokens(opts, scope, fleet, &mut done, printer).await? {
+        return Ok(Outcome { done, status });
+    }
+    remote_secrets(scope, fleet, servers, &created, &mut done, printer).await?;
+    Ok(Outcome {
+        done,
+        status: ExitStatus::Success,
+    })
+}
+
+/// Applies the control plane stage of a group (a remote whose pilot address is unknown is
+/// left, named) and waits for Ready unless `--no-wait`. `Some(status)` ends the run.
+async fn control_planes(
+    opts: &JoinOptions,
+    fleet: &Fleet,
+    group: &[&ClusterSpec],
+    done: &mut Plan,
+    created: &mut BTreeMap<String, Vec<String>>,
+    printer: &Printer,
+) -> Result<Option<ExitStatus>, Error> {
+    let mut ready_group = Vec::new();
+    for c in group {
+        let pilot = pilot_for(&opts.mesh, c, fleet).await?;
+        if c.role == Role::Remote && pilot.is_none() {
+            let p = c.primary.as_deref().unwrap_or("?");
+            return Err(Error::input(
+                format!(
+                    "remote '{}' needs the address of its primary '{p}''s east-west gateway, and none is known",
+                    c.name
+                ),
+                format!(
+                    "set eastWestAddress for '{p}' in the mesh file, or run without --no-wait so the gateway is created and its load-balancer address read"
+                ),
+            ));
+        }
+        let (stages, _) =
+            plan_cluster(opts, c, fleet, pilot.as_deref(), Some(Stage::ControlPlane)).await?;
+        for (_, cp) in stages {
+            created.insert(c.name.clone(), created_namespaces(&cp));
+            apply_one(fleet, &cp, Stage::ControlPlane).await?;
+            done.merge(cp);
+        }
+        ready_group.push(c.name.clone());
+    }
+    if opts.no_wait || opts.installer != Installer::Sail {
+        return Ok(None);
+    }
+    let late = wait_control_planes(
+        fleet,
+        &ready_group,
+        opts.mesh.istio.cni,
+        opts.wait_timeout,
+        printer,
+    )
+    .await?;
+    if late.is_empty() {
+        return Ok(None);
+    }
+    let taken = std::mem::take(done);
+    let out = left(
+        &late,
+        "gateways and exposure, reader tokens, remote secrets",
+        taken,
+        printer,
+    );
+    *done = out.done;
+    Ok(Some(out.status))
+}
+
+async fn apply_stage(
+    opts: &JoinOptions,
+    fleet: &Fleet,
+    group: &[&ClusterSpec],
+    stage: Stage,
+    done: &mut Plan,
+) -> Result<(), Error> {
+    for c in group {
+        let pilot = pilot_for(&opts.mesh, c, fleet).await?;
+        let pilot = pilot
+            .as_deref()
+            .or((c.role == Role::Remote).then_some(PENDING_PILOT));
+        let (stages, _) = plan_cluster(opts, c, fleet, pilot, Some(stage)).await?;
+        for (_, cp) in stages {
+            apply_one(fleet, &cp, stage).await?;
+            done.merge(cp);
+        }
+    }
+    Ok(())
+}
+
+/// The reader token stage in every selected cluster that is read, once the reader
+/// ServiceAccount exists (the charts create it; `--create-reader` makes us create it).
+async fn reader_tokens(
+    opts: &JoinOptions,
+    scope: &Scope<'_>,
+    fleet: &Fleet,
+    done: &mut Plan,
+    printer: &Printer,
+) -> Result<Option<ExitStatus>, Error> {
+    let read: Vec<&ClusterSpec> = scope
+        .selected
+        .iter()
+        .copied()
+        .filter(|c| is_read(&opts.mesh, &c.name))
+        .collect();
+    if !opts.create_reader {
+        let names: Vec<String> = read.iter().map(|c| c.name.clone()).collect();
+        let late = wait_reader_accounts(fleet, &names, opts.wait_timeout).await?;
+        if !late.is_empty() {
+            printer.warn("the reader ServiceAccount comes from the control plane's charts; on a cluster where no installer creates it, --create-reader makes mesh-join create it with its RBAC");
+            let out = left(
+                &late,
+                "reader tokens, remote secrets",
+                std::mem::take(done),
+                printer,
+            );
+            *done = out.done;
+            return Ok(Some(out.status));
+        }
+    }
+    apply_stage(opts, fleet, &read, Stage::ReaderToken, done).await?;
+    Ok(None)
+}
+
+async fn remote_secrets(
+    scope: &Scope<'_>,
+    fleet: &Fleet,
+    servers: &BTreeMap<String, String>,
+    created: &BTreeMap<String, Vec<String>>,
+    done: &mut Plan,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let mut tokens = BTreeMap::new();
+    for (_, s) in &scope.pairs {
+        if !tokens.contains_key(s) {
+            printer.progress(&format!("waiting for the reader token in {s}"));
+            let t = wait_token(fleet.kube(s)?, Duration::from_secs(30)).await?;
+            tokens.insert(s.clone(), t);
+        }
+    }
+    let plan = plan_remote_secrets(scope, fleet, servers, created, Some(&tokens)).await?;
+    for cp in &plan.clusters {
+        apply_one(fleet, cp, Stage::RemoteSecrets).await?;
+    }
+    for cp in plan.clusters {
+        done.merge(cp);
+    }
+    Ok(())
+}
+
+async fn apply_one(
+    fleet: &Fleet,
+    cp: &crate::plan::ClusterPlan,
+    stage: Stage,
+) -> Result<(), Error> {
+    let kube: Kube = fleet.kube(&cp.cluster)?.clone();
+    let plan = Plan {
+        clusters: vec![cp.clone()],
+    };
+    let results = apply_plan(std::slice::from_ref(&kube), &plan, ApplyMode::Apply).await;
+    report_failures(&plan, results, stage.describe())
+}
+
+/// Ends the run with Problems: who did not get where, why, and what was left.
+fn left(late: &[(String, String)], stages: &str, done: Plan, printer: &Printer) -> Outcome {
+    for (name, reason) in late {
+        printer.warn(&format!("{name}: not ready in time: {reason}"));
+    }
+    printer.warn(&format!(
+        "left for the next run (the same command resumes): {stages}"
+    ));
+    Outcome {
+        done,
+        status: ExitStatus::Problems,
+    }
+}
+
+/// The first failure of a stage, naming the cluster and the clusters that finished it.
+pub fn report_failures(
+    plan: &Plan,
+    results: Vec<Result<usize, ClusterError>>,
+    stage: &str,
+) -> Result<(), Error> {
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    for (cp, r) in plan.clusters.iter().zip(results) {
+        match r {
+            Ok(_) => done.push(cp.cluster.clone()),
+            Err(e) => failed.push((cp.cluster.clone(), e)),
+        }
+    }
+    let Some((cluster, e)) = failed.into_iter().next() else {
+        return Ok(());
+    };
+    let finished = if done.is_empty() {
+        "no other cluster finished this step".to_string()
+    } else {
+        format!("finished in: {} (the rest is unchanged)", done.join(", "))
+    };
+    Err(Error::Input {
+        message: format!("{stage} failed in cluster '{cluster}': {e}\n{finished}"),
+        hint: Some(
+            "fix the cause and run the same command again: it applies only what is missing".into(),
+        ),
+    })
+}
