@@ -3,10 +3,11 @@
 use crate::checks::istiod::{self, IstiodAccess};
 use crate::checks::remote::{self, PairFacts};
 use crate::checks::{self, ClusterFacts, Member, Report, Selection, render_short, render_table};
+use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::kubeconfig::KubeconfigSource;
-use crate::mesh::MeshSpec;
+use crate::mesh::{MeshSpec, Role};
 use crate::render::{OutputFormat, Printer};
 use crate::targets::{Target, connect_all};
 use std::collections::BTreeMap;
@@ -127,6 +128,8 @@ async fn run_once(
     traffic: Vec<crate::checks::CheckResult>,
 ) -> Report {
     let pre = opts.selection.pre;
+    let mut selection = opts.selection.clone();
+    selection.now = SystemClock.now();
     let facts: Vec<ClusterFacts> = futures::future::join_all(
         targets
             .iter()
@@ -147,7 +150,7 @@ async fn run_once(
         }
     }
     if pre {
-        return checks::evaluate(&members, &facts, &opts.selection, &[], Vec::new());
+        return checks::evaluate(&members, &facts, &selection, &[], Vec::new());
     }
     let mut expected = remote::expected_pairs(&members, &facts);
     if !opts.from_mesh {
@@ -174,12 +177,25 @@ async fn run_once(
         }))
         .await;
     let t = timeout.unwrap_or(Duration::from_secs(10));
+    // istiod runs in a primary; the Running pod comes from the facts (no second Pod list).
     let views = futures::future::join_all(targets.iter().zip(&facts).map(|(target, f)| {
         let access = match opts.istiod_addresses.get(&f.name) {
             Some(a) => IstiodAccess::Direct(a.clone()),
             None => IstiodAccess::PortForward,
         };
-        async move { istiod::clusterz(&target.kube, &access, t).await }
+        let asked = f.error.is_none() && checks::role_of(&members, f) == Role::Primary;
+        let running = f
+            .pods_labelled("app", "istiod")
+            .into_iter()
+            .find(|p| p["status"]["phase"] == "Running")
+            .and_then(|p| p["metadata"]["name"].as_str())
+            .map(String::from);
+        async move {
+            if !asked {
+                return Ok(None);
+            }
+            istiod::clusterz(&target.kube, &access, running.as_deref(), t).await
+        }
     }))
     .await;
     let mut extra = traffic;
@@ -192,7 +208,8 @@ async fn run_once(
             .filter(|(r, _)| *r == f.name)
             .map(|(_, s)| s.clone())
             .collect();
-        istiod::evaluate(&f.name, &f.context, &wants, view, &mut extra);
+        let runs_istiod = checks::role_of(&members, f) == Role::Primary;
+        istiod::evaluate(runs_istiod, &f.name, &f.context, &wants, view, &mut extra);
     }
-    checks::evaluate(&members, &facts, &opts.selection, &pair_facts, extra)
+    checks::evaluate(&members, &facts, &selection, &pair_facts, extra)
 }

@@ -1,21 +1,29 @@
 //! Pre-join checks: can a join work on these clusters?
 
-use super::{CheckResult, ClusterFacts, Emit, Member};
+use super::{CheckId, CheckResult, ClusterFacts, Emit, Member};
 
 pub(super) fn evaluate(members: &[Member], facts: &[ClusterFacts], out: &mut Vec<CheckResult>) {
-    let reach = Emit::new("pre.reachable");
-    let version = Emit::new("pre.kubernetes-version");
-    let sail = Emit::new("pre.sail-crds");
-    let multus = Emit::new("pre.multus");
-    let perms = Emit::new("pre.permissions");
-    let kernel = Emit::new("pre.kernel");
-    let lb = Emit::new("pre.load-balancer");
+    let reach = Emit::new(CheckId::PreReachable);
+    let version = Emit::new(CheckId::PreKubernetesVersion);
+    let sail = Emit::new(CheckId::PreSailCrds);
+    let multus = Emit::new(CheckId::PreMultus);
+    let perms = Emit::new(CheckId::PrePermissions);
+    let kernel = Emit::new(CheckId::PreKernel);
+    let lb = Emit::new(CheckId::PreLoadBalancer);
     for f in facts {
         let c = Some(f.name.as_str());
-        if let Some(e) = &f.error {
+        if f.version.is_empty() {
+            let cause = f
+                .error
+                .as_ref()
+                .map(|e| format!("{}: {}", e.request, e.cause));
             out.push(reach.problem(
                 c,
-                format!("context {}: {e}", f.context),
+                format!(
+                    "context {}: {}",
+                    f.context,
+                    cause.unwrap_or_else(|| "no version read".into())
+                ),
                 &format!(
                     "check the API server: kubectl --context {} get --raw /readyz",
                     f.context
@@ -24,6 +32,12 @@ pub(super) fn evaluate(members: &[Member], facts: &[ClusterFacts], out: &mut Vec
             continue;
         }
         out.push(reach.pass(c, format!("{} answers ({})", f.context, f.version)));
+        let facts = Emit::new(CheckId::ClusterFacts);
+        if let Some(e) = &f.error {
+            out.push(facts.problem(c, super::facts::unread_message(f, e), &e.hint));
+            continue;
+        }
+        out.push(facts.pass(c, format!("context {}: every fact read", f.context)));
         let minor: Option<u32> = f
             .version
             .trim_start_matches('v')
@@ -115,7 +129,7 @@ pub(super) fn evaluate(members: &[Member], facts: &[ClusterFacts], out: &mut Vec
             out.push(lb.problem(c, "no LoadBalancer Service here has an address: the east-west gateway may stay pending", "install a load balancer (MetalLB, cloud LB) or set eastWestAddress in the mesh file"));
         }
     }
-    let names = Emit::new("pre.unique-names");
+    let names = Emit::new(CheckId::PreUniqueNames);
     let mut dup = Vec::new();
     for (i, m) in members.iter().enumerate() {
         if members[..i].iter().any(|o| o.name == m.name) {

@@ -2,7 +2,7 @@
 //! its kubeconfig, its server address, and whether its credentials authenticate against the
 //! source with the reader's permissions (checked with the embedded token itself).
 
-use super::{CheckResult, ClusterFacts, Emit, Member, Selection};
+use super::{CheckId, CheckResult, ClusterFacts, Emit, Member, Selection};
 use crate::labels::{
     CLUSTER_ANNOTATION, ISTIO_NAMESPACE, MULTICLUSTER_SECRET_LABEL, REMOTE_SECRET_PREFIX,
 };
@@ -198,10 +198,10 @@ pub(super) fn evaluate(
     sel: &Selection,
     out: &mut Vec<CheckResult>,
 ) {
-    let present = Emit::new("remote.secret-present");
-    let parses = Emit::new("remote.kubeconfig");
-    let address = Emit::new("remote.server-address");
-    let creds = Emit::new("remote.credentials");
+    let present = Emit::new(CheckId::RemoteSecretPresent);
+    let parses = Emit::new(CheckId::RemoteKubeconfig);
+    let address = Emit::new(CheckId::RemoteServerAddress);
+    let creds = Emit::new(CheckId::RemoteCredentials);
     for p in pairs {
         let at = |r: CheckResult| CheckResult {
             peer: Some(p.source.clone()),
@@ -273,7 +273,11 @@ pub(super) fn evaluate(
             out.push(at(address.pass(c, format!("server {server}"))));
         }
         match &p.auth {
-            None => out.push(at(creds.skip(c, "not tried"))),
+            None => out.push(at(creds.problem(
+                c,
+                format!("the credentials for {} were not tried", p.source),
+                &recreate,
+            ))),
             Some(Err(e)) => out.push(at(creds.problem(
                 c,
                 format!("the credentials for {} do not work: {e}", p.source),
@@ -296,7 +300,7 @@ pub(super) fn evaluate(
             }
         }
     }
-    let unique = Emit::new("remote.unique-claims");
+    let unique = Emit::new(CheckId::RemoteUniqueClaims);
     for f in facts.iter().filter(|f| f.error.is_none()) {
         let mut claims: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         for s in &f.remote_secrets {

@@ -4,9 +4,10 @@ use clap::Parser;
 use mesh_core::app::verify::{self, VerifyFormat, VerifyOptions};
 use mesh_core::app::{self, trust::Access};
 use mesh_core::ca::CertDir;
-use mesh_core::checks::Selection;
 use mesh_core::checks::traffic::TrafficOptions;
+use mesh_core::checks::{LocalRoot, Selection};
 use mesh_core::cli::{CertsDirArgs, KubeArgs};
+use mesh_core::clock::{Clock, SystemClock};
 use mesh_core::mesh::MeshSpec;
 use mesh_core::render::Printer;
 use mesh_core::targets::parse_timeout;
@@ -43,6 +44,11 @@ pub struct Cli {
     /// Report certificates that end within this many days
     #[arg(long, default_value_t = 30, value_name = "DAYS")]
     warn_days: i64,
+
+    /// How long an Istio resource may stay without a status (the operator reconciling it)
+    /// before that is a failure
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    reconcile_grace: String,
 
     /// Accept loopback API server addresses in remote secrets (every cluster on this host)
     #[arg(long)]
@@ -119,8 +125,27 @@ impl Cli {
                 None,
             ),
         };
-        let dir = CertDir::new(certs.unwrap_or_else(|| self.certs.dir.clone()));
-        let local_root = dir.root_fingerprint()?;
+        let local_root = match certs {
+            // A folder the mesh file names must hold the root: a missing one is a failure.
+            Some(folder) => match CertDir::new(folder.clone()).root_fingerprint()? {
+                Some(root) => LocalRoot::Root(root),
+                None => LocalRoot::Missing {
+                    folder: folder.display().to_string(),
+                },
+            },
+            None => match CertDir::new(self.certs.dir.clone()).root_fingerprint()? {
+                Some(root) => LocalRoot::Root(root),
+                None => LocalRoot::NotGiven,
+            },
+        };
+        let grace = parse_timeout(&self.reconcile_grace)
+            .map_err(|_| {
+                Error::input(
+                    format!("invalid --reconcile-grace '{}'", self.reconcile_grace),
+                    "give a duration such as 90s, 5m or 0",
+                )
+            })?
+            .unwrap_or_default();
         let mut istiod_addresses = BTreeMap::new();
         for a in &self.istiod_addresses {
             let (c, addr) = a.split_once('=').ok_or_else(|| {
@@ -139,6 +164,9 @@ impl Cli {
                 allow_loopback: self.allow_loopback,
                 warn_days: self.warn_days,
                 local_root,
+                istio_grace: grace,
+                // Each run of the verify loop judges as of its own start.
+                ..Selection::new(SystemClock.now())
             },
             format: self.output,
             wait: match &self.wait {
