@@ -195,3 +195,6 @@ fn apply_prerequisites(out: &mut [CheckResult]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
