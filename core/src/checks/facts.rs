@@ -230,6 +230,8 @@ async fn fill_pre(kube: &Kube, f: &mut ClusterFacts) -> Result<(), ClusterError>
 }
 
 async fn fill(kube: &Kube, f: &mut ClusterFacts) -> Result<(), ClusterError> {
+    // One discovery request for every group (Sail, networking.istio.io) where served.
+    kube.discover_all().await?;
     f.istio_api = istio_api(kube).await?;
     let ns = Some(ISTIO_NAMESPACE);
     let cm_field = format!("metadata.name={ROOT_CERT_CONFIGMAP}");

@@ -21,6 +21,7 @@ mod pods;
 mod pre;
 pub mod remote;
 mod report;
+mod rules;
 pub mod traffic;
 mod trust;
 

@@ -59,7 +59,9 @@ pub fn expected_pairs(members: &[Member], facts: &[ClusterFacts]) -> Vec<(String
         for s in members.iter().filter(|s| s.name != r.name) {
             let reads = match role(s) {
                 Some(Role::Primary) => true,
-                Some(Role::Remote) => s.primary.as_deref().is_none_or(|p| p == r.name),
+                // As mesh-join decides: a remote is read by its primary only (one without a
+                // known primary is found from the secrets in --context mode).
+                Some(Role::Remote) => s.primary.as_deref() == Some(r.name.as_str()),
                 None => false,
             };
             if reads {
@@ -166,28 +168,18 @@ async fn authenticate(
         .and_then(|s| s.user_info)
         .and_then(|u| u.username)
         .unwrap_or_default();
-    let kube = crate::cluster::Kube::from_client("remote-secret", client);
-    let review = |verb: &'static str,
-                  group: &'static str,
-                  resource: &'static str,
-                  ns: Option<&'static str>| {
-        let kube = kube.clone();
-        async move {
-            super::facts::access_review(&kube, verb, group, resource, ns)
-                .await
-                .map_err(|e| e.to_string())
-        }
-    };
-    let (svc, eps, sec) = futures::join!(
-        review("list", "", "services", None),
-        review("list", "discovery.k8s.io", "endpointslices", None),
-        review("create", "", "secrets", Some(ISTIO_NAMESPACE)),
-    );
+    // One rules review answers the three questions (two requests per peer in all).
+    let rules = super::rules::review(client, ISTIO_NAMESPACE).await?;
     Ok(Access {
         username,
-        list_services: svc?,
-        list_endpointslices: eps?,
-        create_secrets: sec?,
+        list_services: super::rules::allows(&rules, "list", "", "services"),
+        list_endpointslices: super::rules::allows(
+            &rules,
+            "list",
+            "discovery.k8s.io",
+            "endpointslices",
+        ),
+        create_secrets: super::rules::allows(&rules, "create", "", "secrets"),
     })
 }
 

@@ -250,3 +250,20 @@ fn a_failed_prerequisite_turns_dependents_into_named_skips() {
         "another cluster's failure does not count"
     );
 }
+
+#[test]
+fn who_reads_whom_matches_mesh_join() {
+    let p = |n: &str| member(n);
+    let r = |n: &str, primary: Option<&str>| Member {
+        role: Some(Role::Remote),
+        primary: primary.map(String::from),
+        ..member(n)
+    };
+    let members = [p("a"), p("b"), r("ra", Some("a")), r("orphan", None)];
+    let pairs = remote::expected_pairs(&members, &[]);
+    let want: Vec<(String, String)> = [("a", "b"), ("a", "ra"), ("b", "a")]
+        .iter()
+        .map(|(x, y)| (x.to_string(), y.to_string()))
+        .collect();
+    assert_eq!(pairs, want, "a remote is read by its primary only");
+}

@@ -3,6 +3,8 @@
 //! the way their owners write them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub mod setup;
+
 use mesh_lab::Lab;
 use mesh_lab::istiod::Istiod;
 use mesh_lab::testing::{describe as text, expect_success as ok, run_plugin as run};
