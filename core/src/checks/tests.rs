@@ -267,3 +267,48 @@ fn who_reads_whom_matches_mesh_join() {
         .collect();
     assert_eq!(pairs, want, "a remote is read by its primary only");
 }
+
+#[test]
+fn fact_errors_are_classified_by_kind_not_by_message() {
+    let forbidden = crate::cluster::ClusterError::Forbidden {
+        context: "c".into(),
+        operation: "list ConfigMap in all namespaces".into(),
+        message: "configmaps is forbidden".into(),
+    };
+    let e = FactError::from_cluster(&forbidden);
+    assert_eq!(e.kind, FactErrorKind::Forbidden);
+    assert_eq!(e.request, "list ConfigMap in all namespaces");
+    assert!(e.hint.contains("auth can-i"), "{}", e.hint);
+    let gone = crate::cluster::ClusterError::Unreachable {
+        context: "c".into(),
+        operation: "GET /apis (aggregated discovery)".into(),
+        reason: "connection refused".into(),
+    };
+    assert_eq!(
+        FactError::from_cluster(&gone).kind,
+        FactErrorKind::Unreachable
+    );
+}
+
+#[test]
+fn a_primary_with_remotes_needs_istiod_exposed_with_its_virtual_service() {
+    let remote = Member {
+        role: Some(Role::Remote),
+        primary: Some("east".into()),
+        ..member("r")
+    };
+    let mut f = live("east");
+    f.pods
+        .push(json!({"metadata": {"name": "gw", "labels": {"istio": "eastwestgateway"}}}));
+    f.gateways = vec![crate::manifests::gateway::expose_istiod()[0].clone()];
+    let members = [member("east"), remote];
+    let r = evaluate(&members, std::slice::from_ref(&f), &sel(), &[], vec![]);
+    let e = one(&r, CheckId::NetworkExposeIstiod, Some("east"));
+    assert_eq!(e.result, Outcome::Fail, "no VirtualService: {}", e.message);
+    f.virtual_services = vec![crate::manifests::gateway::expose_istiod()[1].clone()];
+    let r = evaluate(&members, &[f], &sel(), &[], vec![]);
+    assert_eq!(
+        one(&r, CheckId::NetworkExposeIstiod, Some("east")).result,
+        Outcome::Pass
+    );
+}
