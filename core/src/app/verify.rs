@@ -107,7 +107,9 @@ pub async fn verify(
     }
     loop {
         let report = run_once(opts, &targets, access.timeout, traffic.clone()).await;
-        let done = report.success || deadline.is_none_or(|d| Instant::now() > d);
+        // An Istio still waiting for its operator is a warning, but --wait waits for it too.
+        let settled = report.success && !report.pending();
+        let done = settled || deadline.is_none_or(|d| Instant::now() > d);
         if done {
             match opts.format {
                 VerifyFormat::Json => printer.serialized(OutputFormat::Json, &report)?,
@@ -116,7 +118,7 @@ pub async fn verify(
             }
             return Ok(ExitStatus::problems_if(!report.success));
         }
-        printer.progress("some checks fail; retrying (--wait)");
+        printer.progress("some checks fail or wait for an operator; retrying (--wait)");
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
@@ -176,28 +178,7 @@ async fn run_once(
             Some(remote::gather_pair(reader, s, timeout))
         }))
         .await;
-    let t = timeout.unwrap_or(Duration::from_secs(10));
-    // istiod runs in a primary; the Running pod comes from the facts (no second Pod list).
-    let views = futures::future::join_all(targets.iter().zip(&facts).map(|(target, f)| {
-        let access = match opts.istiod_addresses.get(&f.name) {
-            Some(a) => IstiodAccess::Direct(a.clone()),
-            None => IstiodAccess::PortForward,
-        };
-        let asked = f.error.is_none() && checks::role_of(&members, f) == Role::Primary;
-        let running = f
-            .pods_labelled("app", "istiod")
-            .into_iter()
-            .find(|p| p["status"]["phase"] == "Running")
-            .and_then(|p| p["metadata"]["name"].as_str())
-            .map(String::from);
-        async move {
-            if !asked {
-                return Ok(None);
-            }
-            istiod::clusterz(&target.kube, &access, running.as_deref(), t).await
-        }
-    }))
-    .await;
+    let views = istiod_views(opts, targets, &members, &facts, timeout).await;
     let mut extra = traffic;
     for (f, view) in facts.iter().zip(&views) {
         if f.error.is_some() {
@@ -212,4 +193,36 @@ async fn run_once(
         istiod::evaluate(runs_istiod, &f.name, &f.context, &wants, view, &mut extra);
     }
     checks::evaluate(&members, &facts, &selection, &pair_facts, extra)
+}
+
+/// istiod's `/debug/clusterz` per cluster where it runs (a primary); the Running pod comes
+/// from the facts, so no second Pod list.
+async fn istiod_views(
+    opts: &VerifyOptions,
+    targets: &[Target],
+    members: &[Member],
+    facts: &[ClusterFacts],
+    timeout: Option<Duration>,
+) -> Vec<Result<Option<Vec<istiod::ClusterzEntry>>, String>> {
+    let t = timeout.unwrap_or(Duration::from_secs(10));
+    futures::future::join_all(targets.iter().zip(facts).map(|(target, f)| {
+        let access = match opts.istiod_addresses.get(&f.name) {
+            Some(a) => IstiodAccess::Direct(a.clone()),
+            None => IstiodAccess::PortForward,
+        };
+        let asked = f.error.is_none() && checks::role_of(members, f) == Role::Primary;
+        let running = f
+            .pods_labelled("app", "istiod")
+            .into_iter()
+            .find(|p| p["status"]["phase"] == "Running")
+            .and_then(|p| p["metadata"]["name"].as_str())
+            .map(String::from);
+        async move {
+            if !asked {
+                return Ok(None);
+            }
+            istiod::clusterz(&target.kube, &access, running.as_deref(), t).await
+        }
+    }))
+    .await
 }

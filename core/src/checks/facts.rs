@@ -199,6 +199,7 @@ async fn istio_api(kube: &Kube) -> Result<Option<String>, ClusterError> {
 
 async fn fill_pre(kube: &Kube, f: &mut ClusterFacts) -> Result<(), ClusterError> {
     f.version = kube.version().await?;
+    kube.discover_all().await?;
     f.istio_api = istio_api(kube).await?;
     f.nodes = kube.list("v1", "Node", None, None).await?;
     f.multus = kube

@@ -112,6 +112,13 @@ impl Report {
         }
     }
 
+    /// Whether a result waits for someone else (an `Istio` within its reconcile grace).
+    pub fn pending(&self) -> bool {
+        self.checks
+            .iter()
+            .any(|c| c.id == CheckId::ControlPlaneIstioReady && c.result == Outcome::Warn)
+    }
+
     /// Results of one check id.
     pub fn of(&self, id: CheckId) -> Vec<&CheckResult> {
         self.checks.iter().filter(|c| c.id == id).collect()

@@ -190,107 +190,8 @@ pub(super) fn evaluate(
     sel: &Selection,
     out: &mut Vec<CheckResult>,
 ) {
-    let present = Emit::new(CheckId::RemoteSecretPresent);
-    let parses = Emit::new(CheckId::RemoteKubeconfig);
-    let address = Emit::new(CheckId::RemoteServerAddress);
-    let creds = Emit::new(CheckId::RemoteCredentials);
     for p in pairs {
-        let at = |r: CheckResult| CheckResult {
-            peer: Some(p.source.clone()),
-            ..r
-        };
-        let c = Some(p.reader.as_str());
-        let reader_ctx = facts
-            .iter()
-            .find(|f| f.name == p.reader)
-            .map(|f| f.context.clone())
-            .unwrap_or_default();
-        let source_ctx = members
-            .iter()
-            .find(|m| m.name == p.source)
-            .map(|m| m.context.clone())
-            .unwrap_or_default();
-        let recreate = format!(
-            "kubectl mesh-join remote-secret --context {source_ctx} --name {} | kubectl --context {reader_ctx} apply -n {ISTIO_NAMESPACE} -f -   (or rerun kubectl mesh-join -f mesh.yaml)",
-            p.source
-        );
-        let Some(secret) = &p.secret else {
-            out.push(at(present.problem(
-                c,
-                format!(
-                    "{} cannot see {}: no remote secret in {ISTIO_NAMESPACE} has the key {}",
-                    p.reader, p.source, p.source
-                ),
-                &recreate,
-            )));
-            for e in [&parses, &address, &creds] {
-                out.push(at(e.skip(c, "no remote secret")));
-            }
-            continue;
-        };
-        if p.shape.is_empty() {
-            out.push(at(present.pass(
-                c,
-                format!("{ISTIO_NAMESPACE}/{secret} holds {}", p.source),
-            )));
-        } else {
-            out.push(at(present.problem(
-                c,
-                format!("{ISTIO_NAMESPACE}/{secret}: {}", p.shape.join("; ")),
-                &recreate,
-            )));
-        }
-        if let Some(e) = &p.parse_error {
-            out.push(at(parses.problem(
-                c,
-                format!("the kubeconfig for {} does not parse: {e}", p.source),
-                &recreate,
-            )));
-            out.push(at(address.skip(c, "no kubeconfig")));
-            out.push(at(creds.skip(c, "no kubeconfig")));
-            continue;
-        }
-        out.push(at(
-            parses.pass(c, format!("kubeconfig for {} parses", p.source))
-        ));
-        let server = p.server.clone().unwrap_or_default();
-        if is_loopback(&server) && !sel.allow_loopback {
-            out.push(at(address.problem(c, format!("server {server} is a loopback address: istiod in {} cannot reach {} there", p.reader, p.source), &format!("recreate the secret with an address {} can reach: kubectl mesh-join remote-secret --context {source_ctx} --name {} --server https://ADDRESS:6443", p.reader, p.source))));
-        } else if is_loopback(&server) {
-            out.push(at(address.pass(
-                c,
-                format!("server {server} (loopback allowed: every cluster on this host)"),
-            )));
-        } else {
-            out.push(at(address.pass(c, format!("server {server}"))));
-        }
-        match &p.auth {
-            None => out.push(at(creds.problem(
-                c,
-                format!("the credentials for {} were not tried", p.source),
-                &recreate,
-            ))),
-            Some(Err(e)) => out.push(at(creds.problem(
-                c,
-                format!("the credentials for {} do not work: {e}", p.source),
-                &recreate,
-            ))),
-            Some(Ok(a)) => {
-                if !(a.list_services && a.list_endpointslices) {
-                    out.push(at(creds.problem(c, format!("{} authenticates as {} but may not list services and endpointslices in {}", p.reader, a.username, p.source), &format!("bind the reader ClusterRole again: kubectl mesh-join -f mesh.yaml --only {}", p.source))));
-                } else if a.create_secrets {
-                    out.push(at(creds.warn(c, format!("{} reads {} as {}, which may also create secrets: more than a reader needs", p.reader, p.source, a.username), "use the istio-reader-service-account (least privilege) for remote secrets")));
-                } else {
-                    out.push(at(creds.pass(
-                        c,
-                        format!(
-                            "authenticates to {} as {} with read access only",
-                            p.source, a.username
-                        ),
-                    )));
-                }
-            }
-        }
+        pair(members, facts, p, sel, out);
     }
     let unique = Emit::new(CheckId::RemoteUniqueClaims);
     for f in facts.iter().filter(|f| f.error.is_none()) {
@@ -320,6 +221,116 @@ pub(super) fn evaluate(
             ));
         } else {
             out.push(unique.problem(Some(&f.name), format!("clusters claimed by more than one secret: {} (istiod ignores all but the first)", dup.join("; ")), &format!("delete the stale secret: kubectl --context {} -n {ISTIO_NAMESPACE} get secret -l {MULTICLUSTER_SECRET_LABEL}=true; keep {REMOTE_SECRET_PREFIX}<cluster>", f.context)));
+        }
+    }
+}
+
+/// The four checks of one ordered pair (reader, source).
+fn pair(
+    members: &[Member],
+    facts: &[ClusterFacts],
+    p: &PairFacts,
+    sel: &Selection,
+    out: &mut Vec<CheckResult>,
+) {
+    let present = Emit::new(CheckId::RemoteSecretPresent);
+    let parses = Emit::new(CheckId::RemoteKubeconfig);
+    let address = Emit::new(CheckId::RemoteServerAddress);
+    let creds = Emit::new(CheckId::RemoteCredentials);
+    let at = |r: CheckResult| CheckResult {
+        peer: Some(p.source.clone()),
+        ..r
+    };
+    let c = Some(p.reader.as_str());
+    let reader_ctx = facts
+        .iter()
+        .find(|f| f.name == p.reader)
+        .map(|f| f.context.clone())
+        .unwrap_or_default();
+    let source_ctx = members
+        .iter()
+        .find(|m| m.name == p.source)
+        .map(|m| m.context.clone())
+        .unwrap_or_default();
+    let recreate = format!(
+        "kubectl mesh-join remote-secret --context {source_ctx} --name {} | kubectl --context {reader_ctx} apply -n {ISTIO_NAMESPACE} -f -   (or rerun kubectl mesh-join -f mesh.yaml)",
+        p.source
+    );
+    let Some(secret) = &p.secret else {
+        out.push(at(present.problem(
+            c,
+            format!(
+                "{} cannot see {}: no remote secret in {ISTIO_NAMESPACE} has the key {}",
+                p.reader, p.source, p.source
+            ),
+            &recreate,
+        )));
+        for e in [&parses, &address, &creds] {
+            out.push(at(e.skip(c, "no remote secret")));
+        }
+        return;
+    };
+    if p.shape.is_empty() {
+        out.push(at(present.pass(
+            c,
+            format!("{ISTIO_NAMESPACE}/{secret} holds {}", p.source),
+        )));
+    } else {
+        out.push(at(present.problem(
+            c,
+            format!("{ISTIO_NAMESPACE}/{secret}: {}", p.shape.join("; ")),
+            &recreate,
+        )));
+    }
+    if let Some(e) = &p.parse_error {
+        out.push(at(parses.problem(
+            c,
+            format!("the kubeconfig for {} does not parse: {e}", p.source),
+            &recreate,
+        )));
+        out.push(at(address.skip(c, "no kubeconfig")));
+        out.push(at(creds.skip(c, "no kubeconfig")));
+        return;
+    }
+    out.push(at(
+        parses.pass(c, format!("kubeconfig for {} parses", p.source))
+    ));
+    let server = p.server.clone().unwrap_or_default();
+    if is_loopback(&server) && !sel.allow_loopback {
+        out.push(at(address.problem(c, format!("server {server} is a loopback address: istiod in {} cannot reach {} there", p.reader, p.source), &format!("recreate the secret with an address {} can reach: kubectl mesh-join remote-secret --context {source_ctx} --name {} --server https://ADDRESS:6443", p.reader, p.source))));
+    } else if is_loopback(&server) {
+        out.push(at(address.pass(
+            c,
+            format!("server {server} (loopback allowed: every cluster on this host)"),
+        )));
+    } else {
+        out.push(at(address.pass(c, format!("server {server}"))));
+    }
+    match &p.auth {
+        None => out.push(at(creds.problem(
+            c,
+            format!("the credentials for {} were not tried", p.source),
+            &recreate,
+        ))),
+        Some(Err(e)) => out.push(at(creds.problem(
+            c,
+            format!("the credentials for {} do not work: {e}", p.source),
+            &recreate,
+        ))),
+        Some(Ok(a)) => {
+            if !(a.list_services && a.list_endpointslices) {
+                out.push(at(creds.problem(c, format!("{} authenticates as {} but may not list services and endpointslices in {}", p.reader, a.username, p.source), &format!("bind the reader ClusterRole again: kubectl mesh-join -f mesh.yaml --only {}", p.source))));
+            } else if a.create_secrets {
+                out.push(at(creds.warn(c, format!("{} reads {} as {}, which may also create secrets: more than a reader needs", p.reader, p.source, a.username), "use the istio-reader-service-account (least privilege) for remote secrets")));
+            } else {
+                out.push(at(creds.pass(
+                    c,
+                    format!(
+                        "authenticates to {} as {} with read access only",
+                        p.source, a.username
+                    ),
+                )));
+            }
         }
     }
 }

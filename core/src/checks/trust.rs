@@ -172,55 +172,7 @@ fn cluster(f: &ClusterFacts, sel: &Selection, out: &mut Vec<CheckResult>) -> Opt
             &rotate,
         ),
     });
-    let expiry = Emit::new(CheckId::TrustExpiry);
-    let root_infos = roots(bundle, sel.now);
-    let found: Vec<Validity> = report
-        .intermediate
-        .iter()
-        .map(|i| ("the intermediate", i))
-        .chain(root_infos.iter().map(|r| ("a root", r)))
-        .filter_map(|(what, i)| {
-            validity(
-                &format!("{what} ({})", short(&i.sha256)),
-                i,
-                sel.now,
-                sel.warn_days,
-            )
-        })
-        .collect();
-    let text = found
-        .iter()
-        .map(Validity::describe)
-        .collect::<Vec<_>>()
-        .join("; ");
-    out.push(if report.intermediate.is_none() {
-        expiry.fail(
-            c,
-            "ca-cert.pem holds no readable certificate: its validity cannot be observed",
-            &rotate,
-        )
-    } else if found.is_empty() {
-        expiry.pass(
-            c,
-            format!(
-                "intermediate valid for {} more days",
-                report
-                    .intermediate
-                    .as_ref()
-                    .and_then(|i| i.not_after_time)
-                    .map(|t| (t - sel.now).whole_days())
-                    .unwrap_or_default()
-            ),
-        )
-    } else if found.iter().any(Validity::breaks) {
-        expiry.fail(c, text, &rotate)
-    } else {
-        expiry.problem(
-            c,
-            format!("{text}, within the {}-day warning window", sel.warn_days),
-            &rotate,
-        )
-    });
+    out.push(expiry(f, bundle, &report, sel, &rotate));
     let root_key = Emit::new(CheckId::TrustRootKeyAbsent);
     out.push(if report.root_key_present {
         root_key.problem(c, "cacerts holds a ROOT private key: the root key must never leave the operator's disk", "issue an intermediate (kubectl mesh-certs create), apply it with --force, and treat the root as compromised")
@@ -292,6 +244,66 @@ fn shared(
                 out.push(e.problem(Some(&name), format!("cacerts in context {context} trusts root {theirs}, not {whose} {}: workloads here and elsewhere will fail mTLS with each other", mesh.as_deref().map(short).unwrap_or_default()), &format!("apply the mesh's intermediate: kubectl mesh-certs apply --cluster {name} --context {context} (a cluster in service needs a staged root rotation: docs/root-rotation.md)")));
             }
         }
+    }
+}
+
+/// `trust.expiry` for one bundle: the intermediate and every root, as of `sel.now`.
+fn expiry(
+    f: &ClusterFacts,
+    bundle: &Bundle,
+    report: &crate::ca::BundleReport,
+    sel: &Selection,
+    rotate: &str,
+) -> CheckResult {
+    let expiry = Emit::new(CheckId::TrustExpiry);
+    let c = Some(f.name.as_str());
+    let root_infos = roots(bundle, sel.now);
+    let found: Vec<Validity> = report
+        .intermediate
+        .iter()
+        .map(|i| ("the intermediate", i))
+        .chain(root_infos.iter().map(|r| ("a root", r)))
+        .filter_map(|(what, i)| {
+            validity(
+                &format!("{what} ({})", short(&i.sha256)),
+                i,
+                sel.now,
+                sel.warn_days,
+            )
+        })
+        .collect();
+    let text = found
+        .iter()
+        .map(Validity::describe)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if report.intermediate.is_none() {
+        expiry.fail(
+            c,
+            "ca-cert.pem holds no readable certificate: its validity cannot be observed",
+            rotate,
+        )
+    } else if found.is_empty() {
+        expiry.pass(
+            c,
+            format!(
+                "intermediate valid for {} more days",
+                report
+                    .intermediate
+                    .as_ref()
+                    .and_then(|i| i.not_after_time)
+                    .map(|t| (t - sel.now).whole_days())
+                    .unwrap_or_default()
+            ),
+        )
+    } else if found.iter().any(Validity::breaks) {
+        expiry.fail(c, text, rotate)
+    } else {
+        expiry.problem(
+            c,
+            format!("{text}, within the {}-day warning window", sel.warn_days),
+            rotate,
+        )
     }
 }
 
