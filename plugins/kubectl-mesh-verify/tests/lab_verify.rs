@@ -50,6 +50,21 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["schemaVersion"], "kubectl-mesh.io/verify/v1");
     all_decisive_pass(&report);
+
+    // A certs folder the mesh file names but that holds no root: a failure, not a silent skip.
+    let yaml = std::fs::read_to_string(w.join("mesh.yaml")).unwrap();
+    let moved = yaml.replace("certs: ./mesh-certs", "certs: ./no-such-certs");
+    assert_ne!(yaml, moved, "the fault landed");
+    std::fs::write(w.join("mesh-nocerts.yaml"), moved).unwrap();
+    let (code, report) = mesh.verify_file("mesh-nocerts.yaml", &["--allow-loopback"]);
+    expect_fault(
+        &report,
+        code,
+        ("trust.shared-root", "", ""),
+        "mesh-certs create",
+        &[],
+    );
+    assert!(report.to_string().contains("no-such-certs"), "{report:#}");
     let table = run(
         VERIFY,
         &lab,

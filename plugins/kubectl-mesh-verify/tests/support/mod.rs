@@ -114,7 +114,12 @@ pub struct Mesh<'a> {
 impl Mesh<'_> {
     /// `mesh-verify -f mesh.yaml -o json --istiod-address …` plus `extra`.
     pub fn verify(&self, extra: &[&str]) -> (Option<i32>, Value) {
-        let mut args: Vec<String> = ["-f", "mesh.yaml", "-o", "json"].map(String::from).to_vec();
+        self.verify_file("mesh.yaml", extra)
+    }
+
+    /// The same with another mesh file.
+    pub fn verify_file(&self, file: &str, extra: &[&str]) -> (Option<i32>, Value) {
+        let mut args: Vec<String> = ["-f", file, "-o", "json"].map(String::from).to_vec();
         for i in &self.istiods {
             args.push("--istiod-address".into());
             args.push(format!("{}={}", i.cluster_id, i.monitoring));
