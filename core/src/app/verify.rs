@@ -2,8 +2,11 @@
 
 use crate::checks::istiod::{self, IstiodAccess};
 use crate::checks::remote::{self, PairFacts};
-use crate::checks::{self, ClusterFacts, Member, Report, Selection, render_short, render_table};
+use crate::checks::{
+    self, ClusterFacts, Member, Read, Report, Selection, render_short, render_table,
+};
 use crate::clock::{Clock, SystemClock};
+use crate::cluster::{ClusterError, Kube};
 use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::kubeconfig::KubeconfigSource;
@@ -86,7 +89,11 @@ pub async fn verify(
         .iter()
         .map(|m| (m.name.clone(), m.context.clone()))
         .collect();
-    let targets = connect_all(&source, &pairs, access.timeout).await?;
+    let targets = if opts.selection.pre {
+        connect_all(&source, &pairs, access.timeout).await?
+    } else {
+        connect_discovering(&source, &pairs, access.timeout).await?
+    };
     let deadline = opts.wait.map(|w| Instant::now() + w);
     // Traffic runs once (it deploys and removes workloads); its results join every report.
     let mut traffic = Vec::new();
@@ -132,11 +139,20 @@ async fn run_once(
     let pre = opts.selection.pre;
     let mut selection = opts.selection.clone();
     selection.now = SystemClock.now();
-    let facts: Vec<ClusterFacts> = futures::future::join_all(
-        targets
-            .iter()
-            .map(|t| checks::gather(&t.kube, &t.name, pre)),
-    )
+    let facts: Vec<ClusterFacts> = futures::future::join_all(targets.iter().map(|t| {
+        let read = if pre {
+            Read::Pre
+        } else {
+            // istiod is exposed only where remotes use it; without a mesh file, who knows.
+            let virtual_services = !opts.from_mesh
+                || opts
+                    .members
+                    .iter()
+                    .any(|m| m.primary.as_deref() == Some(t.name.as_str()));
+            Read::Post { virtual_services }
+        };
+        checks::gather(&t.kube, &t.name, read)
+    }))
     .await;
     let mut members = opts.members.clone();
     let mut facts = facts;
@@ -225,4 +241,33 @@ async fn istiod_views(
         }
     }))
     .await
+}
+
+/// Connects to each `(name, context)` in parallel, probing with the aggregated discovery the
+/// facts need anyway (one request where `GET /version` and a discovery were two). An
+/// unreachable context stops the run, named, as with every command.
+async fn connect_discovering(
+    source: &KubeconfigSource,
+    clusters: &[(String, String)],
+    timeout: Option<Duration>,
+) -> Result<Vec<Target>, ClusterError> {
+    let tasks = clusters.iter().map(|(name, context)| async move {
+        let kube = Kube::connect(source, context, timeout).await?;
+        match timeout {
+            Some(t) => tokio::time::timeout(t, kube.discover_all())
+                .await
+                .map_err(|_| ClusterError::Unreachable {
+                    context: context.clone(),
+                    operation: "GET /apis".into(),
+                    reason: format!("no answer within {}s", t.as_secs_f64()),
+                })??,
+            None => kube.discover_all().await?,
+        }
+        Ok::<_, ClusterError>(Target {
+            name: name.clone(),
+            kube,
+            version: String::new(),
+        })
+    });
+    futures::future::join_all(tasks).await.into_iter().collect()
 }

@@ -115,8 +115,9 @@ pub struct ClusterFacts {
     pub east_west_service: Option<Value>,
     /// `Gateway`s in the Istio namespace.
     pub gateways: Vec<Value>,
-    /// `VirtualService`s in the Istio namespace.
-    pub virtual_services: Vec<Value>,
+    /// `VirtualService`s in the Istio namespace; `None` when not read (the mesh file gives the
+    /// cluster no remotes, so nothing needs istiod exposed).
+    pub virtual_services: Option<Vec<Value>>,
     /// Remote secrets (label `istio/multiCluster=true`) in the Istio namespace.
     pub remote_secrets: Vec<Value>,
     /// Pods in the Istio namespace (istiod, gateways, istiocoredns).
@@ -170,19 +171,30 @@ fn opt<T>(r: Result<T, ClusterError>) -> Result<Option<T>, ClusterError> {
     }
 }
 
-/// Reads one cluster. Post-join facts by default; `pre` reads nodes, permissions and CRDs.
-pub async fn gather(kube: &Kube, name: &str, pre: bool) -> ClusterFacts {
+/// What to read of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Pre-join: nodes, permissions, CRDs.
+    Pre,
+    /// Post-join facts; VirtualServices only where istiod may be exposed to remotes.
+    Post {
+        /// Read the VirtualServices of the Istio namespace.
+        virtual_services: bool,
+    },
+}
+
+/// Reads one cluster.
+pub async fn gather(kube: &Kube, name: &str, read: Read) -> ClusterFacts {
     let mut f = ClusterFacts {
         name: name.into(),
         context: kube.context.clone(),
         ..Default::default()
     };
-    let read = if pre {
-        fill_pre(kube, &mut f).await
-    } else {
-        fill(kube, &mut f).await
+    let done = match read {
+        Read::Pre => fill_pre(kube, &mut f).await,
+        Read::Post { virtual_services } => fill(kube, &mut f, virtual_services).await,
     };
-    if let Err(e) = read {
+    if let Err(e) = done {
         f.error = Some(FactError::from_cluster(&e));
     }
     f
@@ -230,8 +242,9 @@ async fn fill_pre(kube: &Kube, f: &mut ClusterFacts) -> Result<(), ClusterError>
     Ok(())
 }
 
-async fn fill(kube: &Kube, f: &mut ClusterFacts) -> Result<(), ClusterError> {
-    // One discovery request for every group (Sail, networking.istio.io) where served.
+async fn fill(kube: &Kube, f: &mut ClusterFacts, vs: bool) -> Result<(), ClusterError> {
+    // One discovery request for every group (Sail, networking.istio.io), unless the
+    // connection's probe made it already.
     kube.discover_all().await?;
     f.istio_api = istio_api(kube).await?;
     let ns = Some(ISTIO_NAMESPACE);
@@ -265,14 +278,24 @@ async fn fill(kube: &Kube, f: &mut ClusterFacts) -> Result<(), ClusterError> {
         f.istio = opt(kube.get(api, "Istio", None, "default").await)?.flatten();
     }
     let net = "networking.istio.io/v1";
+    let virtual_services = async {
+        match vs {
+            true => kube.list(net, "VirtualService", ns, None).await.map(Some),
+            false => Ok(None),
+        }
+    };
     let (gws, vss, ses, coredns) = futures::join!(
         kube.list(net, "Gateway", ns, None),
-        kube.list(net, "VirtualService", ns, None),
+        virtual_services,
         kube.list(net, "ServiceEntry", None, None),
         kube.get("v1", "ConfigMap", Some("kube-system"), "coredns"),
     );
     f.gateways = opt(gws)?.unwrap_or_default();
-    f.virtual_services = opt(vss)?.unwrap_or_default();
+    f.virtual_services = match opt(vss)? {
+        Some(Some(list)) => Some(list),
+        Some(None) => None,
+        None => Some(Vec::new()),
+    };
     f.service_entries = opt(ses)?.unwrap_or_default();
     f.coredns = coredns?;
     Ok(())

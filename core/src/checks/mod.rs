@@ -28,7 +28,7 @@ mod trust;
 pub use control_plane::role_of;
 pub use emit::CheckResult;
 pub(crate) use emit::Emit;
-pub use facts::{ClusterFacts, FactError, FactErrorKind, Member, gather};
+pub use facts::{ClusterFacts, FactError, FactErrorKind, Member, Read, gather};
 pub use ids::{CHECKS, Category, CheckId, CheckInfo, DOCS, Outcome, info};
 pub use report::{render_short, render_table};
 

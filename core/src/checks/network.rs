@@ -56,9 +56,12 @@ pub(super) fn evaluate(members: &[Member], facts: &[ClusterFacts], out: &mut Vec
         } else {
             let gw = find(&f.gateways, gateway::ISTIOD_GATEWAY);
             let mut problems = gateways::compare(gw.as_ref(), EXPOSE_ISTIOD, targets.as_ref());
-            if gw.is_some() && find(&f.virtual_services, gateway::ISTIOD_VIRTUAL_SERVICE).is_none()
-            {
-                problems.push(GatewayProblem::Missing);
+            match &f.virtual_services {
+                None => problems.push(GatewayProblem::VirtualServiceNotRead),
+                Some(vs) if gw.is_some() && find(vs, gateway::ISTIOD_VIRTUAL_SERVICE).is_none() => {
+                    problems.push(GatewayProblem::Missing)
+                }
+                Some(_) => {}
             }
             gateway_result(
                 expose,

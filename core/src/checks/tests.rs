@@ -301,11 +301,23 @@ fn a_primary_with_remotes_needs_istiod_exposed_with_its_virtual_service() {
     f.pods
         .push(json!({"metadata": {"name": "gw", "labels": {"istio": "eastwestgateway"}}}));
     f.gateways = vec![crate::manifests::gateway::expose_istiod()[0].clone()];
+    f.virtual_services = Some(vec![]);
     let members = [member("east"), remote];
     let r = evaluate(&members, std::slice::from_ref(&f), &sel(), &[], vec![]);
     let e = one(&r, CheckId::NetworkExposeIstiod, Some("east"));
     assert_eq!(e.result, Outcome::Fail, "no VirtualService: {}", e.message);
-    f.virtual_services = vec![crate::manifests::gateway::expose_istiod()[1].clone()];
+    assert!(e.message.contains("does not exist"), "{}", e.message);
+    // Not read (the mesh file gave no remotes) yet needed: named as such, not as missing.
+    let mut unread = f.clone();
+    unread.virtual_services = None;
+    let r = evaluate(&members, &[unread], &sel(), &[], vec![]);
+    let e = one(&r, CheckId::NetworkExposeIstiod, Some("east"));
+    assert!(
+        e.result == Outcome::Fail && e.message.contains("was not read"),
+        "{}",
+        e.message
+    );
+    f.virtual_services = Some(vec![crate::manifests::gateway::expose_istiod()[1].clone()]);
     let r = evaluate(&members, &[f], &sel(), &[], vec![]);
     assert_eq!(
         one(&r, CheckId::NetworkExposeIstiod, Some("east")).result,

@@ -28,6 +28,8 @@ type DiscoveryCache = std::sync::Arc<
 
 /// The discovery cache's mark that aggregated discovery listed every group-version.
 const DISCOVERED_ALL: &str = "*";
+/// The discovery cache's mark that aggregated discovery was asked for (once per connection).
+const DISCOVERY_TRIED: &str = "*tried";
 
 /// A connected cluster.
 #[derive(Clone)]
@@ -177,8 +179,12 @@ impl Kube {
 
     /// Discovers every API group in one request (aggregated discovery, `GET /apis` as
     /// `APIGroupDiscoveryList`, Kubernetes 1.30+). A server that answers with the plain
-    /// group list leaves the cache as it was: discovery then goes per group-version.
+    /// group list leaves the cache as it was: discovery then goes per group-version. Asked
+    /// once per connection; later calls return at once.
     pub async fn discover_all(&self) -> Result<(), ClusterError> {
+        if self.discovery.lock().await.contains_key(DISCOVERY_TRIED) {
+            return Ok(());
+        }
         let request = http::Request::get("/apis")
             .header(
                 http::header::ACCEPT,
@@ -191,10 +197,11 @@ impl Kube {
                 ClusterError::api(&self.context, "GET /apis (aggregated discovery)", e)
             })?;
         let doc: Value = serde_json::from_str(&text).unwrap_or_default();
+        let mut cache = self.discovery.lock().await;
+        cache.insert(DISCOVERY_TRIED.to_string(), None);
         if doc["kind"] != "APIGroupDiscoveryList" {
             return Ok(());
         }
-        let mut cache = self.discovery.lock().await;
         for group in doc["items"].as_array().into_iter().flatten() {
             let name = group["metadata"]["name"].as_str().unwrap_or_default();
             for version in group["versions"].as_array().into_iter().flatten() {
