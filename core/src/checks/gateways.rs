@@ -41,6 +41,8 @@ pub(super) const EXPOSE_ISTIOD: &[ServerWant] = &[
 pub(super) enum GatewayProblem {
     /// No Gateway of that name.
     Missing,
+    /// The Gateway exists, its VirtualService does not.
+    VirtualServiceMissing,
     /// The VirtualService was not read: the mesh file gives this cluster no remotes, yet its
     /// `Istio` expects some (`EXTERNAL_ISTIOD`).
     VirtualServiceNotRead,
@@ -69,6 +71,7 @@ impl GatewayProblem {
     pub(super) fn describe(&self) -> String {
         match self {
             GatewayProblem::Missing => "it does not exist".into(),
+            GatewayProblem::VirtualServiceMissing => "the VirtualService does not exist".into(),
             GatewayProblem::VirtualServiceNotRead => "Istio/default sets EXTERNAL_ISTIOD but the mesh file gives this cluster no remotes (its VirtualService was not read): name its remotes in the mesh file".into(),
             GatewayProblem::NoServer { port } => format!("no server on port {port}"),
             GatewayProblem::TlsMode { port, found, want } => format!(

@@ -59,7 +59,7 @@ pub(super) fn evaluate(members: &[Member], facts: &[ClusterFacts], out: &mut Vec
             match &f.virtual_services {
                 None => problems.push(GatewayProblem::VirtualServiceNotRead),
                 Some(vs) if gw.is_some() && find(vs, gateway::ISTIOD_VIRTUAL_SERVICE).is_none() => {
-                    problems.push(GatewayProblem::Missing)
+                    problems.push(GatewayProblem::VirtualServiceMissing)
                 }
                 Some(_) => {}
             }

@@ -306,7 +306,11 @@ fn a_primary_with_remotes_needs_istiod_exposed_with_its_virtual_service() {
     let r = evaluate(&members, std::slice::from_ref(&f), &sel(), &[], vec![]);
     let e = one(&r, CheckId::NetworkExposeIstiod, Some("east"));
     assert_eq!(e.result, Outcome::Fail, "no VirtualService: {}", e.message);
-    assert!(e.message.contains("does not exist"), "{}", e.message);
+    assert!(
+        e.message.contains("the VirtualService does not exist"),
+        "{}",
+        e.message
+    );
     // Not read (the mesh file gave no remotes) yet needed: named as such, not as missing.
     let mut unread = f.clone();
     unread.virtual_services = None;
