@@ -2,11 +2,15 @@
 
 use crate::checks::istiod::{self, IstiodAccess};
 use crate::checks::remote::{self, PairFacts};
-use crate::checks::{self, ClusterFacts, Member, Report, Selection, render_short, render_table};
+use crate::checks::{
+    self, ClusterFacts, Member, Read, Report, Selection, render_short, render_table,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::cluster::{ClusterError, Kube};
 use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::kubeconfig::KubeconfigSource;
-use crate::mesh::MeshSpec;
+use crate::mesh::{MeshSpec, Role};
 use crate::render::{OutputFormat, Printer};
 use crate::targets::{Target, connect_all};
 use std::collections::BTreeMap;
@@ -85,7 +89,11 @@ pub async fn verify(
         .iter()
         .map(|m| (m.name.clone(), m.context.clone()))
         .collect();
-    let targets = connect_all(&source, &pairs, access.timeout).await?;
+    let targets = if opts.selection.pre {
+        connect_all(&source, &pairs, access.timeout).await?
+    } else {
+        connect_discovering(&source, &pairs, access.timeout).await?
+    };
     let deadline = opts.wait.map(|w| Instant::now() + w);
     // Traffic runs once (it deploys and removes workloads); its results join every report.
     let mut traffic = Vec::new();
@@ -106,7 +114,9 @@ pub async fn verify(
     }
     loop {
         let report = run_once(opts, &targets, access.timeout, traffic.clone()).await;
-        let done = report.success || deadline.is_none_or(|d| Instant::now() > d);
+        // An Istio still waiting for its operator is a warning, but --wait waits for it too.
+        let settled = report.success && !report.pending();
+        let done = settled || deadline.is_none_or(|d| Instant::now() > d);
         if done {
             match opts.format {
                 VerifyFormat::Json => printer.serialized(OutputFormat::Json, &report)?,
@@ -115,7 +125,7 @@ pub async fn verify(
             }
             return Ok(ExitStatus::problems_if(!report.success));
         }
-        printer.progress("some checks fail; retrying (--wait)");
+        printer.progress("some checks fail or wait for an operator; retrying (--wait)");
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
@@ -127,11 +137,22 @@ async fn run_once(
     traffic: Vec<crate::checks::CheckResult>,
 ) -> Report {
     let pre = opts.selection.pre;
-    let facts: Vec<ClusterFacts> = futures::future::join_all(
-        targets
-            .iter()
-            .map(|t| checks::gather(&t.kube, &t.name, pre)),
-    )
+    let mut selection = opts.selection.clone();
+    selection.now = SystemClock.now();
+    let facts: Vec<ClusterFacts> = futures::future::join_all(targets.iter().map(|t| {
+        let read = if pre {
+            Read::Pre
+        } else {
+            // istiod is exposed only where remotes use it; without a mesh file, who knows.
+            let virtual_services = !opts.from_mesh
+                || opts
+                    .members
+                    .iter()
+                    .any(|m| m.primary.as_deref() == Some(t.name.as_str()));
+            Read::Post { virtual_services }
+        };
+        checks::gather(&t.kube, &t.name, read)
+    }))
     .await;
     let mut members = opts.members.clone();
     let mut facts = facts;
@@ -147,7 +168,7 @@ async fn run_once(
         }
     }
     if pre {
-        return checks::evaluate(&members, &facts, &opts.selection, &[], Vec::new());
+        return checks::evaluate(&members, &facts, &selection, &[], Vec::new());
     }
     let mut expected = remote::expected_pairs(&members, &facts);
     if !opts.from_mesh {
@@ -173,15 +194,7 @@ async fn run_once(
             Some(remote::gather_pair(reader, s, timeout))
         }))
         .await;
-    let t = timeout.unwrap_or(Duration::from_secs(10));
-    let views = futures::future::join_all(targets.iter().zip(&facts).map(|(target, f)| {
-        let access = match opts.istiod_addresses.get(&f.name) {
-            Some(a) => IstiodAccess::Direct(a.clone()),
-            None => IstiodAccess::PortForward,
-        };
-        async move { istiod::clusterz(&target.kube, &access, t).await }
-    }))
-    .await;
+    let views = istiod_views(opts, targets, &members, &facts, timeout).await;
     let mut extra = traffic;
     for (f, view) in facts.iter().zip(&views) {
         if f.error.is_some() {
@@ -192,7 +205,69 @@ async fn run_once(
             .filter(|(r, _)| *r == f.name)
             .map(|(_, s)| s.clone())
             .collect();
-        istiod::evaluate(&f.name, &f.context, &wants, view, &mut extra);
+        let runs_istiod = checks::role_of(&members, f) == Role::Primary;
+        istiod::evaluate(runs_istiod, &f.name, &f.context, &wants, view, &mut extra);
     }
-    checks::evaluate(&members, &facts, &opts.selection, &pair_facts, extra)
+    checks::evaluate(&members, &facts, &selection, &pair_facts, extra)
+}
+
+/// istiod's `/debug/clusterz` per cluster where it runs (a primary); the Running pod comes
+/// from the facts, so no second Pod list.
+async fn istiod_views(
+    opts: &VerifyOptions,
+    targets: &[Target],
+    members: &[Member],
+    facts: &[ClusterFacts],
+    timeout: Option<Duration>,
+) -> Vec<Result<Option<Vec<istiod::ClusterzEntry>>, String>> {
+    let t = timeout.unwrap_or(Duration::from_secs(10));
+    futures::future::join_all(targets.iter().zip(facts).map(|(target, f)| {
+        let access = match opts.istiod_addresses.get(&f.name) {
+            Some(a) => IstiodAccess::Direct(a.clone()),
+            None => IstiodAccess::PortForward,
+        };
+        let asked = f.error.is_none() && checks::role_of(members, f) == Role::Primary;
+        let running = f
+            .pods_labelled("app", "istiod")
+            .into_iter()
+            .find(|p| p["status"]["phase"] == "Running")
+            .and_then(|p| p["metadata"]["name"].as_str())
+            .map(String::from);
+        async move {
+            if !asked {
+                return Ok(None);
+            }
+            istiod::clusterz(&target.kube, &access, running.as_deref(), t).await
+        }
+    }))
+    .await
+}
+
+/// Connects to each `(name, context)` in parallel, probing with the aggregated discovery the
+/// facts need anyway (one request where `GET /version` and a discovery were two). An
+/// unreachable context stops the run, named, as with every command.
+async fn connect_discovering(
+    source: &KubeconfigSource,
+    clusters: &[(String, String)],
+    timeout: Option<Duration>,
+) -> Result<Vec<Target>, ClusterError> {
+    let tasks = clusters.iter().map(|(name, context)| async move {
+        let kube = Kube::connect(source, context, timeout).await?;
+        match timeout {
+            Some(t) => tokio::time::timeout(t, kube.discover_all())
+                .await
+                .map_err(|_| ClusterError::Unreachable {
+                    context: context.clone(),
+                    operation: "GET /apis".into(),
+                    reason: format!("no answer within {}s", t.as_secs_f64()),
+                })??,
+            None => kube.discover_all().await?,
+        }
+        Ok::<_, ClusterError>(Target {
+            name: name.clone(),
+            kube,
+            version: String::new(),
+        })
+    });
+    futures::future::join_all(tasks).await.into_iter().collect()
 }

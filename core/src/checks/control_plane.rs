@@ -1,152 +1,164 @@
-//! Control planes: Ready, one meshID, consistent cluster names, network labels, versions.
+//! Control planes, per cluster: `Istio/default` reconciled and Ready, istiod's pods Running and
+//! Ready, and the network label.
 
-use super::{CheckResult, ClusterFacts, Emit, Member};
-use crate::labels::NETWORK_LABEL;
-use std::collections::BTreeMap;
+use super::pods::{IstioState, IstiodPods, PodState, istio_state, istiod_pods};
+use super::{CheckId, CheckResult, ClusterFacts, Emit, Member, Selection};
+use crate::labels::{ISTIO_NAMESPACE, NETWORK_LABEL};
+use crate::mesh::Role;
 
-pub(super) fn evaluate(members: &[Member], facts: &[ClusterFacts], out: &mut Vec<CheckResult>) {
-    let ready = Emit::new("control-plane.istio-ready");
-    let net = Emit::new("control-plane.network-label");
-    let live: Vec<&ClusterFacts> = facts.iter().filter(|f| f.error.is_none()).collect();
-    for f in &live {
-        let c = Some(f.name.as_str());
-        match (&f.istio_api, &f.istio) {
-            (None, _) => out.push(ready.skip(
-                c,
-                "the Sail operator's Istio API is not served here (installed another way?)",
-            )),
-            (Some(_), None) => out.push(ready.problem(
-                c,
-                "no Istio/default resource",
-                &format!("kubectl mesh-join -f mesh.yaml --only {}", f.name),
-            )),
-            (Some(_), Some(i)) => {
-                let conds = i["status"]["conditions"].as_array();
-                match conds.and_then(|cs| cs.iter().find(|c| c["type"] == "Ready")) {
-                    None => out.push(ready.skip(c, "Istio/default has no status: no Sail operator has reconciled it (is the operator running?)")),
-                    Some(r) if r["status"] == "True" => out.push(ready.pass(c, "Istio/default is Ready")),
-                    Some(r) => out.push(ready.problem(
-                        c,
-                        format!("Istio/default is not Ready: {} {}", r["reason"].as_str().unwrap_or(""), r["message"].as_str().unwrap_or("")),
-                        if r["reason"] == "RemoteIstiodNotReady" {
-                            "a remote is Ready only after its primary's istiod reads it (remote secret, EXTERNAL_ISTIOD, controlPlaneClusters): run the remote-access checks"
-                        } else {
-                            "kubectl get istio default -o yaml shows the operator's conditions"
-                        },
-                    )),
-                }
-            }
-        }
-        let label = f
-            .namespace
-            .as_ref()
-            .and_then(|n| n["metadata"]["labels"][NETWORK_LABEL].as_str());
-        let value = f.global()["network"].as_str();
-        let expected = members
-            .iter()
-            .find(|m| m.name == f.name)
-            .and_then(|m| m.network.as_deref());
-        match (label, value) {
-            (_, None) if f.istio.is_none() => {
-                out.push(net.skip(c, "no Istio/default to compare with"))
-            }
-            (Some(l), Some(v)) if l == v && expected.is_none_or(|e| e == l) => {
-                out.push(net.pass(c, format!("network {l}")))
-            }
-            (l, v) => out.push(net.problem(
-                c,
-                format!(
-                    "istio-system is labelled {NETWORK_LABEL}={} but values.global.network is {}{}",
-                    l.unwrap_or("<none>"),
-                    v.unwrap_or("<none>"),
-                    expected.map(|e| format!(" (the mesh file says {e})")).unwrap_or_default()
-                ),
-                &format!(
-                    "make both the cluster's network: kubectl mesh-join -f mesh.yaml --only {}",
-                    f.name
-                ),
-            )),
-        }
-    }
-
-    let mesh_id = Emit::new("control-plane.mesh-id");
-    let ids: BTreeMap<String, Vec<String>> = live
+/// The cluster's role: the mesh file's, else the observed one, else a primary.
+pub fn role_of(members: &[Member], f: &ClusterFacts) -> Role {
+    members
         .iter()
-        .filter_map(|f| Some((f.global()["meshID"].as_str()?.to_string(), f.name.clone())))
-        .fold(BTreeMap::new(), |mut m, (id, n)| {
-            m.entry(id).or_default().push(n);
-            m
-        });
-    match ids.len() {
-        0 => out.push(mesh_id.skip(None, "no Istio/default with values.global.meshID")),
-        1 => out.push(mesh_id.pass(None, format!("meshID {} everywhere", ids.keys().next().map(String::as_str).unwrap_or_default()))),
-        _ => out.push(mesh_id.problem(
-            None,
-            format!("meshID differs: {}", ids.iter().map(|(id, ns)| format!("{id} in {}", ns.join(", "))).collect::<Vec<_>>().join("; ")),
-            "every cluster of one mesh needs the same values.global.meshID: fix it in the mesh file and run kubectl mesh-join",
-        )),
-    }
+        .find(|m| m.name == f.name)
+        .and_then(|m| m.role)
+        .or_else(|| f.role())
+        .unwrap_or(Role::Primary)
+}
 
-    let names = Emit::new("control-plane.cluster-names");
-    let mut problems = Vec::new();
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    for f in &live {
-        if let Some(n) = f.global()["multiCluster"]["clusterName"].as_str() {
-            if let Some(other) = seen.insert(n.to_string(), f.context.clone()) {
-                problems.push(format!(
-                    "clusterName {n} is used in contexts {other} and {}",
-                    f.context
-                ));
-            }
-            if n != f.name {
-                problems.push(format!(
-                    "context {} runs clusterName {n}, but the mesh calls it {}",
-                    f.context, f.name
-                ));
-            }
-        }
+pub(super) fn evaluate(
+    members: &[Member],
+    facts: &[ClusterFacts],
+    sel: &Selection,
+    out: &mut Vec<CheckResult>,
+) {
+    for f in facts.iter().filter(|f| f.error.is_none()) {
+        out.push(istio_ready(f, sel));
+        out.push(istiod(f, role_of(members, f)));
+        out.push(network_label(members, f));
     }
-    for f in &live {
-        for s in &f.remote_secrets {
-            for key in s["data"].as_object().into_iter().flatten().map(|(k, _)| k) {
-                if let Some(target) = live.iter().find(|t| t.name == *key)
-                    && let Some(n) = target.global()["multiCluster"]["clusterName"].as_str()
-                    && n != key
-                {
-                    problems.push(format!(
-                        "{} reads cluster {key} but that cluster's clusterName is {n}",
-                        f.name
-                    ));
-                }
-            }
-        }
-    }
-    if live.iter().all(|f| f.istio.is_none()) {
-        out.push(names.skip(None, "no Istio/default resources to compare"));
-    } else if problems.is_empty() {
-        out.push(names.pass(
-            None,
-            "cluster names are unique and match the remote-secret keys",
-        ));
-    } else {
-        out.push(names.problem(None, problems.join("; "), "the remote-secret key, clusterName and injection path must be one name (reference §1.8): rejoin with kubectl mesh-join"));
-    }
+}
 
-    let skew = Emit::new("control-plane.version-skew");
-    let minors: BTreeMap<String, Vec<String>> = live
+fn join_hint(f: &ClusterFacts) -> String {
+    format!("kubectl mesh-join -f mesh.yaml --only {}", f.name)
+}
+
+fn age(secs: Option<i64>) -> String {
+    secs.map(|s| format!("created {s}s ago"))
+        .unwrap_or_else(|| "no creation time".into())
+}
+
+fn istio_ready(f: &ClusterFacts, sel: &Selection) -> CheckResult {
+    let e = Emit::new(CheckId::ControlPlaneIstioReady);
+    let c = Some(f.name.as_str());
+    let ctx = &f.context;
+    let show = format!(
+        "kubectl --context {ctx} get istio default -o yaml shows the operator's conditions"
+    );
+    match istio_state(f.istio_api.is_some(), f.istio.as_ref(), sel.now, time::Duration::try_from(sel.istio_grace).unwrap_or(time::Duration::MAX)) {
+        IstioState::ApiNotServed => e.problem(
+            c,
+            format!("context {ctx} does not serve the Sail operator's Istio API (sailoperator.io): no operator manages a control plane here"),
+            &format!("install the Sail operator on {}, then {}", f.name, join_hint(f)),
+        ),
+        IstioState::Missing => e.problem(c, "no Istio/default resource", &join_hint(f)),
+        IstioState::Pending { age_secs } => e.warn(
+            c,
+            format!("Istio/default has no status yet ({}; the operator gets {}s to reconcile it)", age(age_secs), sel.istio_grace.as_secs()),
+            "wait for the operator, or rerun with --wait 5m",
+        ),
+        IstioState::NeverReconciled { age_secs } => e.problem(
+            c,
+            format!("Istio/default has no status ({}): no operator has reconciled it", age(age_secs)),
+            &format!("is the Sail operator running? kubectl --context {ctx} get pods -A -l app.kubernetes.io/name=sail-operator"),
+        ),
+        IstioState::NotReconciled { reason, message } => e.problem(
+            c,
+            format!("Istio/default is not reconciled: {reason}: {message}"),
+            &format!("the operator could not apply it; {show}; fix the mesh file and rerun {}", join_hint(f)),
+        ),
+        IstioState::NotReady { reason, message } => e.problem(
+            c,
+            format!("Istio/default is not Ready: {reason}: {message}"),
+            &if reason == "RemoteIstiodNotReady" {
+                "a remote is Ready only after its primary's istiod reads it (remote secret, EXTERNAL_ISTIOD, controlPlaneClusters): run the remote-access checks".to_string()
+            } else {
+                show
+            },
+        ),
+        IstioState::Ready => e.pass(c, "Istio/default is reconciled and Ready"),
+    }
+}
+
+fn list(states: &[PodState]) -> String {
+    states
         .iter()
-        .filter_map(|f| {
-            let v = f.istio.as_ref()?["spec"]["version"].as_str()?.to_string();
-            let minor = v.split('.').take(2).collect::<Vec<_>>().join(".");
-            Some((minor, f.name.clone()))
-        })
-        .fold(BTreeMap::new(), |mut m, (v, n)| {
-            m.entry(v).or_default().push(n);
-            m
-        });
-    match minors.len() {
-        0 => out.push(skew.skip(None, "no Istio versions to compare")),
-        1 => out.push(skew.pass(None, format!("all control planes on {}", minors.keys().next().map(String::as_str).unwrap_or_default()))),
-        _ => out.push(skew.problem(None, format!("Istio versions differ: {}", minors.iter().map(|(v, n)| format!("{v} in {}", n.join(", "))).collect::<Vec<_>>().join("; ")), "upgrade the clusters to one minor version (one minor of skew is supported during an upgrade)")),
+        .map(PodState::describe)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn istiod(f: &ClusterFacts, role: Role) -> CheckResult {
+    let e = Emit::new(CheckId::ControlPlaneIstiodPods);
+    let c = Some(f.name.as_str());
+    if role == Role::Remote {
+        return e.skip(c, "a remote runs no istiod: its primary's istiod serves it");
+    }
+    let logs = format!(
+        "kubectl --context {} -n {ISTIO_NAMESPACE} logs -l app=istiod --previous shows why it stopped",
+        f.context
+    );
+    match istiod_pods(&f.pods_labelled("app", "istiod")) {
+        IstiodPods::None => e.problem(
+            c,
+            format!("no istiod pod (label app=istiod) in {ISTIO_NAMESPACE}"),
+            &format!(
+                "the operator creates deployment/istiod once Istio/default is reconciled: kubectl --context {} get istio default -o yaml",
+                f.context
+            ),
+        ),
+        IstiodPods::Healthy(states) => e.pass(
+            c,
+            format!(
+                "{} istiod pod(s) Running and Ready ({} restart(s))",
+                states.len(),
+                states.iter().map(|s| s.restarts).sum::<i64>()
+            ),
+        ),
+        IstiodPods::Degraded(states) => e.warn(
+            c,
+            format!(
+                "some istiod pods do not serve: {}",
+                list(&states.into_iter().filter(|s| !s.healthy()).collect::<Vec<_>>())
+            ),
+            &logs,
+        ),
+        IstiodPods::Down(states) => e.problem(c, format!("no istiod pod serves: {}", list(&states)), &logs),
+    }
+}
+
+fn network_label(members: &[Member], f: &ClusterFacts) -> CheckResult {
+    let net = Emit::new(CheckId::ControlPlaneNetworkLabel);
+    let c = Some(f.name.as_str());
+    let label = f
+        .namespace
+        .as_ref()
+        .and_then(|n| n["metadata"]["labels"][NETWORK_LABEL].as_str());
+    let value = f.global()["network"].as_str();
+    let expected = members
+        .iter()
+        .find(|m| m.name == f.name)
+        .and_then(|m| m.network.as_deref());
+    match (label, value) {
+        (Some(l), Some(v)) if l == v && expected.is_none_or(|e| e == l) => {
+            net.pass(c, format!("network {l}"))
+        }
+        (_, None) if f.istio.is_none() => net.problem(
+            c,
+            "no Istio/default to read values.global.network from",
+            &join_hint(f),
+        ),
+        (l, v) => net.problem(
+            c,
+            format!(
+                "istio-system is labelled {NETWORK_LABEL}={} but values.global.network is {}{}",
+                l.unwrap_or("<none>"),
+                v.unwrap_or("<none>"),
+                expected
+                    .map(|e| format!(" (the mesh file says {e})"))
+                    .unwrap_or_default()
+            ),
+            &format!("make both the cluster's network: {}", join_hint(f)),
+        ),
     }
 }

@@ -1,7 +1,11 @@
-//! Everything the checks look at, read once per cluster, in parallel.
+//! Everything the checks look at, read once per cluster, in parallel, with few requests:
+//! one Secret list serves `cacerts` and the remote secrets, one Pod list serves istiod, the
+//! gateways and `istiocoredns`.
 
+use super::{CheckId, CheckResult, Emit};
 use crate::ca::Bundle;
 use crate::cluster::{ClusterError, Kube};
+use crate::error::Hinted;
 use crate::labels::{
     CACERTS_SECRET, ISTIO_NAMESPACE, MULTICLUSTER_SECRET_LABEL, ROOT_CERT_CONFIGMAP,
 };
@@ -26,6 +30,66 @@ pub struct Member {
     pub east_west_address: Option<String>,
 }
 
+/// Why a request failed, as a kind (decisions match on it, never on the message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactErrorKind {
+    /// The API server did not answer (network, TLS, timeout).
+    Unreachable,
+    /// The credentials were rejected (401).
+    Unauthorized,
+    /// The user may not make the request (403, RBAC).
+    Forbidden,
+    /// Anything else the server or the client refused.
+    Other,
+}
+
+/// A request that failed while reading a cluster's facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactError {
+    /// The request, e.g. `list ConfigMap in all namespaces`.
+    pub request: String,
+    /// The cause as the server or client gave it.
+    pub cause: String,
+    /// Its kind.
+    pub kind: FactErrorKind,
+    /// The next step.
+    pub hint: String,
+}
+
+impl FactError {
+    /// Classifies a cluster error.
+    pub fn from_cluster(e: &ClusterError) -> FactError {
+        let hint = e.hint().unwrap_or_default();
+        let (request, cause, kind) = match e {
+            ClusterError::Unreachable {
+                operation, reason, ..
+            } => (
+                operation.clone(),
+                reason.clone(),
+                FactErrorKind::Unreachable,
+            ),
+            ClusterError::Forbidden {
+                operation, message, ..
+            } => (operation.clone(), message.clone(), FactErrorKind::Forbidden),
+            ClusterError::Unauthorized { operation, .. } => (
+                operation.clone(),
+                "the credentials were rejected (401)".into(),
+                FactErrorKind::Unauthorized,
+            ),
+            ClusterError::Rejected {
+                operation, message, ..
+            } => (operation.clone(), message.clone(), FactErrorKind::Other),
+            other => ("connect".into(), other.to_string(), FactErrorKind::Other),
+        };
+        FactError {
+            request,
+            cause,
+            kind,
+            hint,
+        }
+    }
+}
+
 /// What a cluster looks like, as read through its API server.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterFacts {
@@ -33,9 +97,9 @@ pub struct ClusterFacts {
     pub name: String,
     /// Kube context.
     pub context: String,
-    /// Why the cluster could not be read (then nothing else is set).
-    pub error: Option<String>,
-    /// `gitVersion` of the API server.
+    /// The request that failed (then the facts are incomplete and no check reads them).
+    pub error: Option<FactError>,
+    /// `gitVersion` of the API server (empty when it did not answer).
     pub version: String,
     /// The Istio namespace.
     pub namespace: Option<Value>,
@@ -51,10 +115,13 @@ pub struct ClusterFacts {
     pub east_west_service: Option<Value>,
     /// `Gateway`s in the Istio namespace.
     pub gateways: Vec<Value>,
-    /// `VirtualService`s in the Istio namespace.
-    pub virtual_services: Vec<Value>,
+    /// `VirtualService`s in the Istio namespace; `None` when not read (the mesh file gives the
+    /// cluster no remotes, so nothing needs istiod exposed).
+    pub virtual_services: Option<Vec<Value>>,
     /// Remote secrets (label `istio/multiCluster=true`) in the Istio namespace.
     pub remote_secrets: Vec<Value>,
+    /// Pods in the Istio namespace (istiod, gateways, istiocoredns).
+    pub pods: Vec<Value>,
     /// CoreDNS configuration (`kube-system/coredns`).
     pub coredns: Option<Value>,
     /// ServiceEntries (all namespaces) when the API is served.
@@ -86,6 +153,14 @@ impl ClusterFacts {
         let remote = i["spec"]["profile"] == "remote" || i["spec"]["values"]["profile"] == "remote";
         Some(if remote { Role::Remote } else { Role::Primary })
     }
+
+    /// Pods of the Istio namespace carrying label `key=value`.
+    pub fn pods_labelled(&self, key: &str, value: &str) -> Vec<&Value> {
+        self.pods
+            .iter()
+            .filter(|p| p["metadata"]["labels"][key] == value)
+            .collect()
+    }
 }
 
 fn opt<T>(r: Result<T, ClusterError>) -> Result<Option<T>, ClusterError> {
@@ -96,107 +171,160 @@ fn opt<T>(r: Result<T, ClusterError>) -> Result<Option<T>, ClusterError> {
     }
 }
 
-/// Reads one cluster. Post-join facts by default; `pre` reads nodes, permissions and CRDs.
-pub async fn gather(kube: &Kube, name: &str, pre: bool) -> ClusterFacts {
+/// What to read of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Pre-join: nodes, permissions, CRDs.
+    Pre,
+    /// Post-join facts; VirtualServices only where istiod may be exposed to remotes.
+    Post {
+        /// Read the VirtualServices of the Istio namespace.
+        virtual_services: bool,
+    },
+}
+
+/// Reads one cluster.
+pub async fn gather(kube: &Kube, name: &str, read: Read) -> ClusterFacts {
     let mut f = ClusterFacts {
         name: name.into(),
         context: kube.context.clone(),
         ..Default::default()
     };
-    if let Err(e) = fill(kube, &mut f, pre).await {
-        f.error = Some(e.to_string());
+    let done = match read {
+        Read::Pre => fill_pre(kube, &mut f).await,
+        Read::Post { virtual_services } => fill(kube, &mut f, virtual_services).await,
+    };
+    if let Err(e) = done {
+        f.error = Some(FactError::from_cluster(&e));
     }
     f
 }
 
-async fn fill(kube: &Kube, f: &mut ClusterFacts, pre: bool) -> Result<(), ClusterError> {
-    f.version = kube.version().await?;
-    f.istio_api = if kube.serves("sailoperator.io/v1", "Istio").await? {
-        Some("sailoperator.io/v1".into())
-    } else if kube.serves("sailoperator.io/v1alpha1", "Istio").await? {
-        Some("sailoperator.io/v1alpha1".into())
-    } else {
-        None
-    };
-    if pre {
-        f.nodes = kube.list("v1", "Node", None, None).await?;
-        f.multus = kube
-            .serves("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition")
-            .await?;
-        f.load_balancers_with_address = kube
-            .list("v1", "Service", None, None)
-            .await?
-            .iter()
-            .filter(|s| {
-                s["spec"]["type"] == "LoadBalancer"
-                    && !s["status"]["loadBalancer"]["ingress"].is_null()
-            })
-            .count();
-        for (verb, group, resource, ns) in [
-            ("create", "", "namespaces", None),
-            ("create", "", "secrets", Some(ISTIO_NAMESPACE)),
-            ("create", "", "serviceaccounts", Some(ISTIO_NAMESPACE)),
-            ("create", "rbac.authorization.k8s.io", "clusterroles", None),
-            (
-                "create",
-                "rbac.authorization.k8s.io",
-                "clusterrolebindings",
-                None,
-            ),
-            ("create", "sailoperator.io", "istios", None),
-            (
-                "create",
-                "networking.istio.io",
-                "gateways",
-                Some(ISTIO_NAMESPACE),
-            ),
-        ] {
-            let allowed = access_review(kube, verb, group, resource, ns).await?;
-            f.permissions.push((format!("{verb} {resource}"), allowed));
+async fn istio_api(kube: &Kube) -> Result<Option<String>, ClusterError> {
+    for api in ["sailoperator.io/v1", "sailoperator.io/v1alpha1"] {
+        if kube.serves(api, "Istio").await? {
+            return Ok(Some(api.into()));
         }
-        return Ok(());
     }
+    Ok(None)
+}
+
+async fn fill_pre(kube: &Kube, f: &mut ClusterFacts) -> Result<(), ClusterError> {
+    f.version = kube.version().await?;
+    kube.discover_all().await?;
+    f.istio_api = istio_api(kube).await?;
+    f.nodes = kube.list("v1", "Node", None, None).await?;
+    f.multus = kube
+        .serves("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition")
+        .await?;
+    f.load_balancers_with_address = kube
+        .list("v1", "Service", None, None)
+        .await?
+        .iter()
+        .filter(|s| {
+            s["spec"]["type"] == "LoadBalancer" && !s["status"]["loadBalancer"]["ingress"].is_null()
+        })
+        .count();
+    let rbac = "rbac.authorization.k8s.io";
+    let ns = Some(ISTIO_NAMESPACE);
+    for (verb, group, resource, ns) in [
+        ("create", "", "namespaces", None),
+        ("create", "", "secrets", ns),
+        ("create", "", "serviceaccounts", ns),
+        ("create", rbac, "clusterroles", None),
+        ("create", rbac, "clusterrolebindings", None),
+        ("create", "sailoperator.io", "istios", None),
+        ("create", "networking.istio.io", "gateways", ns),
+    ] {
+        let allowed = access_review(kube, verb, group, resource, ns).await?;
+        f.permissions.push((format!("{verb} {resource}"), allowed));
+    }
+    Ok(())
+}
+
+async fn fill(kube: &Kube, f: &mut ClusterFacts, vs: bool) -> Result<(), ClusterError> {
+    // One discovery request for every group (Sail, networking.istio.io), unless the
+    // connection's probe made it already.
+    kube.discover_all().await?;
+    f.istio_api = istio_api(kube).await?;
     let ns = Some(ISTIO_NAMESPACE);
     let cm_field = format!("metadata.name={ROOT_CERT_CONFIGMAP}");
-    let secret_label = format!("{MULTICLUSTER_SECRET_LABEL}=true");
-    let (namespace, cacerts, maps, svc, secrets) = futures::join!(
+    let (namespace, secrets, maps, svc, pods) = futures::join!(
         kube.get("v1", "Namespace", None, ISTIO_NAMESPACE),
-        kube.get("v1", "Secret", ns, CACERTS_SECRET),
+        kube.list("v1", "Secret", ns, None),
         kube.list_selected("v1", "ConfigMap", None, None, Some(&cm_field)),
         kube.get("v1", "Service", ns, gateway::EAST_WEST),
-        kube.list("v1", "Secret", ns, Some(&secret_label)),
+        kube.list("v1", "Pod", ns, None),
     );
     f.namespace = namespace?;
-    f.cacerts = cacerts?.map(|s| {
-        Bundle::from_secret(
-            &format!(
-                "context {}: {ISTIO_NAMESPACE}/{CACERTS_SECRET}",
-                kube.context
-            ),
-            &s,
-        )
-    });
+    let secrets = secrets?;
+    let origin = format!(
+        "context {}: {ISTIO_NAMESPACE}/{CACERTS_SECRET}",
+        kube.context
+    );
+    f.cacerts = secrets
+        .iter()
+        .find(|s| s["metadata"]["name"] == CACERTS_SECRET)
+        .map(|s| Bundle::from_secret(&origin, s));
+    f.remote_secrets = secrets
+        .into_iter()
+        .filter(|s| s["metadata"]["labels"][MULTICLUSTER_SECRET_LABEL] == "true")
+        .collect();
     f.root_config_maps = maps?;
     f.east_west_service = svc?;
-    f.remote_secrets = secrets?;
+    f.pods = pods?;
+    f.istiocoredns = !f.pods_labelled("app", "istiocoredns").is_empty();
     if let Some(api) = &f.istio_api {
         f.istio = opt(kube.get(api, "Istio", None, "default").await)?.flatten();
     }
-    let (gws, vss, ses) = futures::join!(
-        kube.list("networking.istio.io/v1", "Gateway", ns, None),
-        kube.list("networking.istio.io/v1", "VirtualService", ns, None),
-        kube.list("networking.istio.io/v1", "ServiceEntry", None, None),
+    let net = "networking.istio.io/v1";
+    let virtual_services = async {
+        match vs {
+            true => kube.list(net, "VirtualService", ns, None).await.map(Some),
+            false => Ok(None),
+        }
+    };
+    let (gws, vss, ses, coredns) = futures::join!(
+        kube.list(net, "Gateway", ns, None),
+        virtual_services,
+        kube.list(net, "ServiceEntry", None, None),
+        kube.get("v1", "ConfigMap", Some("kube-system"), "coredns"),
     );
     f.gateways = opt(gws)?.unwrap_or_default();
-    f.virtual_services = opt(vss)?.unwrap_or_default();
+    f.virtual_services = match opt(vss)? {
+        Some(Some(list)) => Some(list),
+        Some(None) => None,
+        None => Some(Vec::new()),
+    };
     f.service_entries = opt(ses)?.unwrap_or_default();
-    let (coredns, icd) = futures::join!(
-        kube.get("v1", "ConfigMap", Some("kube-system"), "coredns"),
-        kube.get("apps/v1", "Deployment", ns, "istiocoredns"),
-    );
     f.coredns = coredns?;
-    f.istiocoredns = icd?.is_some();
     Ok(())
+}
+
+/// `cluster.facts`: one result per cluster; a failed read names the request and its cause.
+pub(super) fn evaluate(facts: &[ClusterFacts], out: &mut Vec<CheckResult>) {
+    let e = Emit::new(CheckId::ClusterFacts);
+    for f in facts {
+        let c = Some(f.name.as_str());
+        out.push(match &f.error {
+            None => e.pass(c, format!("context {}: every fact read", f.context)),
+            Some(err) => e.problem(c, unread_message(f, err), &err.hint),
+        });
+    }
+}
+
+/// "context lab-2: list ConfigMap in all namespaces was forbidden: …".
+pub(super) fn unread_message(f: &ClusterFacts, err: &FactError) -> String {
+    let what = match err.kind {
+        FactErrorKind::Unreachable => "got no answer",
+        FactErrorKind::Unauthorized => "was refused (401)",
+        FactErrorKind::Forbidden => "was forbidden (403)",
+        FactErrorKind::Other => "failed",
+    };
+    format!(
+        "context {}: {} {what}: {}; the checks of {} could not run",
+        f.context, err.request, err.cause, f.name
+    )
 }
 
 /// `SelfSubjectAccessReview`: may the current user do `verb` on `resource`?

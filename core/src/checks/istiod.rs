@@ -4,7 +4,7 @@
 //! reached directly. Both give a byte stream that carries the same HTTP request: this file is
 //! the only place that knows the difference.
 
-use super::{CheckResult, Emit};
+use super::{CheckId, CheckResult, Emit};
 use crate::cluster::Kube;
 use crate::labels::ISTIO_NAMESPACE;
 use serde::Deserialize;
@@ -56,10 +56,12 @@ async fn http_get<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(rest.to_string())
 }
 
-/// Fetches `/debug/clusterz`; `Ok(None)` when istiod does not run in the cluster.
+/// Fetches `/debug/clusterz` (through a port-forward to `running_pod`, a Running `app=istiod`
+/// pod of the facts); `Ok(None)` when no istiod pod runs.
 pub async fn clusterz(
     kube: &Kube,
     access: &IstiodAccess,
+    running_pod: Option<&str>,
     timeout: Duration,
 ) -> Result<Option<Vec<ClusterzEntry>>, String> {
     let fetch = async {
@@ -73,19 +75,11 @@ pub async fn clusterz(
             IstiodAccess::PortForward => {
                 use k8s_openapi::api::core::v1::Pod;
                 let pods: kube::Api<Pod> = kube::Api::namespaced(kube.client(), ISTIO_NAMESPACE);
-                let list = pods
-                    .list(
-                        &kube::api::ListParams::default()
-                            .labels("app=istiod")
-                            .fields("status.phase=Running"),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let Some(name) = list.items.first().and_then(|p| p.metadata.name.clone()) else {
+                let Some(name) = running_pod else {
                     return Ok(None);
                 };
                 let mut pf = pods
-                    .portforward(&name, &[15014])
+                    .portforward(name, &[15014])
                     .await
                     .map_err(|e| e.to_string())?;
                 let stream = pf.take_stream(15014).ok_or("port-forward gave no stream")?;
@@ -101,16 +95,25 @@ pub async fn clusterz(
         .map_err(|_| format!("no answer within {}s", timeout.as_secs()))?
 }
 
-/// Judges one cluster's istiod view against the remotes it should read.
+/// Judges one cluster's istiod view against the remotes it should read; `runs_istiod` is
+/// false for a remote (its primary's istiod serves it).
 pub fn evaluate(
+    runs_istiod: bool,
     cluster: &str,
     context: &str,
     expected: &[String],
     view: &Result<Option<Vec<ClusterzEntry>>, String>,
     out: &mut Vec<CheckResult>,
 ) {
-    let e = Emit::new("istiod.remote-clusters-synced");
+    let e = Emit::new(CheckId::IstiodRemoteClustersSynced);
     let c = Some(cluster);
+    if !runs_istiod {
+        out.push(e.skip(
+            c,
+            "a remote runs no istiod: its primary's istiod reads the clusters",
+        ));
+        return;
+    }
     match view {
         Err(err) => out.push(e.problem(
             c,
@@ -119,9 +122,10 @@ pub fn evaluate(
                 "check istiod: kubectl --context {context} -n {ISTIO_NAMESPACE} logs -l app=istiod"
             ),
         )),
-        Ok(None) => out.push(e.skip(
+        Ok(None) => out.push(e.problem(
             c,
-            "istiod does not run in this cluster (no Running app=istiod pod)",
+            "no Running app=istiod pod to ask for /debug/clusterz",
+            &format!("see control-plane.istiod-pods; kubectl --context {context} -n {ISTIO_NAMESPACE} get pods -l app=istiod"),
         )),
         Ok(Some(entries)) => {
             let mut bad = Vec::new();

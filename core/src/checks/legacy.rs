@@ -1,11 +1,11 @@
 //! A mesh still built the Istio 1.4–1.7 way ("replicated control planes", reference §8).
 
-use super::{CheckResult, ClusterFacts, Emit};
+use super::{CheckId, CheckResult, ClusterFacts, Emit};
 
 const MIGRATE: &str = "the .global scheme was removed in Istio 1.8-1.10: migrate to multi-primary (kubectl mesh-join -f mesh.yaml), then switch clients from <svc>.<ns>.global to <svc>.<ns>.svc.cluster.local and remove the *.global ServiceEntries, the CoreDNS 'global' stub and istiocoredns (docs/checks.md#legacyglobal-dns)";
 
 pub(super) fn evaluate(facts: &[ClusterFacts], out: &mut Vec<CheckResult>) {
-    let e = Emit::new("legacy.global-dns");
+    let e = Emit::new(CheckId::LegacyGlobalDns);
     for f in facts.iter().filter(|f| f.error.is_none()) {
         let c = Some(f.name.as_str());
         let mut found = Vec::new();

@@ -1,242 +1,62 @@
-//! `mesh-verify`'s checks: a registry of checks with stable ids, facts gathered once per
-//! cluster (in parallel, a bounded number of API requests), pure evaluation of those facts,
-//! and reports as a table, a short summary or versioned JSON.
+//! `mesh-verify`'s checks: a registry of typed check ids ([`ids`]), facts gathered once per
+//! cluster (in parallel, a bounded number of API requests), pure evaluation of those facts
+//! (time comes in through [`Selection::now`]), and reports as a table, a short summary or
+//! versioned JSON.
 //!
-//! Every check id has a section in `docs/checks.md` (a test enforces it); hints link there.
+//! Result semantics (`docs/checks.md`, "Results"): `pass` only for what was observed and is
+//! correct; `skip` only when a check does not apply to the topology (it says why) or its
+//! prerequisite failed (it names it); whatever could not be observed is a `fail` naming the
+//! cluster, the request and the cause.
 
 mod control_plane;
+mod emit;
 pub mod facts;
+mod gateways;
+mod ids;
 pub mod istiod;
 mod legacy;
+mod mesh_wide;
 mod network;
+mod pods;
 mod pre;
 pub mod remote;
 mod report;
+mod rules;
 pub mod traffic;
 mod trust;
 
-pub use facts::{ClusterFacts, Member, gather};
+pub use control_plane::role_of;
+pub use emit::CheckResult;
+pub(crate) use emit::Emit;
+pub use facts::{ClusterFacts, FactError, FactErrorKind, Member, Read, gather};
+pub use ids::{CHECKS, Category, CheckId, CheckInfo, DOCS, Outcome, info};
 pub use report::{render_short, render_table};
 
 use serde::Serialize;
+use time::OffsetDateTime;
 
 /// The JSON report's schema version (documented in `docs/checks.md`).
 pub const SCHEMA_VERSION: &str = "kubectl-mesh.io/verify/v1";
 
-/// Where the checks are documented.
-pub const DOCS: &str = "docs/checks.md";
+/// How long an `Istio` may exist without a status before that is a failure.
+pub const ISTIO_GRACE: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// A check's category, in report order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Category {
-    /// Before a join: can it work here?
-    Pre,
-    /// The mesh's certificates.
-    Trust,
-    /// A mesh built the Istio 1.4–1.7 way.
-    Legacy,
-    /// The control planes.
-    ControlPlane,
-    /// Gateways and exposure.
-    Network,
-    /// Remote secrets and what they grant.
-    RemoteAccess,
-    /// istiod's own view.
-    Istiod,
-    /// Requests across clusters.
-    Traffic,
+/// The root on the operator's disk, to compare the clusters' roots with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalRoot {
+    /// No certs folder was named and the default one has no root: nothing to compare.
+    NotGiven,
+    /// The mesh file names a certs folder that holds no root (a failure, not a silent skip).
+    Missing {
+        /// The folder as named.
+        folder: String,
+    },
+    /// The root's SHA-256 fingerprint.
+    Root(String),
 }
 
-impl Category {
-    /// Heading in the table.
-    pub fn title(self) -> &'static str {
-        match self {
-            Category::Pre => "pre-join",
-            Category::Trust => "trust",
-            Category::Legacy => "legacy multicluster",
-            Category::ControlPlane => "control plane",
-            Category::Network => "network",
-            Category::RemoteAccess => "remote access",
-            Category::Istiod => "istiod",
-            Category::Traffic => "traffic",
-        }
-    }
-}
-
-/// A check's outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// Fine.
-    Pass,
-    /// Works, but worth attention.
-    Warn,
-    /// Broken.
-    Fail,
-    /// Could not run here (the message says why).
-    Skip,
-}
-
-/// A registered check.
-#[derive(Debug, Clone, Copy)]
-pub struct CheckInfo {
-    /// Stable id, e.g. `trust.shared-root`.
-    pub id: &'static str,
-    /// Category.
-    pub category: Category,
-    /// What it proves.
-    pub description: &'static str,
-    /// Ids that must pass first (otherwise this one is skipped).
-    pub requires: &'static [&'static str],
-    /// Whether a failure is an error (`fail`) or only a warning (`warn`).
-    pub severity: Outcome,
-}
-
-impl CheckInfo {
-    /// The docs anchor of the check.
-    pub fn docs(&self) -> String {
-        format!("{DOCS}#{}", self.id.replace('.', ""))
-    }
-}
-
-macro_rules! checks {
-    ($($id:literal, $cat:ident, $sev:ident, [$($req:literal),*], $desc:literal;)*) => {
-        /// Every check, in report order.
-        pub const CHECKS: &[CheckInfo] = &[$(CheckInfo {
-            id: $id,
-            category: Category::$cat,
-            description: $desc,
-            requires: &[$($req),*],
-            severity: Outcome::$sev,
-        }),*];
-    };
-}
-
-checks! {
-    "pre.reachable", Pre, Fail, [], "every context's API server answers";
-    "pre.kubernetes-version", Pre, Fail, ["pre.reachable"], "the Kubernetes version is one Istio supports (1.28 or later)";
-    "pre.unique-names", Pre, Fail, [], "cluster names and kube contexts are unique";
-    "pre.sail-crds", Pre, Warn, ["pre.reachable"], "the Sail operator's Istio API is served";
-    "pre.multus", Pre, Fail, ["pre.reachable"], "the Multus CRD is served where the CNI configuration needs it";
-    "pre.permissions", Pre, Fail, ["pre.reachable"], "the user may create what mesh-join creates";
-    "pre.kernel", Pre, Warn, ["pre.reachable"], "nodes run a kernel of 4.11 or later (gateways need it)";
-    "pre.load-balancer", Pre, Warn, ["pre.reachable"], "east-west gateways can get an external address";
-    "trust.cacerts-present", Trust, Fail, [], "istio-system/cacerts holds all four files";
-    "trust.chain-valid", Trust, Fail, ["trust.cacerts-present"], "the intermediate chains to a root of root-cert.pem and its key matches";
-    "trust.shared-root", Trust, Fail, ["trust.cacerts-present"], "every cluster trusts one common root";
-    "trust.expiry", Trust, Warn, ["trust.cacerts-present"], "no certificate expired or expiring within --warn-days";
-    "trust.root-key-absent", Trust, Fail, ["trust.cacerts-present"], "no root private key is stored in the cluster";
-    "trust.root-configmap", Trust, Fail, ["trust.cacerts-present"], "istio-ca-root-cert ConfigMaps carry the roots of cacerts";
-    "legacy.global-dns", Legacy, Warn, [], "no mesh built the Istio 1.4-1.7 way (.global names, istiocoredns)";
-    "control-plane.istio-ready", ControlPlane, Fail, [], "Istio/default is Ready where an operator runs";
-    "control-plane.mesh-id", ControlPlane, Fail, [], "values.global.meshID is the same everywhere";
-    "control-plane.cluster-names", ControlPlane, Fail, [], "cluster names are unique and match the remote-secret keys";
-    "control-plane.network-label", ControlPlane, Fail, [], "the istio-system network label equals values.global.network";
-    "control-plane.version-skew", ControlPlane, Warn, [], "control planes run the same Istio minor version";
-    "network.eastwest-service", Network, Fail, [], "the east-west gateway Service exists with its ports and an address";
-    "network.cross-network-gateway", Network, Fail, [], "the cross-network Gateway exists in multi-network meshes";
-    "network.expose-istiod", Network, Fail, [], "istiod is exposed to remotes (Gateway + VirtualService)";
-    "remote.secret-present", RemoteAccess, Fail, [], "the reading cluster holds a well-formed remote secret for its peer";
-    "remote.kubeconfig", RemoteAccess, Fail, ["remote.secret-present"], "the remote secret's kubeconfig parses and names one cluster";
-    "remote.server-address", RemoteAccess, Fail, ["remote.kubeconfig"], "the API server address is not loopback";
-    "remote.credentials", RemoteAccess, Fail, ["remote.kubeconfig"], "the credentials authenticate against the peer and carry the reader permissions";
-    "remote.unique-claims", RemoteAccess, Fail, [], "no two remote secrets claim one cluster";
-    "istiod.remote-clusters-synced", Istiod, Fail, [], "istiod reports every remote cluster synced (/debug/clusterz)";
-    "traffic.cross-cluster", Traffic, Fail, [], "requests from each cluster reach every cluster's workloads (--traffic)";
-}
-
-/// Looks a check up by id.
-pub fn info(id: &str) -> Option<&'static CheckInfo> {
-    CHECKS.iter().find(|c| c.id == id)
-}
-
-/// One result of one check (per cluster or ordered pair where it applies).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CheckResult {
-    /// Check id.
-    pub id: &'static str,
-    /// Its category.
-    pub category: Category,
-    /// Outcome.
-    pub result: Outcome,
-    /// What was found.
-    pub message: String,
-    /// The next step (empty when passing).
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub hint: String,
-    /// Docs anchor.
-    pub docs: String,
-    /// The cluster it concerns.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<String>,
-    /// For pairs: the other cluster (`cluster` reads `peer`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub peer: Option<String>,
-}
-
-/// Builds results for one check id.
+/// What to run, and the instant it is judged at.
 #[derive(Debug, Clone)]
-pub(crate) struct Emit {
-    info: &'static CheckInfo,
-}
-
-impl Emit {
-    pub(crate) fn new(id: &'static str) -> Emit {
-        Emit {
-            info: info(id).unwrap_or(&CHECKS[0]),
-        }
-    }
-
-    fn make(
-        &self,
-        result: Outcome,
-        cluster: Option<&str>,
-        message: String,
-        hint: &str,
-    ) -> CheckResult {
-        CheckResult {
-            id: self.info.id,
-            category: self.info.category,
-            result,
-            message,
-            hint: hint.to_string(),
-            docs: self.info.docs(),
-            cluster: cluster.map(String::from),
-            peer: None,
-        }
-    }
-
-    pub(crate) fn pass(&self, cluster: Option<&str>, message: impl Into<String>) -> CheckResult {
-        self.make(Outcome::Pass, cluster, message.into(), "")
-    }
-
-    /// A problem: `fail` or `warn` as the check's severity says.
-    pub(crate) fn problem(
-        &self,
-        cluster: Option<&str>,
-        message: impl Into<String>,
-        hint: &str,
-    ) -> CheckResult {
-        self.make(self.info.severity, cluster, message.into(), hint)
-    }
-
-    pub(crate) fn warn(
-        &self,
-        cluster: Option<&str>,
-        message: impl Into<String>,
-        hint: &str,
-    ) -> CheckResult {
-        self.make(Outcome::Warn, cluster, message.into(), hint)
-    }
-
-    pub(crate) fn skip(&self, cluster: Option<&str>, why: impl Into<String>) -> CheckResult {
-        self.make(Outcome::Skip, cluster, why.into(), "")
-    }
-}
-
-/// What to run.
-#[derive(Debug, Clone, Default)]
 pub struct Selection {
     /// Pre-join checks (instead of the post-join ones).
     pub pre: bool,
@@ -244,8 +64,26 @@ pub struct Selection {
     pub allow_loopback: bool,
     /// Days before expiry that count as expiring.
     pub warn_days: i64,
-    /// The root on the operator's disk, when known.
-    pub local_root: Option<String>,
+    /// The root on the operator's disk.
+    pub local_root: LocalRoot,
+    /// Now: every time-dependent decision uses this, never the system clock.
+    pub now: OffsetDateTime,
+    /// How long an `Istio` may stay without a status (the operator reconciling it).
+    pub istio_grace: std::time::Duration,
+}
+
+impl Selection {
+    /// Post-join checks as of `now`, 30 warning days, no local root.
+    pub fn new(now: OffsetDateTime) -> Selection {
+        Selection {
+            pre: false,
+            allow_loopback: false,
+            warn_days: 30,
+            local_root: LocalRoot::NotGiven,
+            now,
+            istio_grace: ISTIO_GRACE,
+        }
+    }
 }
 
 /// The full report.
@@ -263,14 +101,8 @@ pub struct Report {
 impl Report {
     /// Orders results, drops nothing, and decides success (warnings do not fail a run).
     pub fn new(mut checks: Vec<CheckResult>) -> Report {
-        let order = |id: &str| CHECKS.iter().position(|c| c.id == id).unwrap_or(usize::MAX);
         checks.sort_by(|a, b| {
-            (a.category, order(a.id), &a.cluster, &a.peer).cmp(&(
-                b.category,
-                order(b.id),
-                &b.cluster,
-                &b.peer,
-            ))
+            (a.category, a.id, &a.cluster, &a.peer).cmp(&(b.category, b.id, &b.cluster, &b.peer))
         });
         let success = !checks.iter().any(|c| c.result == Outcome::Fail);
         Report {
@@ -280,13 +112,20 @@ impl Report {
         }
     }
 
+    /// Whether a result waits for someone else (an `Istio` within its reconcile grace).
+    pub fn pending(&self) -> bool {
+        self.checks
+            .iter()
+            .any(|c| c.id == CheckId::ControlPlaneIstioReady && c.result == Outcome::Warn)
+    }
+
     /// Results of one check id.
-    pub fn of(&self, id: &str) -> Vec<&CheckResult> {
+    pub fn of(&self, id: CheckId) -> Vec<&CheckResult> {
         self.checks.iter().filter(|c| c.id == id).collect()
     }
 }
 
-/// Evaluates every selected check from gathered facts (no I/O).
+/// Evaluates every selected check from gathered facts (no I/O, no clock).
 pub fn evaluate(
     members: &[Member],
     facts: &[ClusterFacts],
@@ -298,34 +137,72 @@ pub fn evaluate(
     if sel.pre {
         pre::evaluate(members, facts, &mut out);
     } else {
+        facts::evaluate(facts, &mut out);
         trust::evaluate(facts, sel, &mut out);
         legacy::evaluate(facts, &mut out);
-        control_plane::evaluate(members, facts, &mut out);
+        control_plane::evaluate(members, facts, sel, &mut out);
+        mesh_wide::evaluate(members, facts, &mut out);
         network::evaluate(members, facts, &mut out);
         remote::evaluate(members, facts, remote, sel, &mut out);
+        cover_unread(facts, &mut out);
     }
     apply_prerequisites(&mut out);
     Report::new(out)
 }
 
-/// A check whose prerequisite failed for the same cluster is turned into a skip.
+/// A cluster whose facts could not be read fails `cluster.facts`; every per-cluster check it
+/// would have had is listed for it as not evaluated, and a mesh-wide pass that could not see
+/// it is no pass.
+fn cover_unread(facts: &[ClusterFacts], out: &mut Vec<CheckResult>) {
+    let unread: Vec<&str> = facts
+        .iter()
+        .filter(|f| f.error.is_some())
+        .map(|f| f.name.as_str())
+        .collect();
+    if unread.is_empty() {
+        return;
+    }
+    let mut per_cluster: Vec<CheckId> = out
+        .iter()
+        .filter(|r| r.cluster.is_some() && r.peer.is_none() && r.id != CheckId::ClusterFacts)
+        .map(|r| r.id)
+        .collect();
+    per_cluster.sort();
+    per_cluster.dedup();
+    let why = |c: &str| format!("not evaluated: {} failed for {c}", CheckId::ClusterFacts);
+    for c in &unread {
+        for id in &per_cluster {
+            out.push(Emit::new(*id).skip(Some(c), why(c)));
+        }
+    }
+    for r in out.iter_mut().filter(|r| r.cluster.is_none()) {
+        if r.result == Outcome::Pass {
+            r.result = Outcome::Skip;
+            r.message = format!("{} (among the clusters read)", why(&unread.join(", ")));
+        }
+    }
+}
+
+/// A check whose prerequisite failed for the same cluster is turned into a skip naming it.
 fn apply_prerequisites(out: &mut [CheckResult]) {
-    let failed: Vec<(&'static str, Option<String>, Option<String>)> = out
+    let failed: Vec<(CheckId, Option<String>, Option<String>)> = out
         .iter()
         .filter(|r| r.result == Outcome::Fail)
         .map(|r| (r.id, r.cluster.clone(), r.peer.clone()))
         .collect();
     for r in out.iter_mut() {
-        let Some(info) = info(r.id) else { continue };
-        if let Some(req) = info.requires.iter().find(|req| {
+        if let Some(req) = r.id.info().requires.iter().find(|req| {
             failed.iter().any(|(id, c, p)| {
                 id == *req && (c.is_none() || *c == r.cluster) && (p.is_none() || *p == r.peer)
             })
         }) && r.result != Outcome::Pass
         {
             r.result = Outcome::Skip;
-            r.message = format!("skipped: {req} failed");
+            r.message = format!("not evaluated: {req} failed");
             r.hint.clear();
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,7 +2,7 @@
 //! its kubeconfig, its server address, and whether its credentials authenticate against the
 //! source with the reader's permissions (checked with the embedded token itself).
 
-use super::{CheckResult, ClusterFacts, Emit, Member, Selection};
+use super::{CheckId, CheckResult, ClusterFacts, Emit, Member, Selection};
 use crate::labels::{
     CLUSTER_ANNOTATION, ISTIO_NAMESPACE, MULTICLUSTER_SECRET_LABEL, REMOTE_SECRET_PREFIX,
 };
@@ -59,7 +59,9 @@ pub fn expected_pairs(members: &[Member], facts: &[ClusterFacts]) -> Vec<(String
         for s in members.iter().filter(|s| s.name != r.name) {
             let reads = match role(s) {
                 Some(Role::Primary) => true,
-                Some(Role::Remote) => s.primary.as_deref().is_none_or(|p| p == r.name),
+                // As mesh-join decides: a remote is read by its primary only (one without a
+                // known primary is found from the secrets in --context mode).
+                Some(Role::Remote) => s.primary.as_deref() == Some(r.name.as_str()),
                 None => false,
             };
             if reads {
@@ -166,28 +168,18 @@ async fn authenticate(
         .and_then(|s| s.user_info)
         .and_then(|u| u.username)
         .unwrap_or_default();
-    let kube = crate::cluster::Kube::from_client("remote-secret", client);
-    let review = |verb: &'static str,
-                  group: &'static str,
-                  resource: &'static str,
-                  ns: Option<&'static str>| {
-        let kube = kube.clone();
-        async move {
-            super::facts::access_review(&kube, verb, group, resource, ns)
-                .await
-                .map_err(|e| e.to_string())
-        }
-    };
-    let (svc, eps, sec) = futures::join!(
-        review("list", "", "services", None),
-        review("list", "discovery.k8s.io", "endpointslices", None),
-        review("create", "", "secrets", Some(ISTIO_NAMESPACE)),
-    );
+    // One rules review answers the three questions (two requests per peer in all).
+    let rules = super::rules::review(client, ISTIO_NAMESPACE).await?;
     Ok(Access {
         username,
-        list_services: svc?,
-        list_endpointslices: eps?,
-        create_secrets: sec?,
+        list_services: super::rules::allows(&rules, "list", "", "services"),
+        list_endpointslices: super::rules::allows(
+            &rules,
+            "list",
+            "discovery.k8s.io",
+            "endpointslices",
+        ),
+        create_secrets: super::rules::allows(&rules, "create", "", "secrets"),
     })
 }
 
@@ -198,105 +190,10 @@ pub(super) fn evaluate(
     sel: &Selection,
     out: &mut Vec<CheckResult>,
 ) {
-    let present = Emit::new("remote.secret-present");
-    let parses = Emit::new("remote.kubeconfig");
-    let address = Emit::new("remote.server-address");
-    let creds = Emit::new("remote.credentials");
     for p in pairs {
-        let at = |r: CheckResult| CheckResult {
-            peer: Some(p.source.clone()),
-            ..r
-        };
-        let c = Some(p.reader.as_str());
-        let reader_ctx = facts
-            .iter()
-            .find(|f| f.name == p.reader)
-            .map(|f| f.context.clone())
-            .unwrap_or_default();
-        let source_ctx = members
-            .iter()
-            .find(|m| m.name == p.source)
-            .map(|m| m.context.clone())
-            .unwrap_or_default();
-        let recreate = format!(
-            "kubectl mesh-join remote-secret --context {source_ctx} --name {} | kubectl --context {reader_ctx} apply -n {ISTIO_NAMESPACE} -f -   (or rerun kubectl mesh-join -f mesh.yaml)",
-            p.source
-        );
-        let Some(secret) = &p.secret else {
-            out.push(at(present.problem(
-                c,
-                format!(
-                    "{} cannot see {}: no remote secret in {ISTIO_NAMESPACE} has the key {}",
-                    p.reader, p.source, p.source
-                ),
-                &recreate,
-            )));
-            for e in [&parses, &address, &creds] {
-                out.push(at(e.skip(c, "no remote secret")));
-            }
-            continue;
-        };
-        if p.shape.is_empty() {
-            out.push(at(present.pass(
-                c,
-                format!("{ISTIO_NAMESPACE}/{secret} holds {}", p.source),
-            )));
-        } else {
-            out.push(at(present.problem(
-                c,
-                format!("{ISTIO_NAMESPACE}/{secret}: {}", p.shape.join("; ")),
-                &recreate,
-            )));
-        }
-        if let Some(e) = &p.parse_error {
-            out.push(at(parses.problem(
-                c,
-                format!("the kubeconfig for {} does not parse: {e}", p.source),
-                &recreate,
-            )));
-            out.push(at(address.skip(c, "no kubeconfig")));
-            out.push(at(creds.skip(c, "no kubeconfig")));
-            continue;
-        }
-        out.push(at(
-            parses.pass(c, format!("kubeconfig for {} parses", p.source))
-        ));
-        let server = p.server.clone().unwrap_or_default();
-        if is_loopback(&server) && !sel.allow_loopback {
-            out.push(at(address.problem(c, format!("server {server} is a loopback address: istiod in {} cannot reach {} there", p.reader, p.source), &format!("recreate the secret with an address {} can reach: kubectl mesh-join remote-secret --context {source_ctx} --name {} --server https://ADDRESS:6443", p.reader, p.source))));
-        } else if is_loopback(&server) {
-            out.push(at(address.pass(
-                c,
-                format!("server {server} (loopback allowed: every cluster on this host)"),
-            )));
-        } else {
-            out.push(at(address.pass(c, format!("server {server}"))));
-        }
-        match &p.auth {
-            None => out.push(at(creds.skip(c, "not tried"))),
-            Some(Err(e)) => out.push(at(creds.problem(
-                c,
-                format!("the credentials for {} do not work: {e}", p.source),
-                &recreate,
-            ))),
-            Some(Ok(a)) => {
-                if !(a.list_services && a.list_endpointslices) {
-                    out.push(at(creds.problem(c, format!("{} authenticates as {} but may not list services and endpointslices in {}", p.reader, a.username, p.source), &format!("bind the reader ClusterRole again: kubectl mesh-join -f mesh.yaml --only {}", p.source))));
-                } else if a.create_secrets {
-                    out.push(at(creds.warn(c, format!("{} reads {} as {}, which may also create secrets: more than a reader needs", p.reader, p.source, a.username), "use the istio-reader-service-account (least privilege) for remote secrets")));
-                } else {
-                    out.push(at(creds.pass(
-                        c,
-                        format!(
-                            "authenticates to {} as {} with read access only",
-                            p.source, a.username
-                        ),
-                    )));
-                }
-            }
-        }
+        pair(members, facts, p, sel, out);
     }
-    let unique = Emit::new("remote.unique-claims");
+    let unique = Emit::new(CheckId::RemoteUniqueClaims);
     for f in facts.iter().filter(|f| f.error.is_none()) {
         let mut claims: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         for s in &f.remote_secrets {
@@ -324,6 +221,116 @@ pub(super) fn evaluate(
             ));
         } else {
             out.push(unique.problem(Some(&f.name), format!("clusters claimed by more than one secret: {} (istiod ignores all but the first)", dup.join("; ")), &format!("delete the stale secret: kubectl --context {} -n {ISTIO_NAMESPACE} get secret -l {MULTICLUSTER_SECRET_LABEL}=true; keep {REMOTE_SECRET_PREFIX}<cluster>", f.context)));
+        }
+    }
+}
+
+/// The four checks of one ordered pair (reader, source).
+fn pair(
+    members: &[Member],
+    facts: &[ClusterFacts],
+    p: &PairFacts,
+    sel: &Selection,
+    out: &mut Vec<CheckResult>,
+) {
+    let present = Emit::new(CheckId::RemoteSecretPresent);
+    let parses = Emit::new(CheckId::RemoteKubeconfig);
+    let address = Emit::new(CheckId::RemoteServerAddress);
+    let creds = Emit::new(CheckId::RemoteCredentials);
+    let at = |r: CheckResult| CheckResult {
+        peer: Some(p.source.clone()),
+        ..r
+    };
+    let c = Some(p.reader.as_str());
+    let reader_ctx = facts
+        .iter()
+        .find(|f| f.name == p.reader)
+        .map(|f| f.context.clone())
+        .unwrap_or_default();
+    let source_ctx = members
+        .iter()
+        .find(|m| m.name == p.source)
+        .map(|m| m.context.clone())
+        .unwrap_or_default();
+    let recreate = format!(
+        "kubectl mesh-join remote-secret --context {source_ctx} --name {} | kubectl --context {reader_ctx} apply -n {ISTIO_NAMESPACE} -f -   (or rerun kubectl mesh-join -f mesh.yaml)",
+        p.source
+    );
+    let Some(secret) = &p.secret else {
+        out.push(at(present.problem(
+            c,
+            format!(
+                "{} cannot see {}: no remote secret in {ISTIO_NAMESPACE} has the key {}",
+                p.reader, p.source, p.source
+            ),
+            &recreate,
+        )));
+        for e in [&parses, &address, &creds] {
+            out.push(at(e.skip(c, "no remote secret")));
+        }
+        return;
+    };
+    if p.shape.is_empty() {
+        out.push(at(present.pass(
+            c,
+            format!("{ISTIO_NAMESPACE}/{secret} holds {}", p.source),
+        )));
+    } else {
+        out.push(at(present.problem(
+            c,
+            format!("{ISTIO_NAMESPACE}/{secret}: {}", p.shape.join("; ")),
+            &recreate,
+        )));
+    }
+    if let Some(e) = &p.parse_error {
+        out.push(at(parses.problem(
+            c,
+            format!("the kubeconfig for {} does not parse: {e}", p.source),
+            &recreate,
+        )));
+        out.push(at(address.skip(c, "no kubeconfig")));
+        out.push(at(creds.skip(c, "no kubeconfig")));
+        return;
+    }
+    out.push(at(
+        parses.pass(c, format!("kubeconfig for {} parses", p.source))
+    ));
+    let server = p.server.clone().unwrap_or_default();
+    if is_loopback(&server) && !sel.allow_loopback {
+        out.push(at(address.problem(c, format!("server {server} is a loopback address: istiod in {} cannot reach {} there", p.reader, p.source), &format!("recreate the secret with an address {} can reach: kubectl mesh-join remote-secret --context {source_ctx} --name {} --server https://ADDRESS:6443", p.reader, p.source))));
+    } else if is_loopback(&server) {
+        out.push(at(address.pass(
+            c,
+            format!("server {server} (loopback allowed: every cluster on this host)"),
+        )));
+    } else {
+        out.push(at(address.pass(c, format!("server {server}"))));
+    }
+    match &p.auth {
+        None => out.push(at(creds.problem(
+            c,
+            format!("the credentials for {} were not tried", p.source),
+            &recreate,
+        ))),
+        Some(Err(e)) => out.push(at(creds.problem(
+            c,
+            format!("the credentials for {} do not work: {e}", p.source),
+            &recreate,
+        ))),
+        Some(Ok(a)) => {
+            if !(a.list_services && a.list_endpointslices) {
+                out.push(at(creds.problem(c, format!("{} authenticates as {} but may not list services and endpointslices in {}", p.reader, a.username, p.source), &format!("bind the reader ClusterRole again: kubectl mesh-join -f mesh.yaml --only {}", p.source))));
+            } else if a.create_secrets {
+                out.push(at(creds.warn(c, format!("{} reads {} as {}, which may also create secrets: more than a reader needs", p.reader, p.source, a.username), "use the istio-reader-service-account (least privilege) for remote secrets")));
+            } else {
+                out.push(at(creds.pass(
+                    c,
+                    format!(
+                        "authenticates to {} as {} with read access only",
+                        p.source, a.username
+                    ),
+                )));
+            }
         }
     }
 }

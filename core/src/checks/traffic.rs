@@ -4,7 +4,7 @@
 //! Manifests follow Istio's samples (reference §5.3–§5.4); images are overridable for
 //! registries behind a firewall.
 
-use super::{CheckResult, Emit};
+use super::{CheckId, CheckResult, Emit};
 use crate::cluster::{ClusterError, Kube};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -91,7 +91,7 @@ pub fn judge(
     requests: usize,
     out: &mut Vec<CheckResult>,
 ) {
-    let e = Emit::new("traffic.cross-cluster");
+    let e = Emit::new(CheckId::TrafficCrossCluster);
     let want: Vec<String> = (0..clusters.len()).map(version_of).collect();
     for c in clusters {
         let who = Some(c.as_str());

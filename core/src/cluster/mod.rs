@@ -26,6 +26,11 @@ type DiscoveryCache = std::sync::Arc<
     tokio::sync::Mutex<std::collections::HashMap<String, Option<Vec<(String, String, bool)>>>>,
 >;
 
+/// The discovery cache's mark that aggregated discovery listed every group-version.
+const DISCOVERED_ALL: &str = "*";
+/// The discovery cache's mark that aggregated discovery was asked for (once per connection).
+const DISCOVERY_TRIED: &str = "*tried";
+
 /// A connected cluster.
 #[derive(Clone)]
 pub struct Kube {
@@ -144,6 +149,10 @@ impl Kube {
         // One discovery request per group-version and run (a verify of N clusters stays
         // within a fixed number of requests per cluster).
         let mut cache = self.discovery.lock().await;
+        if !cache.contains_key(api_version) && cache.contains_key(DISCOVERED_ALL) {
+            // Aggregated discovery listed every group-version: this one is not served.
+            cache.insert(api_version.to_string(), None);
+        }
         if !cache.contains_key(api_version) {
             let fetched = if group.is_empty() {
                 self.client.list_core_api_resources(version).await
@@ -177,6 +186,54 @@ impl Kube {
             let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
             (ApiResource::from_gvk_with_plural(&gvk, &plural), namespaced)
         }))
+    }
+
+    /// Discovers every API group in one request (aggregated discovery, `GET /apis` as
+    /// `APIGroupDiscoveryList`, Kubernetes 1.30+). A server that answers with the plain
+    /// group list leaves the cache as it was: discovery then goes per group-version. Asked
+    /// once per connection; later calls return at once.
+    pub async fn discover_all(&self) -> Result<(), ClusterError> {
+        if self.discovery.lock().await.contains_key(DISCOVERY_TRIED) {
+            return Ok(());
+        }
+        let request = http::Request::get("/apis")
+            .header(
+                http::header::ACCEPT,
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+            )
+            .body(Vec::new())
+            .map_err(|e| ClusterError::config(&self.context, e.to_string()))?;
+        let text =
+            self.client.request_text(request).await.map_err(|e| {
+                ClusterError::api(&self.context, "GET /apis (aggregated discovery)", e)
+            })?;
+        let doc: Value = serde_json::from_str(&text).unwrap_or_default();
+        let mut cache = self.discovery.lock().await;
+        cache.insert(DISCOVERY_TRIED.to_string(), None);
+        if doc["kind"] != "APIGroupDiscoveryList" {
+            return Ok(());
+        }
+        for group in doc["items"].as_array().into_iter().flatten() {
+            let name = group["metadata"]["name"].as_str().unwrap_or_default();
+            for version in group["versions"].as_array().into_iter().flatten() {
+                let v = version["version"].as_str().unwrap_or_default();
+                let resources = version["resources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| {
+                        Some((
+                            r["responseKind"]["kind"].as_str()?.to_string(),
+                            r["resource"].as_str()?.to_string(),
+                            r["scope"] == "Namespaced",
+                        ))
+                    })
+                    .collect();
+                cache.insert(format!("{name}/{v}"), Some(resources));
+            }
+        }
+        cache.insert(DISCOVERED_ALL.to_string(), None);
+        Ok(())
     }
 
     pub async fn serves(&self, api_version: &str, kind: &str) -> Result<bool, ClusterError> {

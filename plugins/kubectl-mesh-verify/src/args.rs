@@ -4,10 +4,11 @@ use clap::Parser;
 use mesh_core::app::verify::{self, VerifyFormat, VerifyOptions};
 use mesh_core::app::{self, trust::Access};
 use mesh_core::ca::CertDir;
-use mesh_core::checks::Selection;
 use mesh_core::checks::traffic::TrafficOptions;
+use mesh_core::checks::{LocalRoot, Selection};
 use mesh_core::cli::{CertsDirArgs, KubeArgs};
 use mesh_core::cli::{duration_arg, positive_duration_arg};
+use mesh_core::clock::{Clock, SystemClock};
 use mesh_core::mesh::MeshSpec;
 use mesh_core::render::Printer;
 use mesh_core::{Error, ExitStatus};
@@ -44,6 +45,11 @@ pub struct Cli {
     /// Report certificates that end within this many days
     #[arg(long, default_value_t = 30, value_name = "DAYS")]
     warn_days: i64,
+
+    /// How long an Istio resource may stay without a status (the operator reconciling it)
+    /// before that is a failure
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = duration_arg)]
+    reconcile_grace: std::time::Duration,
 
     /// Accept loopback API server addresses in remote secrets (every cluster on this host)
     #[arg(long)]
@@ -120,8 +126,20 @@ impl Cli {
                 None,
             ),
         };
-        let dir = CertDir::new(certs.unwrap_or_else(|| self.certs.dir.clone()));
-        let local_root = dir.root_fingerprint()?;
+        let local_root = match certs {
+            // A folder the mesh file names must hold the root: a missing one is a failure.
+            Some(folder) => match CertDir::new(folder.clone()).root_fingerprint()? {
+                Some(root) => LocalRoot::Root(root),
+                None => LocalRoot::Missing {
+                    folder: folder.display().to_string(),
+                },
+            },
+            None => match CertDir::new(self.certs.dir.clone()).root_fingerprint()? {
+                Some(root) => LocalRoot::Root(root),
+                None => LocalRoot::NotGiven,
+            },
+        };
+        let grace = self.reconcile_grace;
         let mut istiod_addresses = BTreeMap::new();
         for a in &self.istiod_addresses {
             let (c, addr) = a.split_once('=').ok_or_else(|| {
@@ -140,6 +158,9 @@ impl Cli {
                 allow_loopback: self.allow_loopback,
                 warn_days: self.warn_days,
                 local_root,
+                istio_grace: grace,
+                // Each run of the verify loop judges as of its own start.
+                ..Selection::new(SystemClock.now())
             },
             format: self.output,
             wait: self.wait,

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine as _;
+mod support;
+
 use mesh_lab::Lab;
 use mesh_lab::istiod::Istiod;
 use mesh_lab::testing::{describe as text, expect_success as ok, run_plugin as run};
@@ -157,7 +159,13 @@ fn istiod_loads_our_ca_syncs_every_remote_and_forgets_one_that_leaves() {
                 .all(|o| status_of(z, o).as_deref() == Some("synced"))
         });
     }
-    // mesh-verify reaches them (directly: they run outside the cluster) and agrees.
+    // mesh-verify reaches them (directly: they run outside the cluster) and agrees. The lab
+    // runs no operator and no kubelet: Istio's status and the istiod Pod's are written as
+    // they would write them (see the support module).
+    for ctx in ["lab-1", "lab-2", "lab-3"] {
+        support::istio_reconciled(&lab, ctx);
+        support::istiod_pod(&lab, ctx);
+    }
     let mut args: Vec<String> = ["-f", "mesh.yaml", "--allow-loopback", "-o", "json"]
         .map(String::from)
         .to_vec();
@@ -339,6 +347,9 @@ fn istioctl_and_our_remote_secrets_are_equivalent_and_a_broken_one_is_reported()
     });
 
     // A broken secret (a token that is not valid): istiod stops syncing and mesh-verify says so.
+    // The istiod Pod object (no kubelet in the lab: status written as a kubelet would) lets
+    // mesh-verify know istiod runs in east.
+    support::istiod_pod(&lab, "lab-1");
     let broken_kc = serde_json::to_string(&{
         let mut k = ok_.clone();
         k["users"][0]["user"]["token"] = Value::String("not-a-valid-token".into());

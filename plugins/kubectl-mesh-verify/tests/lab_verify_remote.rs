@@ -1,0 +1,137 @@
+//! `kubectl mesh-verify` on a primary-remote lab mesh: istiod exposed through the east-west
+//! gateway (Gateway spec, selector and VirtualService compared), checks that do not apply to
+//! a remote skipped with the reason, every decisive check passing.
+//!
+//! As in `lab_verify`: the lab runs no Sail operator and no kubelet, so the test writes the
+//! `Istio` status subresource as the operator does and the istiod Pod's status as a kubelet
+//! does; the istiod answering `/debug/clusterz` is real.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use mesh_lab::Lab;
+use mesh_lab::testing::{expect_success as ok, plugin_path, run_plugin as run};
+use support::*;
+
+#[test]
+fn a_primary_remote_lab_mesh_exposes_istiod_and_passes() {
+    let mut lab = Lab::up(2).expect("lab");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (certs, join) = (
+        plugin_path("kubectl-mesh-certs"),
+        plugin_path("kubectl-mesh-join"),
+    );
+    std::fs::write(
+        w.join("mesh.yaml"),
+        "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary, eastWestAddress: 192.0.2.1}\n- {name: west, context: lab-2, network: network1, role: remote, primary: east}\n",
+    )
+    .unwrap();
+    let create = [
+        "create",
+        "--clusters",
+        "east,west",
+        "--key-type",
+        "ecdsa-p256",
+    ];
+    ok(run(&certs, &lab, w, &create));
+    ok(run(&certs, &lab, w, &["apply", "-f", "mesh.yaml"]));
+    ok(run(
+        &join,
+        &lab,
+        w,
+        &["-f", "mesh.yaml", "--no-wait", "--allow-loopback"],
+    ));
+    for ctx in ["lab-1", "lab-2"] {
+        istio_reconciled(&lab, ctx);
+    }
+    istiod_pod(&lab, "lab-1");
+    // The primary's istiod serves a remote as an external istiod does (EXTERNAL_ISTIOD, as the
+    // join sets on the Istio resource): it also publishes the root ConfigMaps in the remote.
+    let c = lab.clusters()[0].clone();
+    let env = [("EXTERNAL_ISTIOD".to_string(), "true".to_string())];
+    let (proc, east) = mesh_lab::istiod::spawn(
+        lab.bin_dir(),
+        &lab.kubeconfig(),
+        &c.dir,
+        &c.name,
+        0,
+        "east",
+        &env,
+    )
+    .expect("istiod east");
+    lab.adopt_process(0, proc).unwrap();
+    let istiods = vec![east];
+    let mesh = Mesh {
+        lab: &lab,
+        dir: w,
+        certs,
+        join,
+        istiods,
+    };
+
+    let (code, report) = mesh.verify_until(&["--allow-loopback"], |r| r["success"] == true);
+    assert_eq!(code, Some(0), "{report:#}");
+    let result = |id: &str, cluster: &str| {
+        results(&report, id)
+            .into_iter()
+            .find(|c| c["cluster"] == cluster)
+            .unwrap_or_else(|| panic!("{id} for {cluster}: {report:#}"))
+            .clone()
+    };
+    for (id, cluster) in [
+        ("network.expose-istiod", "east"),
+        ("network.eastwest-service", "east"),
+        ("control-plane.istiod-pods", "east"),
+        ("control-plane.istio-ready", "west"),
+        ("istiod.remote-clusters-synced", "east"),
+        ("remote.credentials", "east"),
+        ("trust.shared-root", ""),
+    ] {
+        let r = if cluster.is_empty() {
+            results(&report, id)[0].clone()
+        } else {
+            result(id, cluster)
+        };
+        assert_eq!(r["result"], "pass", "{id} {cluster}: {r:#}");
+    }
+    for (id, why) in [
+        ("control-plane.istiod-pods", "remote runs no istiod"),
+        ("istiod.remote-clusters-synced", "remote runs no istiod"),
+        ("network.expose-istiod", "no remote uses"),
+        ("network.cross-network-gateway", "single network"),
+    ] {
+        let r = result(id, "west");
+        assert_eq!(r["result"], "skip", "{r:#}");
+        assert!(r["message"].as_str().unwrap().contains(why), "{r:#}");
+    }
+
+    // The VirtualService gone: exactly network.expose-istiod fails for east, naming it.
+    kubectl(
+        &lab,
+        "lab-1",
+        &[
+            "delete",
+            "virtualservices.networking.istio.io",
+            "istiod-vs",
+            "-n",
+            "istio-system",
+        ],
+    );
+    let (code, report) = mesh.verify(&["--allow-loopback"]);
+    expect_fault(
+        &report,
+        code,
+        ("network.expose-istiod", "east", ""),
+        "kubectl mesh-join",
+        &[],
+    );
+    assert!(
+        report
+            .to_string()
+            .contains("the VirtualService does not exist"),
+        "{report:#}"
+    );
+    mesh.rejoin();
+    assert_eq!(mesh.verify(&["--allow-loopback"]).0, Some(0));
+}

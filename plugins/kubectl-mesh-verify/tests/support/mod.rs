@@ -1,0 +1,208 @@
+//! The lab mesh `lab_verify` checks: running `mesh-verify` with every istiod address, and the
+//! objects the lab cannot produce by itself (it runs no Sail operator and no kubelet), written
+//! the way their owners write them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+pub mod setup;
+
+use mesh_lab::Lab;
+use mesh_lab::istiod::Istiod;
+use mesh_lab::testing::{describe as text, expect_success as ok, run_plugin as run};
+use serde_json::{Value, json};
+use std::path::Path;
+
+pub const VERIFY: &str = env!("CARGO_BIN_EXE_kubectl-mesh_verify");
+
+/// Runs kubectl against the lab, asserting success; returns stdout.
+pub fn kubectl(lab: &Lab, ctx: &str, args: &[&str]) -> String {
+    let o = lab.kubectl(ctx).args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Applies a manifest with the lab's kubectl.
+pub fn apply(lab: &Lab, ctx: &str, manifest: &Value) {
+    let mut child = lab
+        .kubectl(ctx)
+        .args(["apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        manifest.to_string().as_bytes(),
+    )
+    .unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success(), "apply {manifest}");
+}
+
+/// Patches the status subresource (`--subresource=status`, merge patch).
+pub fn patch_status(lab: &Lab, ctx: &str, what: &[&str], status: &Value) {
+    let patch = json!({ "status": status }).to_string();
+    let mut args = vec!["patch"];
+    args.extend_from_slice(what);
+    args.extend_from_slice(&["--subresource=status", "--type=merge", "-p", &patch]);
+    kubectl(lab, ctx, &args);
+}
+
+/// What the Sail operator writes on a reconciled, healthy `Istio` (the lab runs no operator).
+pub fn istio_reconciled(lab: &Lab, ctx: &str) {
+    let now = "2026-01-01T00:00:00Z";
+    patch_status(
+        lab,
+        ctx,
+        &["istios.sailoperator.io", "default"],
+        &json!({"state": "Healthy", "conditions": [
+            {"type": "Reconciled", "status": "True", "reason": "ReconcileSuccess", "lastTransitionTime": now},
+            {"type": "Ready", "status": "True", "reason": "Healthy", "lastTransitionTime": now}]}),
+    );
+}
+
+/// An istiod Pod object as the operator's Deployment would create it. The lab has no kubelet,
+/// so its status (Running, Ready) is written through the status subresource, as a kubelet would.
+pub fn istiod_pod(lab: &Lab, ctx: &str) {
+    apply(
+        lab,
+        ctx,
+        &json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "istiod-lab", "namespace": "istio-system", "labels": {"app": "istiod", "istio": "pilot"}},
+            "spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.28.1"}]}}),
+    );
+    istiod_pod_status(lab, ctx, true, 0, None);
+}
+
+/// The kubelet's view of the istiod pod: Ready, or crash-looping with `restarts` and a
+/// terminated reason.
+pub fn istiod_pod_status(lab: &Lab, ctx: &str, ready: bool, restarts: i64, last: Option<&str>) {
+    let t = "2026-01-01T00:00:00Z";
+    let (state, last_state) = match last {
+        None => (json!({"running": {"startedAt": t}}), json!({})),
+        Some(reason) => (
+            json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting failed container"}}),
+            json!({"terminated": {"reason": reason, "exitCode": 1, "startedAt": t, "finishedAt": t}}),
+        ),
+    };
+    let flag = if ready { "True" } else { "False" };
+    patch_status(
+        lab,
+        ctx,
+        &["pod", "istiod-lab", "-n", "istio-system"],
+        &json!({"phase": "Running",
+            "conditions": [{"type": "Ready", "status": flag, "lastTransitionTime": t},
+                           {"type": "ContainersReady", "status": flag, "lastTransitionTime": t}],
+            "containerStatuses": [{"name": "discovery", "ready": ready, "restartCount": restarts,
+                "image": "docker.io/istio/pilot:1.28.1", "imageID": "", "started": ready,
+                "state": state, "lastState": last_state}]}),
+    );
+}
+
+/// A joined lab mesh and how to verify it.
+pub struct Mesh<'a> {
+    pub lab: &'a Lab,
+    pub dir: &'a Path,
+    pub certs: String,
+    pub join: String,
+    pub istiods: Vec<Istiod>,
+}
+
+impl Mesh<'_> {
+    /// `mesh-verify -f mesh.yaml -o json --istiod-address …` plus `extra`.
+    pub fn verify(&self, extra: &[&str]) -> (Option<i32>, Value) {
+        self.verify_file("mesh.yaml", extra)
+    }
+
+    /// The same with another mesh file.
+    pub fn verify_file(&self, file: &str, extra: &[&str]) -> (Option<i32>, Value) {
+        let mut args: Vec<String> = ["-f", file, "-o", "json"].map(String::from).to_vec();
+        for i in &self.istiods {
+            args.push("--istiod-address".into());
+            args.push(format!("{}={}", i.cluster_id, i.monitoring));
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(VERIFY, self.lab, self.dir, &args);
+        let report: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|_| panic!("stdout is only JSON: {}", text(&o)));
+        (o.status.code(), report)
+    }
+
+    pub fn rejoin(&self) {
+        ok(run(
+            &self.join,
+            self.lab,
+            self.dir,
+            &["-f", "mesh.yaml", "--no-wait", "--allow-loopback"],
+        ));
+    }
+
+    /// Verifies until `done` holds for the report (istiod syncing, a token revoked), at most 45s.
+    pub fn verify_until(
+        &self,
+        extra: &[&str],
+        done: impl Fn(&Value) -> bool,
+    ) -> (Option<i32>, Value) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
+        loop {
+            let (code, report) = self.verify(extra);
+            if done(&report) || std::time::Instant::now() > deadline {
+                return (code, report);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+}
+
+/// (id, cluster, peer, hint) of every failing result.
+pub fn failing(report: &Value) -> Vec<(String, String, String, String)> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["result"] == "fail")
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (s("id"), s("cluster"), s("peer"), s("hint"))
+        })
+        .collect()
+}
+
+/// The results of one id.
+pub fn results<'r>(report: &'r Value, id: &str) -> Vec<&'r Value> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == id)
+        .collect()
+}
+
+/// Exit 1; `id` fails for `cluster` (and `peer`) with a hint containing `hint`; every other
+/// failing id is one of `consequences` (stated by the caller: what the same fault also breaks).
+pub fn expect_fault(
+    report: &Value,
+    code: Option<i32>,
+    (id, cluster, peer): (&str, &str, &str),
+    hint: &str,
+    consequences: &[&str],
+) {
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(report["success"], false);
+    let f = failing(report);
+    assert!(
+        f.iter()
+            .any(|(i, c, p, h)| i == id && c == cluster && p == peer && h.contains(hint)),
+        "expected {id} to fail for {cluster}/{peer} with hint ~{hint:?}, got {f:#?}"
+    );
+    let others: Vec<_> = f
+        .iter()
+        .filter(|(i, c, p, _)| !(i == id && c == cluster && p == peer))
+        .filter(|(i, ..)| !consequences.contains(&i.as_str()))
+        .collect();
+    assert!(others.is_empty(), "only {id} should fail: {others:#?}");
+}
