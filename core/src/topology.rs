@@ -7,21 +7,49 @@
 
 use crate::mesh::{MeshSpec, Role};
 
-/// `(reader, source)` pairs: `reader`'s istiod reads `source`'s API server.
-pub fn reading_pairs(mesh: &MeshSpec) -> Vec<(String, String)> {
-    let mut pairs = Vec::new();
-    for r in mesh.clusters.iter().filter(|c| c.role == Role::Primary) {
-        for s in mesh.clusters.iter().filter(|s| s.name != r.name) {
+/// A cluster as the rule sees it: its role (unknown when neither the mesh file nor the
+/// cluster says) and, for a remote, its primary.
+#[derive(Debug, Clone, Copy)]
+pub struct Node<'a> {
+    /// Cluster name.
+    pub name: &'a str,
+    /// Primary or remote, when known.
+    pub role: Option<Role>,
+    /// A remote's primary.
+    pub primary: Option<&'a str>,
+}
+
+/// `(reader, source)` pairs: `reader`'s istiod reads `source`'s API server. A cluster of
+/// unknown role reads nobody and is read by nobody.
+pub fn pairs(nodes: &[Node<'_>]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for r in nodes.iter().filter(|c| c.role == Some(Role::Primary)) {
+        for s in nodes.iter().filter(|s| s.name != r.name) {
             let reads = match s.role {
-                Role::Primary => true,
-                Role::Remote => s.primary.as_deref() == Some(r.name.as_str()),
+                Some(Role::Primary) => true,
+                Some(Role::Remote) => s.primary == Some(r.name),
+                None => false,
             };
             if reads {
-                pairs.push((r.name.clone(), s.name.clone()));
+                out.push((r.name.to_string(), s.name.to_string()));
             }
         }
     }
-    pairs
+    out
+}
+
+/// [`pairs`] of a mesh file.
+pub fn reading_pairs(mesh: &MeshSpec) -> Vec<(String, String)> {
+    let nodes: Vec<Node<'_>> = mesh
+        .clusters
+        .iter()
+        .map(|c| Node {
+            name: &c.name,
+            role: Some(c.role),
+            primary: c.primary.as_deref(),
+        })
+        .collect();
+    pairs(&nodes)
 }
 
 /// The clusters `cluster` reads.

@@ -7,7 +7,6 @@ use crate::labels::{
     CLUSTER_ANNOTATION, ISTIO_NAMESPACE, MULTICLUSTER_SECRET_LABEL, REMOTE_SECRET_PREFIX,
 };
 use crate::manifests::remote_secret::is_loopback;
-use crate::mesh::Role;
 use std::time::Duration;
 
 /// What the reader's secret for the source grants, observed.
@@ -54,22 +53,17 @@ pub fn expected_pairs(members: &[Member], facts: &[ClusterFacts]) -> Vec<(String
                 .and_then(|f| f.role())
         })
     };
-    let mut pairs = Vec::new();
-    for r in members.iter().filter(|m| role(m) == Some(Role::Primary)) {
-        for s in members.iter().filter(|s| s.name != r.name) {
-            let reads = match role(s) {
-                Some(Role::Primary) => true,
-                // As mesh-join decides: a remote is read by its primary only (one without a
-                // known primary is found from the secrets in --context mode).
-                Some(Role::Remote) => s.primary.as_deref() == Some(r.name.as_str()),
-                None => false,
-            };
-            if reads {
-                pairs.push((r.name.clone(), s.name.clone()));
-            }
-        }
-    }
-    pairs
+    // The rule mesh-join uses (a remote without a known primary is found from the secrets in
+    // --context mode).
+    let nodes: Vec<crate::topology::Node<'_>> = members
+        .iter()
+        .map(|m| crate::topology::Node {
+            name: &m.name,
+            role: role(m),
+            primary: m.primary.as_deref(),
+        })
+        .collect();
+    crate::topology::pairs(&nodes)
 }
 
 /// Reads one pair: finds the secret in the reader's facts and tries its credentials.
