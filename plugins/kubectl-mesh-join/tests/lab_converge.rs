@@ -47,7 +47,7 @@ fn join_with(
     extra: &[&str],
 ) -> std::process::Output {
     std::fs::write(dir.join(file), text).unwrap();
-    let mut args = vec!["-f", file, "--no-wait", "--allow-loopback"];
+    let mut args = vec!["-f", file, "--timeout", "60s", "--allow-loopback"];
     args.extend_from_slice(extra);
     run(JOIN, lab, dir, &args)
 }
@@ -175,6 +175,7 @@ fn same_objects(lab: &Lab, a: &str, b: &str) {
 fn converges(from: &[&str], to: &[&str]) {
     let n = from.len().max(to.len());
     let lab = Lab::up(2 * n).expect("lab");
+    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let names: Vec<&str> = to
@@ -266,6 +267,7 @@ fn the_peers_of_a_cluster_that_left_hold_what_a_fresh_join_without_it_writes() {
     ];
     let to = ["east primary net1", "west primary net1"];
     let lab = Lab::up(5).expect("lab");
+    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let all = ["east primary net", "west primary net", "north primary net"];
@@ -297,8 +299,10 @@ fn the_peers_of_a_cluster_that_left_hold_what_a_fresh_join_without_it_writes() {
 }
 
 #[test]
-fn fields_another_manager_owns_stop_the_run_until_force_conflicts() {
+fn fields_another_manager_owns_stop_the_run_until_force_conflicts_and_the_charts_objects_are_never_taken()
+ {
     let lab = Lab::up(2).expect("lab");
+    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let text_mesh = mesh(1, &["east primary net1", "west primary net1"]);
@@ -347,13 +351,59 @@ fn fields_another_manager_owns_stop_the_run_until_force_conflicts() {
         "a refused run wrote {writes:?}"
     );
     // The reader account's conflict is found too (the run stops at the first cluster's).
-    let only_west = join_with(&lab, w, "mesh.yaml", &text_mesh, &["--only", "west"]);
-    assert_eq!(only_west.status.code(), Some(2), "{}", text(&only_west));
-    let err = String::from_utf8_lossy(&only_west.stderr);
+    // The reader account is the charts' (here: the gitops tool's): even --create-reader never
+    // takes it over; the plan says it is left as it is, and its fields stay the other tool's.
+    let only_west = ok(join_with(
+        &lab,
+        w,
+        "mesh.yaml",
+        &text_mesh,
+        &["--only", "west", "--create-reader"],
+    ));
+    let table = String::from_utf8_lossy(&only_west.stdout);
     assert!(
-        err.contains("ServiceAccount istio-system/istio-reader-service-account")
-            && err.contains(".metadata.labels.app"),
-        "{err}"
+        table.lines().any(|l| l
+            .contains("ServiceAccount istio-system/istio-reader-service-account")
+            && l.contains("left as it is")),
+        "{table}"
+    );
+    let sa = kubectl_json(
+        &lab,
+        "lab-2",
+        &[
+            "get",
+            "sa",
+            "istio-reader-service-account",
+            "-n",
+            "istio-system",
+            "--show-managed-fields",
+        ],
+    )
+    .unwrap();
+    assert_eq!(sa["metadata"]["labels"]["app"], "gitops");
+    let managers: Vec<&str> = sa["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(!managers.contains(&"kubectl-mesh"), "{managers:?}");
+    // Positive control: the same run takes the ClusterRole, which nobody else made.
+    let role = kubectl_json(
+        &lab,
+        "lab-2",
+        &[
+            "get",
+            "clusterrole",
+            "istio-reader-clusterrole-istio-system",
+            "--show-managed-fields",
+        ],
+    )
+    .unwrap();
+    assert!(
+        role["metadata"]["managedFields"]
+            .to_string()
+            .contains("kubectl-mesh")
     );
     // Positive control: --force-conflicts writes, the fields are ours again, and a later run
     // is quiet.

@@ -5,7 +5,9 @@
 
 use base64::Engine as _;
 use mesh_lab::Lab;
-use mesh_lab::testing::{describe as text, expect_success as ok, kubectl_json, run_plugin as run};
+use mesh_lab::testing::{
+    describe as text, expect_success as ok, join_mesh, kubectl_json, run_plugin as run,
+};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -33,12 +35,7 @@ fn prepare(lab: &Lab, dir: &Path, mesh: &str, clusters: &str) {
 }
 
 fn join(lab: &Lab, dir: &Path) -> Output {
-    run(
-        JOIN,
-        lab,
-        dir,
-        &["-f", "mesh.yaml", "--no-wait", "--allow-loopback"],
-    )
+    join_mesh(JOIN, lab, dir)
 }
 
 /// Everything join manages in a cluster, with resourceVersions (to prove a re-run wrote nothing).
@@ -165,6 +162,7 @@ fn check_remote_secret(lab: &Lab, dir: &Path, reader_ctx: &str, source: &str) {
 
 fn topology(mesh: &str, checks: impl Fn(&Lab, &Path)) {
     let lab = Lab::up(2).expect("lab");
+    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     prepare(&lab, w, mesh, "east,west");
@@ -427,6 +425,7 @@ fn primary_remote_multi_network() {
 #[test]
 fn multi_primary_on_three_clusters_survives_interruption() {
     let lab = Lab::up(3).expect("lab");
+    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     prepare(
@@ -438,7 +437,14 @@ fn multi_primary_on_three_clusters_survives_interruption() {
     // Killed at several points, then run to the end.
     for delay in [60u64, 200, 400] {
         let mut child = Command::new(JOIN)
-            .args(["-f", "mesh.yaml", "--no-wait", "--allow-loopback"])
+            .args([
+                "-f",
+                "mesh.yaml",
+                "--timeout",
+                "60s",
+                "--allow-loopback",
+                "--create-reader",
+            ])
             .current_dir(w)
             .env("KUBECONFIG", lab.kubeconfig())
             .stdout(std::process::Stdio::null())
@@ -466,6 +472,7 @@ fn multi_primary_on_three_clusters_survives_interruption() {
     }
     // The same end state as an uninterrupted run on fresh clusters.
     let fresh = Lab::up(3).expect("lab");
+    let _operator_fresh = mesh_lab::standin::OperatorStandIn::start(&fresh);
     let work2 = tempfile::tempdir().unwrap();
     std::fs::write(
         work2.path().join("mesh.yaml"),
@@ -509,6 +516,7 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn leave_returns_the_peer_to_its_state_before_the_join() {
     let lab = Lab::up(2).expect("lab");
+    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let alone = "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary}\n";
@@ -590,6 +598,7 @@ fn leave_returns_the_peer_to_its_state_before_the_join() {
 #[test]
 fn refuses_without_cacerts_and_with_a_loopback_server() {
     let lab = Lab::up(2).expect("lab");
+    // No operator stand-in here: the Ready wait must time out.
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     std::fs::write(w.join("mesh.yaml"), "meshID: mesh1\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary}\n- {name: west, context: lab-2, network: network1, role: primary}\n").unwrap();
@@ -618,7 +627,7 @@ fn refuses_without_cacerts_and_with_a_loopback_server() {
         ],
     ));
     ok(run(&certs_bin(), &lab, w, &["apply", "-f", "mesh.yaml"]));
-    let loopback = run(JOIN, &lab, w, &["-f", "mesh.yaml", "--no-wait"]);
+    let loopback = run(JOIN, &lab, w, &["-f", "mesh.yaml", "--timeout", "60s"]);
     assert_eq!(loopback.status.code(), Some(2), "{}", text(&loopback));
     assert!(
         String::from_utf8_lossy(&loopback.stderr).contains("loopback"),

@@ -6,7 +6,9 @@
 use base64::Engine as _;
 use mesh_lab::Lab;
 use mesh_lab::audit::{marks, writes_since, writes_since_except};
-use mesh_lab::testing::{describe as text, expect_success as ok, leak_views, run_plugin as run};
+use mesh_lab::testing::{
+    describe as text, expect_success as ok, join_mesh, leak_views, run_plugin as run,
+};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,7 @@ const MESH: &str = "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east
 #[test]
 fn second_runs_write_nothing_and_no_secret_reaches_a_log() {
     let lab = Lab::up(3).expect("lab");
+    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     std::fs::write(w.join("mesh.yaml"), MESH).unwrap();
@@ -47,17 +50,19 @@ fn second_runs_write_nothing_and_no_secret_reaches_a_log() {
         ],
     )));
     keep(ok(run(&certs, &lab, w, &["apply", "-f", "mesh.yaml"])));
-    keep(ok(run(
-        JOIN,
-        &lab,
-        w,
-        &["-f", "mesh.yaml", "--no-wait", "--allow-loopback"],
-    )));
+    keep(ok(join_mesh(JOIN, &lab, w)));
 
     // Second runs: zero writes in every cluster.
     for args in [
         vec![certs.as_str(), "apply", "-f", "mesh.yaml"],
-        vec![JOIN, "-f", "mesh.yaml", "--no-wait", "--allow-loopback"],
+        vec![
+            JOIN,
+            "-f",
+            "mesh.yaml",
+            "--timeout",
+            "60s",
+            "--allow-loopback",
+        ],
         vec![certs.as_str(), "status", "-f", "mesh.yaml", "-o", "json"],
         vec![
             verify.as_str(),
@@ -90,7 +95,8 @@ fn second_runs_write_nothing_and_no_secret_reaches_a_log() {
             "-f",
             "mesh.yaml",
             "--allow-loopback",
-            "--no-wait",
+            "--timeout",
+            "60s",
             "-o",
             "json",
         ],
@@ -99,7 +105,8 @@ fn second_runs_write_nothing_and_no_secret_reaches_a_log() {
             "-f",
             "mesh.yaml",
             "--allow-loopback",
-            "--no-wait",
+            "--timeout",
+            "60s",
             "-o",
             "yaml",
         ],
@@ -269,6 +276,7 @@ fn second_runs_write_nothing_and_no_secret_reaches_a_log() {
 #[test]
 fn an_api_server_that_goes_away_is_named_and_nothing_is_written_behind_the_users_back() {
     let mut lab = Lab::up(3).expect("lab");
+    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     std::fs::write(w.join("mesh.yaml"), MESH).unwrap();
@@ -298,7 +306,8 @@ fn an_api_server_that_goes_away_is_named_and_nothing_is_written_behind_the_users
         &[
             "-f",
             "mesh.yaml",
-            "--no-wait",
+            "--timeout",
+            "60s",
             "--allow-loopback",
             "--request-timeout",
             "5s",
@@ -330,6 +339,7 @@ fn an_api_server_that_goes_away_is_named_and_nothing_is_written_behind_the_users
 #[test]
 fn an_api_server_stopped_mid_join_is_reported_with_what_was_done() {
     let mut lab = Lab::up(3).expect("lab");
+    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     std::fs::write(w.join("mesh.yaml"), MESH).unwrap();
@@ -351,7 +361,8 @@ fn an_api_server_stopped_mid_join_is_reported_with_what_was_done() {
         .args([
             "-f",
             "mesh.yaml",
-            "--no-wait",
+            "--timeout",
+            "60s",
             "--allow-loopback",
             "--request-timeout",
             "5s",

@@ -8,7 +8,7 @@ mod support;
 
 use mesh_lab::Lab;
 use mesh_lab::istiod::Istiod;
-use mesh_lab::testing::{describe as text, expect_success as ok, run_plugin as run};
+use mesh_lab::testing::{describe as text, expect_success as ok, join_mesh, run_plugin as run};
 use serde_json::Value;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -84,12 +84,7 @@ fn istiod_loads_our_ca_syncs_every_remote_and_forgets_one_that_leaves() {
         &["create", "--clusters", "east,west,north"],
     ));
     ok(run(&certs, &lab, w, &["apply", "-f", "mesh.yaml"]));
-    ok(run(
-        &join,
-        &lab,
-        w,
-        &["-f", "mesh.yaml", "--no-wait", "--allow-loopback"],
-    ));
+    ok(join_mesh(&join, &lab, w));
 
     let mut istiods = Vec::new();
     for (i, id) in ["east", "west", "north"].iter().enumerate() {
@@ -234,12 +229,7 @@ fn istioctl_and_our_remote_secrets_are_equivalent_and_a_broken_one_is_reported()
         ],
     ));
     ok(run(&certs, &lab, w, &["apply", "-f", "mesh.yaml"]));
-    ok(run(
-        &join,
-        &lab,
-        w,
-        &["-f", "mesh.yaml", "--no-wait", "--allow-loopback"],
-    ));
+    ok(join_mesh(&join, &lab, w));
     let east = lab.start_istiod(0, "east").expect("istiod");
     wait_clusterz(&east, "west synced", |z| {
         status_of(z, "west").as_deref() == Some("synced")
@@ -423,12 +413,7 @@ fn istioctl_and_our_remote_secrets_are_equivalent_and_a_broken_one_is_reported()
         .to_string();
     assert!(hint.contains("remote-access"), "{hint}");
     // A rejoin repairs it, and istiod syncs again.
-    ok(run(
-        &join,
-        &lab,
-        w,
-        &["-f", "mesh.yaml", "--no-wait", "--allow-loopback"],
-    ));
+    ok(join_mesh(&join, &lab, w));
     wait_clusterz(&east, "west synced again", |z| {
         status_of(z, "west").as_deref() == Some("synced")
     });

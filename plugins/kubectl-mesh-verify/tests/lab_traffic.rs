@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mesh_lab::Lab;
-use mesh_lab::testing::{expect_success as ok, kubectl_json as get, run_plugin as run};
+use mesh_lab::testing::{expect_success as ok, join_mesh, kubectl_json as get, run_plugin as run};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -42,12 +42,7 @@ fn traffic_deploys_per_cluster_versions_reports_unready_pods_and_cleans_up() {
         ],
     ));
     ok(run(&certs, &lab, w, &["apply", "-f", "mesh.yaml"]));
-    ok(run(
-        &join,
-        &lab,
-        w,
-        &["-f", "mesh.yaml", "--no-wait", "--allow-loopback"],
-    ));
+    ok(join_mesh(&join, &lab, w));
 
     let args = [
         "-f",

@@ -11,7 +11,7 @@
 mod support;
 
 use mesh_lab::Lab;
-use mesh_lab::testing::{describe as text, expect_success as ok, run_plugin as run};
+use mesh_lab::testing::{describe as text, expect_success as ok, join_mesh, run_plugin as run};
 use serde_json::json;
 use support::setup::*;
 use support::*;
@@ -23,12 +23,7 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
     let w = work.path();
     let (certs, join) = setup(&mut lab, w);
     pre_checks_pass_on_fresh_clusters(&lab, w);
-    ok(run(
-        &join,
-        &lab,
-        w,
-        &["-f", "mesh.yaml", "--no-wait", "--allow-loopback"],
-    ));
+    ok(join_mesh(&join, &lab, w));
     for ctx in ["lab-1", "lab-2"] {
         istio_reconciled(&lab, ctx);
         istiod_pod(&lab, ctx);

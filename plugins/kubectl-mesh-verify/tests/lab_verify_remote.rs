@@ -10,7 +10,7 @@
 mod support;
 
 use mesh_lab::Lab;
-use mesh_lab::testing::{expect_success as ok, plugin_path, run_plugin as run};
+use mesh_lab::testing::{expect_success as ok, join_mesh, plugin_path, run_plugin as run};
 use support::*;
 
 #[test]
@@ -36,12 +36,7 @@ fn a_primary_remote_lab_mesh_exposes_istiod_and_passes() {
     ];
     ok(run(&certs, &lab, w, &create));
     ok(run(&certs, &lab, w, &["apply", "-f", "mesh.yaml"]));
-    ok(run(
-        &join,
-        &lab,
-        w,
-        &["-f", "mesh.yaml", "--no-wait", "--allow-loopback"],
-    ));
+    ok(join_mesh(&join, &lab, w));
     for ctx in ["lab-1", "lab-2"] {
         istio_reconciled(&lab, ctx);
     }

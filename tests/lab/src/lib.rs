@@ -14,6 +14,7 @@ pub mod audit;
 pub mod istiod;
 pub mod pki;
 pub mod process;
+pub mod standin;
 pub mod state;
 pub mod testing;
 

@@ -86,3 +86,19 @@ fn decode(run: &str) -> Option<String> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(run).ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
+
+/// `mesh-join -f mesh.yaml --allow-loopback --create-reader` run in `cwd` while the lab's
+/// operator stand-in (see [`crate::standin`]) marks control planes Ready, as the Sail operator
+/// would. `--create-reader`: no installer renders the reader RBAC on a bare lab cluster.
+pub fn join_mesh(bin: &str, lab: &Lab, cwd: &Path) -> Output {
+    let _operator = crate::standin::OperatorStandIn::start(lab);
+    let args = [
+        "-f",
+        "mesh.yaml",
+        "--allow-loopback",
+        "--timeout",
+        "60s",
+        "--create-reader",
+    ];
+    run_plugin(bin, lab, cwd, &args)
+}

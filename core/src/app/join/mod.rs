@@ -138,10 +138,14 @@ pub async fn join(
     }
     let outcome = run::run(opts, &scope, &fleet, &servers, printer).await?;
     show(&outcome.done)?;
-    printer.progress(&format!(
-        "applied {} change(s) across {} cluster(s)",
-        outcome.done.writes(),
-        outcome.done.clusters.len()
-    ));
+    if outcome.done.is_noop() {
+        printer.progress("nothing to do: every cluster is already joined as described");
+    } else {
+        printer.progress(&format!(
+            "applied {} change(s) across {} cluster(s)",
+            outcome.done.writes(),
+            outcome.done.clusters.len()
+        ));
+    }
     Ok(outcome.status)
 }

@@ -102,10 +102,11 @@ pub async fn plan_cluster(
         installer: opts.installer,
         create_reader: opts.create_reader,
     };
-    let desired: Vec<(Stage, Value)> = stage_objects(&opts.mesh, c, render)
+    let wanted: Vec<(Stage, Value)> = stage_objects(&opts.mesh, c, render)
         .into_iter()
         .filter(|(s, _)| only.is_none_or(|o| o == *s))
         .collect();
+    let (desired, foreign) = split_foreign_reader_objects(k, wanted).await?;
     let with_secrecy = desired
         .iter()
         .map(|(_, m)| (m.clone(), is_secret(m)))
@@ -133,7 +134,18 @@ pub async fn plan_cluster(
             .filter(|(s, _)| *s == stage)
             .map(|(_, v)| v.clone())
             .collect();
-        stage_steps.extend(removals(k, unwanted(&candidates, &mine)).await?);
+        let all_mine: Vec<Value> = mine
+            .iter()
+            .chain(foreign.iter().filter(|(s, _)| *s == stage).map(|(_, m)| m))
+            .cloned()
+            .collect();
+        stage_steps.extend(removals(k, unwanted(&candidates, &all_mine)).await?);
+        stage_steps.extend(
+            foreign
+                .iter()
+                .filter(|(s, _)| *s == stage)
+                .map(|(_, m)| left_alone(m)),
+        );
         out.push((
             stage,
             ClusterPlan {
@@ -144,6 +156,39 @@ pub async fn plan_cluster(
         ));
     }
     Ok((out, install))
+}
+
+/// Splits off the reader account and RBAC that exist and that another tool made (the
+/// control plane's charts): `--create-reader` creates them only where they are missing and
+/// never takes them over.
+async fn split_foreign_reader_objects(
+    k: &Kube,
+    wanted: Vec<(Stage, Value)>,
+) -> Result<(Vec<(Stage, Value)>, Vec<(Stage, Value)>), Error> {
+    let mut ours = Vec::new();
+    let mut foreign = Vec::new();
+    for (stage, m) in wanted {
+        if stage != Stage::ReaderToken || is_secret(&m) {
+            ours.push((stage, m));
+            continue;
+        }
+        let (api_version, kind, ns, name) = identity(&m);
+        match k.get(&api_version, &kind, ns.as_deref(), &name).await? {
+            Some(live) if !written_by_us(&live) => foreign.push((stage, m)),
+            _ => ours.push((stage, m)),
+        }
+    }
+    Ok((ours, foreign))
+}
+
+fn left_alone(manifest: &Value) -> Step {
+    Step {
+        op: Op::Unchanged,
+        manifest: manifest.clone(),
+        note: Some("exists, made by another installer: left as it is".into()),
+        secret: false,
+        changes: Vec::new(),
+    }
 }
 
 /// A remote's pilot address (its primary's east-west gateway) when known; `None` for a

@@ -202,7 +202,9 @@ async fn reader_tokens(
             return Ok(Some(out.status));
         }
     }
-    apply_stage(opts, fleet, &read, Stage::ReaderToken, done).await?;
+    // Every selected cluster: one that is no longer read has its token (and what we made for
+    // it) removed in this stage.
+    apply_stage(opts, fleet, &scope.selected, Stage::ReaderToken, done).await?;
     Ok(None)
 }
 

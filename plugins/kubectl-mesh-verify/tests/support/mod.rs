@@ -7,7 +7,7 @@ pub mod setup;
 
 use mesh_lab::Lab;
 use mesh_lab::istiod::Istiod;
-use mesh_lab::testing::{describe as text, expect_success as ok, run_plugin as run};
+use mesh_lab::testing::{describe as text, expect_success as ok, join_mesh, run_plugin as run};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -133,12 +133,7 @@ impl Mesh<'_> {
     }
 
     pub fn rejoin(&self) {
-        ok(run(
-            &self.join,
-            self.lab,
-            self.dir,
-            &["-f", "mesh.yaml", "--no-wait", "--allow-loopback"],
-        ));
+        ok(join_mesh(&self.join, self.lab, self.dir));
     }
 
     /// Verifies until `done` holds for the report (istiod syncing, a token revoked), at most 45s.
