@@ -8,7 +8,9 @@ mod support;
 
 use mesh_lab::Lab;
 use mesh_lab::istiod::Istiod;
-use mesh_lab::testing::{describe as text, expect_success as ok, join_mesh, run_plugin as run};
+use mesh_lab::testing::{
+    describe as text, expect_success as ok, join_mesh, join_mesh_with, run_plugin as run,
+};
 use serde_json::Value;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -262,6 +264,8 @@ fn istioctl_and_our_remote_secrets_are_equivalent_and_a_broken_one_is_reported()
             "--name",
             "west",
             "--allow-loopback",
+            // The kubeconfig is compared with istioctl's, token included: asked for.
+            "--include-secrets",
         ],
     ));
     let parse = |o: &Output| -> Value {
@@ -412,8 +416,8 @@ fn istioctl_and_our_remote_secrets_are_equivalent_and_a_broken_one_is_reported()
         .unwrap()
         .to_string();
     assert!(hint.contains("remote-access"), "{hint}");
-    // A rejoin repairs it, and istiod syncs again.
-    ok(join_mesh(&join, &lab, w));
+    // A rejoin taking back the patched field repairs it, and istiod syncs again.
+    ok(join_mesh_with(&join, &lab, w, &["--force-conflicts"]));
     wait_clusterz(&east, "west synced again", |z| {
         status_of(z, "west").as_deref() == Some("synced")
     });

@@ -146,6 +146,14 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
                 .contains("ISTIO_MUTUAL instead of AUTO_PASSTHROUGH"),
         "{report:#}"
     );
+    // A plain rejoin does not take the field the person patched: it stops, naming it.
+    let refused = mesh.join_plain();
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains(".spec.servers") && err.contains("kubectl-patch"),
+        "{err}"
+    );
     mesh.rejoin();
 
     // istiod crash-looping: restarts and a terminated reason in the pod status.

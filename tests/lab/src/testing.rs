@@ -91,8 +91,13 @@ fn decode(run: &str) -> Option<String> {
 /// operator stand-in (see [`crate::standin`]) marks control planes Ready, as the Sail operator
 /// would. `--create-reader`: no installer renders the reader RBAC on a bare lab cluster.
 pub fn join_mesh(bin: &str, lab: &Lab, cwd: &Path) -> Output {
+    join_mesh_with(bin, lab, cwd, &[])
+}
+
+/// [`join_mesh`] with more flags (e.g. `--force-conflicts` to repair a field a test changed).
+pub fn join_mesh_with(bin: &str, lab: &Lab, cwd: &Path, extra: &[&str]) -> Output {
     let _operator = crate::standin::OperatorStandIn::start(lab);
-    let args = [
+    let mut args = vec![
         "-f",
         "mesh.yaml",
         "--allow-loopback",
@@ -100,5 +105,6 @@ pub fn join_mesh(bin: &str, lab: &Lab, cwd: &Path) -> Output {
         "60s",
         "--create-reader",
     ];
+    args.extend_from_slice(extra);
     run_plugin(bin, lab, cwd, &args)
 }

@@ -7,7 +7,9 @@ pub mod setup;
 
 use mesh_lab::Lab;
 use mesh_lab::istiod::Istiod;
-use mesh_lab::testing::{describe as text, expect_success as ok, join_mesh, run_plugin as run};
+use mesh_lab::testing::{
+    describe as text, expect_success as ok, join_mesh, join_mesh_with, run_plugin as run,
+};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -132,8 +134,19 @@ impl Mesh<'_> {
         (o.status.code(), report)
     }
 
+    /// Repairs what a fault changed: a rejoin taking back the fields a test patched.
     pub fn rejoin(&self) {
-        ok(join_mesh(&self.join, self.lab, self.dir));
+        ok(join_mesh_with(
+            &self.join,
+            self.lab,
+            self.dir,
+            &["--force-conflicts"],
+        ));
+    }
+
+    /// A rejoin that takes nothing over (it stops on fields another manager owns).
+    pub fn join_plain(&self) -> std::process::Output {
+        join_mesh(&self.join, self.lab, self.dir)
     }
 
     /// Verifies until `done` holds for the report (istiod syncing, a token revoked), at most 45s.
