@@ -78,6 +78,10 @@ struct ApplyArgs {
 
     #[command(flatten)]
     output: OutputArgs,
+
+    /// With -o yaml/json: print the cacerts Secret's data (the intermediate CA key) instead of leaving it out
+    #[arg(long)]
+    include_secrets: bool,
 }
 
 #[derive(Debug, Args)]
@@ -237,6 +241,7 @@ impl Cli {
                     force_conflicts: a.force_conflicts,
                     dry_run: a.dry_run.dry_run,
                     format: a.output.output,
+                    include_secrets: a.include_secrets,
                 };
                 let access = trust::Access::from_args(&a.kube)?;
                 app::block_on(trust::apply(&opts, &access, SystemClock.now(), printer))

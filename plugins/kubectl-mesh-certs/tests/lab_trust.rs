@@ -294,21 +294,33 @@ fn refusals_force_dry_runs_yaml_rotation_and_unreachable_contexts() {
         );
     }
 
-    // -o yaml is what `kubectl apply -f -` accepts, and the result is what apply would make.
+    // -o yaml leaves the Secret out unless asked; with --include-secrets it is what
+    // `kubectl apply -f -` accepts, and the result is what apply would make.
+    let args = [
+        "apply",
+        "--context",
+        "lab-1",
+        "--cluster",
+        "east",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    ];
+    let hidden = ok(certs(&lab, w, &args));
+    let hidden = String::from_utf8_lossy(&hidden.stdout);
+    assert!(
+        hidden.contains("Secret istio-system/cacerts left out") && !hidden.contains("ca-key.pem:"),
+        "{hidden}"
+    );
     let yaml = ok(certs(
         &lab,
         w,
-        &[
-            "apply",
-            "--context",
-            "lab-1",
-            "--cluster",
-            "east",
-            "--dry-run=client",
-            "-o",
-            "yaml",
-        ],
+        &[&args[..], &["--include-secrets"]].concat(),
     ));
+    assert!(
+        String::from_utf8_lossy(&yaml.stdout).contains("ca-key.pem:"),
+        "positive control: the key is in the output when asked for"
+    );
     let mut child = lab
         .kubectl("lab-1")
         .args(["apply", "-f", "-"])
@@ -396,17 +408,28 @@ fn refusals_force_dry_runs_yaml_rotation_and_unreachable_contexts() {
         text(&refused)
     );
     assert_eq!(rv(&cacerts(&lab, "lab-1").unwrap()), rv(&before));
+    // kubectl wrote the Secret's data: --force alone does not take kubectl's fields.
+    let replace = [
+        "apply",
+        "--context",
+        "lab-1",
+        "--cluster",
+        "east",
+        "--force",
+    ];
+    let taken = certs(&lab, w, &replace);
+    assert_eq!(taken.status.code(), Some(2), "{}", text(&taken));
+    let err = String::from_utf8_lossy(&taken.stderr);
+    assert!(
+        err.contains(".data.ca-cert.pem") && err.contains("kubectl-client-side-apply"),
+        "{err}"
+    );
+    assert!(err.contains("--force-conflicts"), "{err}");
+    assert_eq!(rv(&cacerts(&lab, "lab-1").unwrap()), rv(&before));
     ok(certs(
         &lab,
         w,
-        &[
-            "apply",
-            "--context",
-            "lab-1",
-            "--cluster",
-            "east",
-            "--force",
-        ],
+        &[&replace[..], &["--force-conflicts"]].concat(),
     ));
     assert_eq!(
         data(&cacerts(&lab, "lab-1").unwrap(), "ca-cert.pem"),

@@ -29,6 +29,8 @@ pub struct ApplyOptions {
     pub dry_run: DryRun,
     /// `-o`.
     pub format: OutputFormat,
+    /// Print the cacerts Secret's data (`--include-secrets`), e.g. for `-o yaml | kubectl apply`.
+    pub include_secrets: bool,
 }
 
 /// `mesh-certs apply`.
@@ -48,7 +50,7 @@ pub async fn apply(
         .collect();
     let plan = plan_all(&kubes, opts, &bundles).await?;
     let Some(mode) = ApplyMode::from_dry_run(opts.dry_run) else {
-        emit(&plan, opts.format, printer)?;
+        emit(&plan, opts, printer)?;
         if opts.format == OutputFormat::Table {
             printer.progress(&format!(
                 "dry run: {} change(s) planned, nothing written",
@@ -58,7 +60,7 @@ pub async fn apply(
         return Ok(ExitStatus::Success);
     };
     if plan.is_noop() {
-        emit(&plan, opts.format, printer)?;
+        emit(&plan, opts, printer)?;
         printer.progress("nothing to do: every cluster already holds its cacerts");
         return Ok(ExitStatus::Success);
     }
@@ -67,11 +69,11 @@ pub async fn apply(
         printer.warn(&format!("warning: not checked by the API server: {why}"));
     }
     if mode == ApplyMode::ServerDryRun {
-        emit(&plan, opts.format, printer)?;
+        emit(&plan, opts, printer)?;
         report_server_dry_run(&checked, &plan, printer);
         return Ok(ExitStatus::Success);
     }
-    write(&kubes, &plan, opts.format, printer).await
+    write(&kubes, &plan, opts, printer).await
 }
 
 /// Plans every cluster in parallel; any refusal stops here, before any write.
@@ -118,7 +120,7 @@ fn report_server_dry_run(checked: &ServerCheck, plan: &Plan, printer: &Printer) 
 async fn write(
     kubes: &[Kube],
     plan: &Plan,
-    format: OutputFormat,
+    opts: &ApplyOptions,
     printer: &Printer,
 ) -> Result<ExitStatus, Error> {
     let results = apply_plan(kubes, plan, ApplyMode::Apply).await;
@@ -131,7 +133,7 @@ async fn write(
             Err(e) => failed.push((cp.cluster.clone(), e)),
         }
     }
-    emit(plan, format, printer)?;
+    emit(plan, opts, printer)?;
     if let Some((cluster, e)) = failed.into_iter().next() {
         let done = if written.is_empty() {
             "no cluster was changed".to_string()
@@ -154,7 +156,8 @@ async fn write(
     Ok(ExitStatus::Success)
 }
 
-/// The plan in the chosen format; the intermediate's key never reaches stdout.
-pub(super) fn emit(plan: &Plan, format: OutputFormat, printer: &Printer) -> Result<(), Error> {
-    printer.data(&render_plan(plan, format, false, printer.out_style()))
+/// The plan in the chosen format; the intermediate's key reaches stdout only when asked for.
+pub(super) fn emit(plan: &Plan, opts: &ApplyOptions, printer: &Printer) -> Result<(), Error> {
+    let shown = render_plan(plan, opts.format, opts.include_secrets, printer.out_style());
+    printer.data(&shown)
 }

@@ -11,7 +11,7 @@ use crate::ca::describe::fingerprint;
 use crate::ca::pem::{read_text, single_certificate};
 use crate::ca::{CertDir, Severity};
 use crate::cluster::{ClusterError, Kube, identity};
-use crate::error::Error;
+use crate::error::{Error, Hinted};
 use crate::labels::NETWORK_LABEL;
 use crate::plan::{ClusterPlan, Op, Plan};
 use time::OffsetDateTime;
@@ -164,30 +164,35 @@ pub(super) async fn server_dry_run(kubes: &[Kube], plan: &Plan) -> Result<Server
     .await;
     let mut total = ServerCheck::default();
     let mut refusals = Vec::new();
+    let mut hints = Vec::new();
     for (cp, result) in plan.clusters.iter().zip(results) {
         match result {
             Ok(check) => {
                 total.accepted += check.accepted;
                 total.unchecked.extend(check.unchecked);
             }
-            Err(e) => refusals.push(format!(
-                "cluster '{}' (context {}) refused the dry run: {e}",
-                cp.cluster, cp.context
-            )),
+            Err(e) => {
+                refusals.push(format!(
+                    "cluster '{}' (context {}) refused the dry run: {e}",
+                    cp.cluster, cp.context
+                ));
+                hints.extend(e.hint());
+            }
         }
     }
     if refusals.is_empty() {
         return Ok(total);
     }
+    hints.push(
+        "fix what the API server refused, then run the same command again; --dry-run=server shows the same checks without writing"
+            .into(),
+    );
     Err(Error::Input {
         message: format!(
             "{}\nnothing was written in any cluster",
             refusals.join("\n")
         ),
-        hint: Some(
-            "fix what the API server refused (permissions, quotas, admission policies), then run the same command again; --dry-run=server shows the same checks without writing"
-                .into(),
-        ),
+        hint: Some(hints.join("\n")),
     })
 }
 
