@@ -45,6 +45,8 @@ pub struct VerifyOptions {
     pub istiod_addresses: BTreeMap<String, String>,
     /// Run the traffic check (`--traffic`).
     pub traffic: Option<crate::checks::traffic::TrafficOptions>,
+    /// The Service whose endpoints istiod must hold from every cluster (`--service`).
+    pub service: Option<crate::checks::discovery::ServiceRef>,
 }
 
 /// Members from a mesh file.
@@ -208,6 +210,17 @@ async fn run_once(
         let runs_istiod = checks::role_of(&members, f) == Role::Primary;
         istiod::evaluate(runs_istiod, &f.name, &f.context, &wants, view, &mut extra);
     }
+    let scope = super::discovery::Scope {
+        targets,
+        members: &members,
+        facts: &facts,
+        expected: &expected,
+        istiod_addresses: &opts.istiod_addresses,
+        service: opts.service.as_ref(),
+        allow_loopback: selection.allow_loopback,
+        timeout: timeout.unwrap_or(Duration::from_secs(10)),
+    };
+    extra.extend(super::discovery::results(&scope).await);
     checks::evaluate(&members, &facts, &selection, &pair_facts, extra)
 }
 

@@ -26,6 +26,8 @@ pub enum Category {
     RemoteAccess,
     /// istiod's own view.
     Istiod,
+    /// istiod's registry: network gateways and endpoints from every cluster.
+    Discovery,
     /// Requests across clusters.
     Traffic,
 }
@@ -42,6 +44,7 @@ impl Category {
             Category::Network => "network",
             Category::RemoteAccess => "remote access",
             Category::Istiod => "istiod",
+            Category::Discovery => "discovery",
             Category::Traffic => "traffic",
         }
     }
@@ -143,6 +146,8 @@ checks! {
     RemoteCredentials = "remote.credentials", RemoteAccess, Fail, [RemoteKubeconfig], "the credentials authenticate against the peer and carry the reader permissions";
     RemoteUniqueClaims = "remote.unique-claims", RemoteAccess, Fail, [], "no two remote secrets claim one cluster";
     IstiodRemoteClustersSynced = "istiod.remote-clusters-synced", Istiod, Fail, [ControlPlaneIstiodPods], "istiod reports every remote cluster synced (/debug/clusterz)";
+    DiscoveryNetworkGateways = "discovery.network-gateways", Discovery, Fail, [ControlPlaneIstiodPods], "istiod knows a routable gateway for every other network (/debug/networkz)";
+    DiscoveryEndpoints = "discovery.endpoints", Discovery, Fail, [ControlPlaneIstiodPods], "istiod holds the --service's endpoints from every cluster running it, each with its network (/debug/endpointShardz)";
     TrafficCrossCluster = "traffic.cross-cluster", Traffic, Fail, [], "requests from each cluster reach every cluster's workloads (--traffic)";
 }
 
@@ -197,6 +202,7 @@ mod tests {
             Category::Network => "network.",
             Category::RemoteAccess => "remote.",
             Category::Istiod => "istiod.",
+            Category::Discovery => "discovery.",
             Category::Traffic => "traffic.",
         }
     }

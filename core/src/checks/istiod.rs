@@ -64,13 +64,25 @@ pub async fn clusterz(
     running_pod: Option<&str>,
     timeout: Duration,
 ) -> Result<Option<Vec<ClusterzEntry>>, String> {
+    debug_json(kube, access, running_pod, "/debug/clusterz", timeout).await
+}
+
+/// GETs one of istiod's debug endpoints on its monitoring port and parses its JSON (`null`
+/// as an empty value); `Ok(None)` when no istiod pod runs.
+pub async fn debug_json<T: serde::de::DeserializeOwned + Default>(
+    kube: &Kube,
+    access: &IstiodAccess,
+    running_pod: Option<&str>,
+    path: &str,
+    timeout: Duration,
+) -> Result<Option<T>, String> {
     let fetch = async {
         let body = match access {
             IstiodAccess::Direct(addr) => {
                 let stream = tokio::net::TcpStream::connect(addr)
                     .await
                     .map_err(|e| format!("{addr}: {e}"))?;
-                http_get(stream, "/debug/clusterz").await?
+                http_get(stream, path).await?
             }
             IstiodAccess::PortForward => {
                 use k8s_openapi::api::core::v1::Pod;
@@ -83,16 +95,16 @@ pub async fn clusterz(
                     .await
                     .map_err(|e| e.to_string())?;
                 let stream = pf.take_stream(15014).ok_or("port-forward gave no stream")?;
-                http_get(stream, "/debug/clusterz").await?
+                http_get(stream, path).await?
             }
         };
-        serde_json::from_str::<Vec<ClusterzEntry>>(&body)
-            .map(Some)
-            .map_err(|e| format!("/debug/clusterz is not the expected JSON: {e}"))
+        serde_json::from_str::<Option<T>>(&body)
+            .map(|v| Some(v.unwrap_or_default()))
+            .map_err(|e| format!("{path} is not the expected JSON: {e}"))
     };
     tokio::time::timeout(timeout, fetch)
         .await
-        .map_err(|_| format!("no answer within {}s", timeout.as_secs()))?
+        .map_err(|_| format!("{path}: no answer within {}s", timeout.as_secs()))?
 }
 
 /// Judges one cluster's istiod view against the remotes it should read; `runs_istiod` is

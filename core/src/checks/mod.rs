@@ -9,6 +9,7 @@
 //! cluster, the request and the cause.
 
 mod control_plane;
+pub mod discovery;
 mod emit;
 pub mod facts;
 mod gateways;

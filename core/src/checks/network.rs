@@ -162,10 +162,70 @@ fn service(
     } else if let Some(host) = ingress["hostname"].as_str() {
         svc.warn(c, format!("east-west gateway has only a hostname ({host})"), "istiod resolves gateway hostnames itself; make sure it resolves from every cluster, or give an IP as eastWestAddress")
     } else if let Some(a) = given {
-        svc.pass(c, format!("east-west gateway address {a} (from the mesh file; no load balancer address; ports {shown})"))
+        let external: Vec<&str> = s["spec"]["externalIPs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .collect();
+        if external.contains(&a.as_str()) || a.parse::<std::net::IpAddr>().is_err() {
+            svc.pass(c, format!("east-west gateway address {a} (from the mesh file; no load balancer address; ports {shown})"))
+        } else {
+            svc.problem(c, format!("eastWestAddress {a} is not among the Service's externalIPs ({}): istiod does not learn it", if external.is_empty() { "none".to_string() } else { external.join(", ") }), &join)
+        }
+    } else if let Some(ip) = s["spec"]["externalIPs"][0].as_str() {
+        svc.pass(
+            c,
+            format!("east-west gateway at {ip} (externalIPs; ports {shown})"),
+        )
     } else if s["spec"]["type"] == "NodePort" {
         svc.warn(c, "the east-west Service is a NodePort", "give a node address reachable from the other networks as eastWestAddress in the mesh file")
     } else {
         svc.problem(c, "the east-west Service has no external address (load balancer pending)", "install a load balancer (e.g. MetalLB), or set eastWestAddress in the mesh file to an address the other networks reach")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Outcome;
+    use serde_json::json;
+
+    fn with_service(spec: Value, given: Option<&str>) -> CheckResult {
+        let member = Member {
+            name: "east".into(),
+            context: "ctx-east".into(),
+            network: Some("n1".into()),
+            role: Some(Role::Primary),
+            primary: None,
+            east_west_address: given.map(String::from),
+        };
+        let f = ClusterFacts {
+            name: "east".into(),
+            east_west_service: Some(json!({"spec": spec})),
+            ..Default::default()
+        };
+        service(&[member], &f, true, false)
+    }
+
+    #[test]
+    fn an_east_west_address_counts_only_when_the_service_carries_it() {
+        let ports = json!([{"port": 15443}]);
+        let on = with_service(
+            json!({"ports": ports, "externalIPs": ["192.0.2.1"]}),
+            Some("192.0.2.1"),
+        );
+        assert_eq!(on.result, Outcome::Pass, "{on:?}");
+        let off = with_service(json!({"ports": ports}), Some("192.0.2.1"));
+        assert_eq!(off.result, Outcome::Fail, "{off:?}");
+        assert!(
+            off.message
+                .contains("not among the Service's externalIPs (none)")
+        );
+        // externalIPs alone (no mesh-file address, no load balancer) is an address istiod reads.
+        let alone = with_service(json!({"ports": ports, "externalIPs": ["192.0.2.9"]}), None);
+        assert_eq!(alone.result, Outcome::Pass, "{alone:?}");
+        let none = with_service(json!({"ports": ports, "type": "LoadBalancer"}), None);
+        assert_eq!(none.result, Outcome::Fail);
     }
 }

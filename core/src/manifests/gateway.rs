@@ -34,8 +34,10 @@ fn labels(network: &str) -> Value {
     })
 }
 
-/// Every object of the east-west gateway of a cluster on `network`.
-pub fn east_west(network: &str, placement: Placement) -> Vec<Value> {
+/// Every object of the east-west gateway of a cluster on `network`. An IP `address` (the mesh
+/// file's `eastWestAddress`) becomes the Service's `externalIPs`, which istiod reads as the
+/// gateway's address where no load balancer reports one (a hostname is left to DNS).
+pub fn east_west(network: &str, placement: Placement, address: Option<&str>) -> Vec<Value> {
     let selector = json!({"app": EAST_WEST, "istio": "eastwestgateway", NETWORK_LABEL: network});
     let meta = |kind_labels: Value| json!({"name": EAST_WEST, "namespace": ISTIO_NAMESPACE, "labels": kind_labels});
     let mut pod_labels = labels(network);
@@ -125,9 +127,14 @@ pub fn east_west(network: &str, placement: Placement) -> Vec<Value> {
                 "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}],
             },
         }),
-        json!({
+        service(network, selector, address),
+    ]
+}
+
+fn service(network: &str, selector: Value, address: Option<&str>) -> Value {
+    let mut svc = json!({
             "apiVersion": "v1", "kind": "Service",
-            "metadata": meta(labels(network)),
+            "metadata": {"name": EAST_WEST, "namespace": ISTIO_NAMESPACE, "labels": labels(network)},
             "spec": {
                 "type": "LoadBalancer",
                 "selector": selector,
@@ -138,8 +145,11 @@ pub fn east_west(network: &str, placement: Placement) -> Vec<Value> {
                     {"name": "tls-webhook", "port": 15017, "targetPort": 15017, "protocol": "TCP"},
                 ],
             },
-        }),
-    ]
+    });
+    if let Some(ip) = address.filter(|a| a.parse::<std::net::IpAddr>().is_ok()) {
+        svc["spec"]["externalIPs"] = json!([ip]);
+    }
+    svc
 }
 
 /// The `Gateway` that lets other networks reach this one's services (§4.2).

@@ -4,6 +4,7 @@ use clap::Parser;
 use mesh_core::app::verify::{self, VerifyFormat, VerifyOptions};
 use mesh_core::app::{self, trust::Access};
 use mesh_core::ca::CertDir;
+use mesh_core::checks::discovery::ServiceRef;
 use mesh_core::checks::traffic::TrafficOptions;
 use mesh_core::checks::{LocalRoot, Selection};
 use mesh_core::cli::{CertsDirArgs, KubeArgs};
@@ -59,6 +60,11 @@ pub struct Cli {
     /// CLUSTER=HOST:PORT (a local istiod in the lab); repeatable
     #[arg(long = "istiod-address", value_name = "CLUSTER=HOST:PORT")]
     istiod_addresses: Vec<String>,
+
+    /// A Service (NAMESPACE/NAME) whose endpoints every primary's istiod must hold from each
+    /// cluster that runs it, with that cluster's network (discovery.endpoints)
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = ServiceRef::parse)]
+    service: Option<ServiceRef>,
 
     /// Also send traffic: helloworld v1, v2, … and curl in a temporary namespace of every
     /// cluster, N requests from each, a matrix of which versions answered from where
@@ -165,6 +171,7 @@ impl Cli {
             format: self.output,
             wait: self.wait,
             istiod_addresses,
+            service: self.service.clone(),
             traffic: if self.traffic {
                 Some(TrafficOptions {
                     requests: self.traffic_requests,

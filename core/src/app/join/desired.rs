@@ -71,7 +71,7 @@ pub fn stage_objects(mesh: &MeshSpec, c: &ClusterSpec, r: Render<'_>) -> Vec<(St
             Placement::Any
         };
         out.extend(
-            gateway::east_west(&c.network, placement)
+            gateway::east_west(&c.network, placement, c.east_west_address.as_deref())
                 .into_iter()
                 .map(|g| (Stage::Gateways, g)),
         );
@@ -140,7 +140,7 @@ pub fn join_universe(
         // Deleting a namespace takes everything in it: after the IstioCNI.
         out.push((Stage::ControlPlane, istio::cni_namespace()));
     }
-    let gateways = gateway::east_west("any", Placement::Any)
+    let gateways = gateway::east_west("any", Placement::Any, None)
         .into_iter()
         .chain([gateway::cross_network_gateway()])
         .chain(gateway::expose_istiod());
@@ -239,6 +239,28 @@ mod tests {
         );
         let east = base_objects(&m, &m.clusters[0], render(None, true));
         assert!(east[0]["metadata"].get("annotations").is_none());
+    }
+
+    #[test]
+    fn an_east_west_ip_becomes_the_gateway_services_external_ip() {
+        let text = "meshID: m\nclusters:\n  - {name: east, context: e, network: n1, role: primary, eastWestAddress: 192.0.2.1}\n  - {name: west, context: w, network: n2, role: primary, eastWestAddress: gw.example.com}\n";
+        let m = mesh(text);
+        let service = |i: usize| {
+            base_objects(&m, &m.clusters[i], render(None, false))
+                .into_iter()
+                .find(|v| v["kind"] == "Service")
+                .unwrap()
+        };
+        assert_eq!(
+            service(0)["spec"]["externalIPs"],
+            serde_json::json!(["192.0.2.1"])
+        );
+        // A hostname is not an IP: left to DNS, not written where the API server wants an IP.
+        assert!(service(1)["spec"].get("externalIPs").is_none());
+        assert_eq!(
+            service(1)["metadata"]["labels"]["topology.istio.io/network"],
+            "n2"
+        );
     }
 
     fn render(pilot: Option<&str>, create_reader: bool) -> Render<'_> {
