@@ -11,6 +11,7 @@ mod support;
 
 use mesh_lab::Lab;
 use mesh_lab::testing::{expect_success as ok, join_mesh, plugin_path, run_plugin as run};
+use support::workload::helloworld;
 use support::*;
 
 #[test]
@@ -129,4 +130,33 @@ fn a_primary_remote_lab_mesh_exposes_istiod_and_passes() {
     );
     mesh.rejoin();
     assert_eq!(mesh.verify(&["--allow-loopback"]).0, Some(0));
+
+    // The primary's istiod holds a Service's endpoints from both clusters; one network, so no
+    // gateway is needed for it, and the remote runs no istiod to ask.
+    helloworld(&lab, "lab-1", "10.1.0.5");
+    helloworld(&lab, "lab-2", "10.2.0.5");
+    let args = ["--allow-loopback", "--service", "sample/helloworld"];
+    let (code, report) = mesh.verify_until(&args, |r| r["success"] == true);
+    assert_eq!(code, Some(0), "{report:#}");
+    let one = |id: &str, cluster: &str| {
+        let r: Vec<_> = results(&report, id)
+            .into_iter()
+            .filter(|c| c["cluster"] == cluster)
+            .collect();
+        assert_eq!(r.len(), 1, "{id} {cluster}: {report:#}");
+        (
+            r[0]["result"].clone(),
+            r[0]["message"].as_str().unwrap().to_string(),
+        )
+    };
+    let (r, m) = one("discovery.endpoints", "east");
+    assert!(r == "pass" && m.contains("east (1), west (1)"), "{m}");
+    let (r, m) = one("discovery.network-gateways", "east");
+    assert!(r == "skip" && m.contains("one network"), "{m}");
+    let (r, m) = one("discovery.network-gateways", "west");
+    assert!(r == "skip" && m.contains("remote runs no istiod"), "{m}");
+    assert!(
+        results(&report, "discovery.endpoints").len() == 1,
+        "{report:#}"
+    );
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 pub mod setup;
+pub mod workload;
 
 use mesh_lab::Lab;
 use mesh_lab::istiod::Istiod;
