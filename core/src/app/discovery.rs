@@ -91,7 +91,7 @@ pub(super) async fn results(scope: &Scope<'_>) -> Vec<CheckResult> {
         out.push(discovery_skip(
             CheckId::DiscoveryEndpoints,
             None,
-            "not asked: --service NAMESPACE/NAME names a Service whose endpoints to follow",
+            "not asked: --service NAMESPACE/NAME (or --traffic --keep) names a Service whose endpoints to follow",
         ));
     }
     for ((f, me), a) in scope.facts.iter().zip(&sites).zip(answers) {

@@ -171,7 +171,7 @@ impl Cli {
             format: self.output,
             wait: self.wait,
             istiod_addresses,
-            service: self.service.clone(),
+            service: self.followed_service(),
             traffic: if self.traffic {
                 Some(TrafficOptions {
                     requests: self.traffic_requests,
@@ -187,5 +187,16 @@ impl Cli {
         };
         let access = Access::from_args(&self.kube)?;
         app::block_on(verify::verify(&opts, &access, printer))
+    }
+
+    /// `--service`, else the helloworld `--traffic --keep` leaves in place (without `--keep`
+    /// the traffic check removes it before the other checks run).
+    fn followed_service(&self) -> Option<ServiceRef> {
+        self.service.clone().or_else(|| {
+            (self.traffic && self.keep).then(|| ServiceRef {
+                namespace: TrafficOptions::default().namespace,
+                name: "helloworld".into(),
+            })
+        })
     }
 }

@@ -243,3 +243,117 @@ fn service_and_secret_faults(mesh: &Mesh) {
     let (code, report) = mesh.verify_until(ARGS, |r| r["success"] == true);
     assert_eq!(code, Some(0), "repaired: {report:#}");
 }
+
+/// Joins `mesh` (east on lab-1, west on lab-2), runs a real istiod for each primary (an external
+/// istiod for a primary with remotes, as the join configures it), helloworld in both, and
+/// returns the report once it passes.
+fn joined(mesh_yaml: &str, primaries: &[(usize, &str, bool)]) -> Value {
+    let mut lab = Lab::up(2).expect("lab");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let certs = mesh_lab::testing::plugin_path("kubectl-mesh-certs");
+    let join = mesh_lab::testing::plugin_path("kubectl-mesh-join");
+    std::fs::write(w.join("mesh.yaml"), mesh_yaml).unwrap();
+    let run = |bin: &str, args: &[&str]| ok(mesh_lab::testing::run_plugin(bin, &lab, w, args));
+    run(
+        &certs,
+        &[
+            "create",
+            "--clusters",
+            "east,west",
+            "--key-type",
+            "ecdsa-p256",
+        ],
+    );
+    run(&certs, &["apply", "-f", "mesh.yaml"]);
+    ok(join_mesh(&join, &lab, w));
+    for (ctx, ip) in [("lab-1", "10.1.0.5"), ("lab-2", "10.2.0.5")] {
+        istio_reconciled(&lab, ctx);
+        helloworld(&lab, ctx, ip);
+    }
+    let mut istiods = Vec::new();
+    for &(i, id, external) in primaries {
+        istiod_pod(&lab, &format!("lab-{}", i + 1));
+        let c = lab.clusters()[i].clone();
+        let env: Vec<(String, String)> = match external {
+            true => vec![("EXTERNAL_ISTIOD".into(), "true".into())],
+            false => Vec::new(),
+        };
+        let (proc, istiod) = mesh_lab::istiod::spawn(
+            lab.bin_dir(),
+            &lab.kubeconfig(),
+            &c.dir,
+            &c.name,
+            i,
+            id,
+            &env,
+        )
+        .expect("istiod");
+        lab.adopt_process(i, proc).unwrap();
+        istiods.push(istiod);
+    }
+    let mesh = Mesh {
+        lab: &lab,
+        dir: w,
+        certs,
+        join,
+        istiods,
+    };
+    let (code, report) = mesh.verify_until(ARGS, |r| r["success"] == true);
+    assert_eq!(code, Some(0), "{report:#}");
+    report
+}
+
+#[test]
+fn a_single_network_multi_primary_mesh_needs_no_gateway_and_holds_both_clusters_endpoints() {
+    let report = joined(
+        "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary}\n- {name: west, context: lab-2, network: network1, role: primary}\n",
+        &[(0, "east", false), (1, "west", false)],
+    );
+    for me in ["east", "west"] {
+        let g = result(&report, "discovery.network-gateways", me);
+        assert_eq!(g["result"], "skip", "{g:#}");
+        assert!(
+            g["message"].as_str().unwrap().contains("one network"),
+            "{g:#}"
+        );
+        let e = result(&report, "discovery.endpoints", me);
+        assert_eq!(e["result"], "pass", "{e:#}");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("east (1), west (1)"),
+            "{e:#}"
+        );
+    }
+}
+
+#[test]
+fn a_multi_network_primary_remote_mesh_reaches_the_remote_through_its_gateway() {
+    let report = joined(
+        "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary, eastWestAddress: 192.0.2.1}\n- {name: west, context: lab-2, network: network2, role: remote, primary: east, eastWestAddress: 192.0.2.2}\n",
+        &[(0, "east", true)],
+    );
+    let g = result(&report, "discovery.network-gateways", "east");
+    assert_eq!(g["result"], "pass", "{g:#}");
+    assert!(
+        g["message"]
+            .as_str()
+            .unwrap()
+            .contains("network2 via 192.0.2.2:15443"),
+        "{g:#}"
+    );
+    let g = result(&report, "discovery.network-gateways", "west");
+    assert_eq!(g["result"], "skip", "{g:#}");
+    // The remote's endpoints carry its network: istiod sends them through west's gateway.
+    let e = result(&report, "discovery.endpoints", "east");
+    assert_eq!(e["result"], "pass", "{e:#}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("east (1), west (1)"),
+        "{e:#}"
+    );
+}
