@@ -6,7 +6,7 @@
 use crate::checks::discovery::{
     self, NetworkGateway, Presence, ServiceRef, ShardEndpoint, Site, View,
 };
-use crate::checks::istiod::{self, IstiodAccess};
+use crate::checks::istiod;
 use crate::checks::{self, CheckId, CheckResult, ClusterFacts, Member};
 use crate::mesh::Role;
 use crate::targets::Target;
@@ -137,16 +137,7 @@ async fn ask(scope: &Scope<'_>, target: &Target, f: &ClusterFacts, multi: bool) 
     if f.error.is_some() || checks::role_of(scope.members, f) != Role::Primary {
         return Answers::default();
     }
-    let access = match scope.istiod_addresses.get(&f.name) {
-        Some(a) => IstiodAccess::Direct(a.clone()),
-        None => IstiodAccess::PortForward,
-    };
-    let pod = f
-        .pods_labelled("app", "istiod")
-        .into_iter()
-        .find(|p| p["status"]["phase"] == "Running")
-        .and_then(|p| p["metadata"]["name"].as_str())
-        .map(String::from);
+    let (access, pod) = istiod::reach(scope.istiod_addresses, f);
     let (kube, t) = (&target.kube, scope.timeout);
     let networkz = async {
         match multi {

@@ -1,6 +1,6 @@
 //! `kubectl mesh-verify`: prove the mesh works, across every cluster, like `linkerd check`.
 
-use crate::checks::istiod::{self, IstiodAccess};
+use crate::checks::istiod;
 use crate::checks::remote::{self, PairFacts};
 use crate::checks::{
     self, ClusterFacts, Member, Read, Report, Selection, render_short, render_table,
@@ -235,17 +235,8 @@ async fn istiod_views(
 ) -> Vec<Result<Option<Vec<istiod::ClusterzEntry>>, String>> {
     let t = timeout.unwrap_or(Duration::from_secs(10));
     futures::future::join_all(targets.iter().zip(facts).map(|(target, f)| {
-        let access = match opts.istiod_addresses.get(&f.name) {
-            Some(a) => IstiodAccess::Direct(a.clone()),
-            None => IstiodAccess::PortForward,
-        };
+        let (access, running) = istiod::reach(&opts.istiod_addresses, f);
         let asked = f.error.is_none() && checks::role_of(members, f) == Role::Primary;
-        let running = f
-            .pods_labelled("app", "istiod")
-            .into_iter()
-            .find(|p| p["status"]["phase"] == "Running")
-            .and_then(|p| p["metadata"]["name"].as_str())
-            .map(String::from);
         async move {
             if !asked {
                 return Ok(None);

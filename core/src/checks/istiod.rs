@@ -56,6 +56,25 @@ async fn http_get<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(rest.to_string())
 }
 
+/// How to reach a cluster's istiod: the address given for it (`--istiod-address`), else a
+/// port-forward to its first Running `app=istiod` pod of the facts (none: nothing to ask).
+pub fn reach(
+    addresses: &std::collections::BTreeMap<String, String>,
+    f: &super::ClusterFacts,
+) -> (IstiodAccess, Option<String>) {
+    let access = match addresses.get(&f.name) {
+        Some(a) => IstiodAccess::Direct(a.clone()),
+        None => IstiodAccess::PortForward,
+    };
+    let running = f
+        .pods_labelled("app", "istiod")
+        .into_iter()
+        .find(|p| p["status"]["phase"] == "Running")
+        .and_then(|p| p["metadata"]["name"].as_str())
+        .map(String::from);
+    (access, running)
+}
+
 /// Fetches `/debug/clusterz` (through a port-forward to `running_pod`, a Running `app=istiod`
 /// pod of the facts); `Ok(None)` when no istiod pod runs.
 pub async fn clusterz(
