@@ -7,12 +7,13 @@
 //! the context and the object, so a multi-cluster run says exactly where it failed.
 
 mod error;
+mod write;
 
 pub use error::{ClusterError, FieldConflict, field_conflicts};
 
 use crate::kinds::{self, KindInfo};
 use crate::kubeconfig::KubeconfigSource;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::KubeConfigOptions;
 use kube::discovery::ApiResource;
 use serde_json::Value;
@@ -315,80 +316,6 @@ impl Kube {
             )
         })?;
         Ok(list.items.into_iter().map(to_value).collect())
-    }
-
-    /// Server-side applies `manifest` with field manager [`FIELD_MANAGER`], without taking
-    /// fields other managers own (a conflict is [`ClusterError::Conflict`]) unless this
-    /// connection is [`Kube::forcing_conflicts`]; with `dry_run` the API server validates it
-    /// and stores nothing.
-    pub async fn apply(&self, manifest: &Value, dry_run: bool) -> Result<Value, ClusterError> {
-        self.apply_with(manifest, dry_run, self.force_conflicts)
-            .await
-    }
-
-    /// [`Kube::apply`], with `force` taking conflicting fields over (`--force-conflicts`).
-    pub async fn apply_with(
-        &self,
-        manifest: &Value,
-        dry_run: bool,
-        force: bool,
-    ) -> Result<Value, ClusterError> {
-        let (api_version, kind, namespace, name) = identity(manifest);
-        let api = self
-            .api_for(&api_version, &kind, namespace.as_deref())
-            .await?;
-        let mut params = PatchParams::apply(FIELD_MANAGER);
-        if force {
-            params = params.force();
-        }
-        if dry_run {
-            params = params.dry_run();
-        }
-        let obj: DynamicObject = serde_json::from_value(manifest.clone()).map_err(|e| {
-            ClusterError::config(&self.context, format!("{}: {e}", describe(manifest)))
-        })?;
-        match api.patch(&name, &params, &Patch::Apply(&obj)).await {
-            Ok(v) => Ok(to_value(v)),
-            Err(kube::Error::Api(status))
-                if status.code == 409 && !field_conflicts(&status).is_empty() =>
-            {
-                Err(ClusterError::Conflict {
-                    context: self.context.clone(),
-                    object: describe(manifest),
-                    conflicts: field_conflicts(&status),
-                })
-            }
-            Err(e) => Err(ClusterError::api(
-                &self.context,
-                &format!("apply {}", describe(manifest)),
-                e,
-            )),
-        }
-    }
-
-    /// Deletes an object; `false` when it was already gone.
-    pub async fn delete(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: Option<&str>,
-        name: &str,
-        dry_run: bool,
-    ) -> Result<bool, ClusterError> {
-        let api = self.api_for(api_version, kind, namespace).await?;
-        let mut params = DeleteParams::background();
-        if dry_run {
-            params = params.dry_run();
-        }
-        match api.delete(name, &params).await {
-            Ok(_) => Ok(true),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
-            Err(e) => Err(ClusterError::api(
-                &self.context,
-                &format!("delete {}", object_label(kind, namespace, name)),
-                e,
-            )),
-        }
     }
 }
 
