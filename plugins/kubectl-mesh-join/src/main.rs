@@ -2,6 +2,7 @@
 //! leave it. All logic lives in `mesh-core`.
 
 mod args;
+mod mesh_args;
 
 fn main() -> std::process::ExitCode {
     mesh_core::app::plugin_main(|cli: args::Cli, printer| cli.run(printer))
