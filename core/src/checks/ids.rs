@@ -117,7 +117,7 @@ macro_rules! checks {
 checks! {
     ClusterFacts = "cluster.facts", Cluster, Fail, [], "every request that reads the cluster's facts succeeded";
     PreReachable = "pre.reachable", Pre, Fail, [], "every context's API server answers";
-    PreKubernetesVersion = "pre.kubernetes-version", Pre, Fail, [PreReachable], "the Kubernetes version is one Istio supports (1.28 or later)";
+    PreKubernetesVersion = "pre.kubernetes-version", Pre, Fail, [PreReachable], "the Kubernetes version is one the mesh's Istio version supports";
     PreUniqueNames = "pre.unique-names", Pre, Fail, [], "cluster names and kube contexts are unique";
     PreSailCrds = "pre.sail-crds", Pre, Warn, [PreReachable], "the Sail operator's Istio API is served";
     PreMultus = "pre.multus", Pre, Fail, [PreReachable], "the Multus CRD is served where the CNI configuration needs it";

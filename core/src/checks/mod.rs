@@ -71,6 +71,8 @@ pub struct Selection {
     pub now: OffsetDateTime,
     /// How long an `Istio` may stay without a status (the operator reconciling it).
     pub istio_grace: std::time::Duration,
+    /// The mesh file's Istio settings (version, CNI), when a mesh file was given.
+    pub istio: Option<crate::mesh::IstioSpec>,
 }
 
 impl Selection {
@@ -83,6 +85,7 @@ impl Selection {
             local_root: LocalRoot::NotGiven,
             now,
             istio_grace: ISTIO_GRACE,
+            istio: None,
         }
     }
 }
@@ -136,7 +139,7 @@ pub fn evaluate(
 ) -> Report {
     let mut out = extra;
     if sel.pre {
-        pre::evaluate(members, facts, &mut out);
+        pre::evaluate(members, facts, sel.istio.as_ref(), &mut out);
     } else {
         facts::evaluate(facts, &mut out);
         trust::evaluate(facts, sel, &mut out);

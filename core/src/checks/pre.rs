@@ -1,10 +1,16 @@
 //! Pre-join checks: can a join work on these clusters?
 
 use super::{CheckId, CheckResult, ClusterFacts, Emit, Member};
+use crate::mesh::{DEFAULT_ISTIO_VERSION, IstioSpec};
 
-pub(super) fn evaluate(members: &[Member], facts: &[ClusterFacts], out: &mut Vec<CheckResult>) {
+pub(super) fn evaluate(
+    members: &[Member],
+    facts: &[ClusterFacts],
+    istio: Option<&IstioSpec>,
+    out: &mut Vec<CheckResult>,
+) {
     for f in facts {
-        cluster(members, f, out);
+        cluster(members, f, istio, out);
     }
     let names = Emit::new(CheckId::PreUniqueNames);
     let mut dup = Vec::new();
@@ -30,8 +36,40 @@ pub(super) fn evaluate(members: &[Member], facts: &[ClusterFacts], out: &mut Vec
     });
 }
 
+/// The oldest Kubernetes minor an Istio minor supports (istioctl's `k8sversion` table: 1.28 →
+/// 1.29, 1.29 → 1.30, 1.30 → 1.32; later minors are held to 1.30's floor until known).
+pub(super) fn kubernetes_floor(istio_version: &str) -> u32 {
+    let minor = istio_version
+        .trim_start_matches('v')
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse::<u32>().ok())
+        .unwrap_or(28);
+    match minor {
+        0..=27 => 28,
+        28 => 29,
+        29 => 30,
+        _ => 32,
+    }
+}
+
+/// Whether the mesh writes the CNI configuration where Multus reads it.
+fn needs_multus(istio: Option<&IstioSpec>) -> bool {
+    istio.is_some_and(|i| {
+        i.cni
+            && i.cni_conf_dir
+                .as_deref()
+                .is_some_and(|d| d.contains("multus"))
+    })
+}
+
 /// The per-cluster pre-join checks.
-fn cluster(members: &[Member], f: &ClusterFacts, out: &mut Vec<CheckResult>) {
+fn cluster(
+    members: &[Member],
+    f: &ClusterFacts,
+    istio: Option<&IstioSpec>,
+    out: &mut Vec<CheckResult>,
+) {
     let reach = Emit::new(CheckId::PreReachable);
     let version = Emit::new(CheckId::PreKubernetesVersion);
     let sail = Emit::new(CheckId::PreSailCrds);
@@ -70,12 +108,17 @@ fn cluster(members: &[Member], f: &ClusterFacts, out: &mut Vec<CheckResult>) {
         .split('.')
         .nth(1)
         .and_then(|m| m.trim_end_matches('+').parse().ok());
+    let istio_version = istio.map_or(DEFAULT_ISTIO_VERSION, |i| i.version.as_str());
+    let floor = kubernetes_floor(istio_version);
     match minor {
-        Some(m) if m >= 28 => out.push(version.pass(c, format!("Kubernetes {}", f.version))),
+        Some(m) if m >= floor => out.push(version.pass(
+            c,
+            format!("Kubernetes {} (Istio {istio_version} needs 1.{floor} or later)", f.version),
+        )),
         Some(_) => out.push(version.problem(
             c,
-            format!("Kubernetes {} is older than Istio supports", f.version),
-            "upgrade the cluster to 1.28 or later",
+            format!("Kubernetes {} is older than Istio {istio_version} supports (1.{floor})", f.version),
+            &format!("upgrade the cluster to 1.{floor} or later, or choose an older Istio version in the mesh file"),
         )),
         None => out.push(version.warn(c, format!("cannot read the version {}", f.version), "")),
     }
@@ -90,13 +133,17 @@ fn cluster(members: &[Member], f: &ClusterFacts, out: &mut Vec<CheckResult>) {
     } else {
         out.push(sail.problem(c, "the Sail operator's Istio API is not served", "install the Sail operator (OpenShift/Alauda Service Mesh 3 or upstream), or join with --installer istioctl|helm"));
     }
-    out.push(if f.multus {
-        multus.pass(c, "NetworkAttachmentDefinition is served")
-    } else {
-        multus.skip(
+    out.push(match (f.multus, needs_multus(istio)) {
+        (true, _) => multus.pass(c, "NetworkAttachmentDefinition is served"),
+        (false, true) => multus.problem(
             c,
-            "Multus not installed (needed only with a Multus cniConfDir)",
-        )
+            format!(
+                "the mesh file writes the CNI configuration to {} but Multus is not installed",
+                istio.and_then(|i| i.cni_conf_dir.as_deref()).unwrap_or_default()
+            ),
+            "install Multus, or remove istio.cniConfDir from the mesh file to keep the operator's default",
+        ),
+        (false, false) => multus.skip(c, "Multus not installed (needed only with a Multus cniConfDir)"),
     });
     let denied: Vec<&str> = f
         .permissions
@@ -165,5 +212,89 @@ fn gateways_can_run(members: &[Member], f: &ClusterFacts, out: &mut Vec<CheckRes
             "no LoadBalancer Service here has an address: the east-west gateway may stay pending",
             "install a load balancer (MetalLB, cloud LB) or set eastWestAddress in the mesh file",
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kubernetes_floor_follows_the_istio_minor() {
+        for (istio, floor) in [
+            ("v1.27.3", 28),
+            ("v1.28.1", 29),
+            ("v1.29.0", 30),
+            ("v1.30.3", 32),
+            ("v1.31.0", 32),
+        ] {
+            assert_eq!(kubernetes_floor(istio), floor, "{istio}");
+        }
+    }
+
+    fn facts(version: &str, multus: bool) -> ClusterFacts {
+        ClusterFacts {
+            name: "east".into(),
+            context: "ctx".into(),
+            version: version.into(),
+            multus,
+            ..Default::default()
+        }
+    }
+
+    fn result(out: &[CheckResult], id: CheckId) -> &CheckResult {
+        out.iter().find(|r| r.id == id).expect("a result")
+    }
+
+    #[test]
+    fn an_old_kubernetes_fails_for_the_istio_of_the_mesh_file() {
+        let istio = |v: &str| IstioSpec {
+            version: v.into(),
+            ..IstioSpec::default()
+        };
+        let mut out = Vec::new();
+        cluster(
+            &[],
+            &facts("v1.31.4", false),
+            Some(&istio("v1.30.3")),
+            &mut out,
+        );
+        let r = result(&out, CheckId::PreKubernetesVersion);
+        assert_eq!(r.result, super::super::Outcome::Fail, "{r:?}");
+        assert!(
+            r.message.contains("(1.32)") && r.hint.contains("1.32"),
+            "{r:?}"
+        );
+        // Positive control: the same cluster passes for Istio 1.29 (floor 1.30).
+        let mut out = Vec::new();
+        cluster(
+            &[],
+            &facts("v1.31.4", false),
+            Some(&istio("v1.29.0")),
+            &mut out,
+        );
+        assert_eq!(
+            result(&out, CheckId::PreKubernetesVersion).result,
+            super::super::Outcome::Pass
+        );
+    }
+
+    #[test]
+    fn multus_fails_only_where_the_mesh_writes_its_configuration_there() {
+        let multus_dir = IstioSpec {
+            cni: true,
+            cni_conf_dir: Some("/etc/cni/multus/net.d".into()),
+            ..IstioSpec::default()
+        };
+        let run = |multus: bool, istio: Option<&IstioSpec>| {
+            let mut out = Vec::new();
+            cluster(&[], &facts("v1.33.0", multus), istio, &mut out);
+            result(&out, CheckId::PreMultus).result
+        };
+        use super::super::Outcome::*;
+        assert_eq!(run(false, Some(&multus_dir)), Fail);
+        assert_eq!(run(true, Some(&multus_dir)), Pass);
+        assert_eq!(run(false, Some(&IstioSpec::default())), Skip);
+        assert_eq!(run(false, None), Skip);
     }
 }

@@ -109,7 +109,7 @@ pub struct Cli {
 impl Cli {
     /// Runs the checks.
     pub fn run(&self, printer: &Printer) -> Result<ExitStatus, Error> {
-        let (members, from_mesh, certs) = match &self.mesh {
+        let (members, from_mesh, certs, istio) = match &self.mesh {
             Some(path) => {
                 if !self.kube.contexts.is_empty() {
                     return Err(Error::input(
@@ -118,7 +118,13 @@ impl Cli {
                     ));
                 }
                 let mesh = MeshSpec::load(path)?;
-                (verify::members_from_mesh(&mesh), true, mesh.certs.clone())
+                let istio = Some(mesh.istio.clone());
+                (
+                    verify::members_from_mesh(&mesh),
+                    true,
+                    mesh.certs.clone(),
+                    istio,
+                )
             }
             None if self.kube.contexts.is_empty() => {
                 return Err(Error::input(
@@ -129,6 +135,7 @@ impl Cli {
             None => (
                 verify::members_from_contexts(&self.kube.contexts),
                 false,
+                None,
                 None,
             ),
         };
@@ -165,6 +172,7 @@ impl Cli {
                 warn_days: self.warn_days,
                 local_root,
                 istio_grace: grace,
+                istio,
                 // Each run of the verify loop judges as of its own start.
                 ..Selection::new(SystemClock.now())
             },
