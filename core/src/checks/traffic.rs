@@ -34,11 +34,15 @@ impl Default for TrafficOptions {
             requests: 10,
             timeout: Duration::from_secs(120),
             keep: false,
-            helloworld_image: "registry.istio.io/release/examples-helloworld-{version}:1.0".into(),
+            helloworld_image: HELLOWORLD_IMAGE.into(),
             curl_image: "docker.io/curlimages/curl:8.16.0".into(),
         }
     }
 }
+
+/// The helloworld image: upstream publishes v1 and v2 only and runs more versions from the v1
+/// image with `SERVICE_VERSION` (what the app answers with) set.
+pub const HELLOWORLD_IMAGE: &str = "registry.istio.io/release/examples-helloworld-v1:1.0";
 
 /// The version cluster number `index` (0-based) serves.
 pub fn version_of(index: usize) -> String {
@@ -57,6 +61,7 @@ pub fn manifests(opts: &TrafficOptions, index: usize) -> Vec<Value> {
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "helloworld", "version": v}},
                 "template": {"metadata": {"labels": {"app": "helloworld", "version": v}},
                     "spec": {"containers": [{"name": "helloworld", "image": opts.helloworld_image.replace("{version}", &v),
+                        "env": [{"name": "SERVICE_VERSION", "value": v}],
                         "imagePullPolicy": "IfNotPresent", "ports": [{"containerPort": 5000}], "resources": {"requests": {"cpu": "100m"}}}]}}}}),
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "curl", "namespace": ns}}),
         json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "curl", "namespace": ns},
@@ -299,10 +304,17 @@ mod tests {
         let m = manifests(&TrafficOptions::default(), 1);
         assert_eq!(m[0]["metadata"]["labels"]["istio-injection"], "enabled");
         assert_eq!(m[2]["metadata"]["name"], "helloworld-v2");
+        let hello = &m[2]["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(hello["image"], HELLOWORLD_IMAGE);
         assert_eq!(
-            m[2]["spec"]["template"]["spec"]["containers"][0]["image"],
-            "registry.istio.io/release/examples-helloworld-v2:1.0"
+            hello["env"][0],
+            json!({"name": "SERVICE_VERSION", "value": "v2"})
         );
+        // A fifth cluster: no v5 image exists upstream; the v1 image answers as v5.
+        let m = manifests(&TrafficOptions::default(), 4);
+        let hello = &m[2]["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(hello["image"], HELLOWORLD_IMAGE);
+        assert_eq!(hello["env"][0]["value"], "v5");
         assert_eq!(
             m[4]["spec"]["template"]["spec"]["containers"][0]["command"][1],
             "infinity"

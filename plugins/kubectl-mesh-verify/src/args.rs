@@ -83,12 +83,9 @@ pub struct Cli {
     #[arg(long)]
     keep: bool,
 
-    /// helloworld image, `{version}` standing for v1, v2, … (for registries behind a firewall)
-    #[arg(
-        long,
-        value_name = "IMAGE",
-        default_value = "registry.istio.io/release/examples-helloworld-{version}:1.0"
-    )]
+    /// helloworld image (for registries behind a firewall); each cluster's version (v1, v2, …)
+    /// is set as SERVICE_VERSION, and `{version}` in the name is replaced by it
+    #[arg(long, value_name = "IMAGE", default_value = mesh_core::checks::traffic::HELLOWORLD_IMAGE)]
     helloworld_image: String,
 
     /// curl image (for registries behind a firewall)
