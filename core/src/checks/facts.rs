@@ -277,7 +277,7 @@ async fn fill(kube: &Kube, f: &mut ClusterFacts, vs: bool) -> Result<(), Cluster
     if let Some(api) = &f.istio_api {
         f.istio = opt(kube.get(api, "Istio", None, "default").await)?.flatten();
     }
-    let net = "networking.istio.io/v1";
+    let net = networking_api(kube).await?;
     let virtual_services = async {
         match vs {
             true => kube.list(net, "VirtualService", ns, None).await.map(Some),
@@ -299,6 +299,24 @@ async fn fill(kube: &Kube, f: &mut ClusterFacts, vs: bool) -> Result<(), Cluster
     f.service_entries = opt(ses)?.unwrap_or_default();
     f.coredns = coredns?;
     Ok(())
+}
+
+/// The newest `networking.istio.io` version the cluster serves: Istio 1.4/1.5 serve only
+/// `v1alpha3`, so reading `v1` alone would see no Gateway or ServiceEntry of such a mesh.
+/// Answered from the discovery already made (no request where aggregated discovery worked).
+async fn networking_api(kube: &Kube) -> Result<&'static str, ClusterError> {
+    const VERSIONS: [&str; 3] = [
+        "networking.istio.io/v1",
+        "networking.istio.io/v1beta1",
+        "networking.istio.io/v1alpha3",
+    ];
+    for v in VERSIONS {
+        if kube.serves(v, "Gateway").await? {
+            return Ok(v);
+        }
+    }
+    // None served: the lists below answer NotServed, read as "none".
+    Ok(VERSIONS[0])
 }
 
 /// `cluster.facts`: one result per cluster; a failed read names the request and its cause.
