@@ -139,9 +139,22 @@ fn network_label(members: &[Member], f: &ClusterFacts) -> CheckResult {
         .iter()
         .find(|m| m.name == f.name)
         .and_then(|m| m.network.as_deref());
+    let networks: std::collections::BTreeSet<&str> = members
+        .iter()
+        .filter_map(|m| m.network.as_deref())
+        .collect();
     match (label, value) {
         (Some(l), Some(v)) if l == v && expected.is_none_or(|e| e == l) => {
             net.pass(c, format!("network {l}"))
+        }
+        // Seed 001's remote sets no values.global.network: istiod takes the namespace label.
+        (Some(l), None) if f.istio.is_some() && expected.is_none_or(|e| e == l) => net.pass(
+            c,
+            format!("network {l} (the {ISTIO_NAMESPACE} label; values.global.network unset)"),
+        ),
+        // Nothing set anywhere is one network without a name: fine while the mesh has one.
+        (None, None) if f.istio.is_some() && networks.len() <= 1 => {
+            net.pass(c, "no network named anywhere: one network")
         }
         (_, None) if f.istio.is_none() => net.problem(
             c,
@@ -160,5 +173,60 @@ fn network_label(members: &[Member], f: &ClusterFacts) -> CheckResult {
             ),
             &format!("make both the cluster's network: {}", join_hint(f)),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Outcome;
+    use serde_json::{Value, json};
+
+    fn member(network: &str) -> Member {
+        Member {
+            name: "west".into(),
+            context: "ctx".into(),
+            network: Some(network.into()),
+            role: Some(Role::Remote),
+            primary: Some("east".into()),
+            east_west_address: None,
+        }
+    }
+
+    fn facts(label: Option<&str>, global: Value) -> ClusterFacts {
+        let labels = label.map_or(json!({}), |l| json!({NETWORK_LABEL: l}));
+        ClusterFacts {
+            name: "west".into(),
+            namespace: Some(json!({"metadata": {"labels": labels}})),
+            istio: Some(json!({"spec": {"values": {"global": global}}})),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_seed_remote_without_values_global_network_is_read_from_its_label() {
+        let seed001 = facts(Some("network1"), json!({"meshID": "mesh1"}));
+        let r = network_label(&[member("network1")], &seed001);
+        assert_eq!(r.result, Outcome::Pass, "{r:?}");
+        // The label contradicting the mesh file still fails.
+        let r = network_label(&[member("network2")], &seed001);
+        assert_eq!(r.result, Outcome::Fail, "{r:?}");
+        // Nothing named: one network is fine, several are not.
+        let bare = facts(None, json!({}));
+        assert_eq!(network_label(&[member("n1")], &bare).result, Outcome::Pass);
+        let two = [
+            member("n1"),
+            Member {
+                name: "east".into(),
+                ..member("n2")
+            },
+        ];
+        assert_eq!(network_label(&two, &bare).result, Outcome::Fail);
+        // A value without a label (istiod reads the label): a failure, as before.
+        let unlabelled = facts(None, json!({"network": "n1"}));
+        assert_eq!(
+            network_label(&[member("n1")], &unlabelled).result,
+            Outcome::Fail
+        );
     }
 }

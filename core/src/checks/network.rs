@@ -19,9 +19,7 @@ pub(super) fn evaluate(members: &[Member], facts: &[ClusterFacts], out: &mut Vec
         let has_remotes = members
             .iter()
             .any(|r| r.primary.as_deref() == Some(f.name.as_str()))
-            || f.istio
-                .as_ref()
-                .is_some_and(|i| i["spec"]["values"]["pilot"]["env"]["EXTERNAL_ISTIOD"] == "true");
+            || f.istio.as_ref().is_some_and(serves_as_external_istiod);
         let serves_remotes = role == Role::Primary && has_remotes;
         out.push(service(
             members,
@@ -185,6 +183,15 @@ fn service(
     }
 }
 
+/// Whether an `Istio` is set up to serve remotes: `pilot.env.EXTERNAL_ISTIOD` (as mesh-join and
+/// seed 004 write it) or `values.global.externalIstiod` (as seed 001 and upstream's docs do).
+pub(super) fn serves_as_external_istiod(istio: &Value) -> bool {
+    let values = &istio["spec"]["values"];
+    let truthy = |v: &Value| v == true || v == "true";
+    truthy(&values["pilot"]["env"]["EXTERNAL_ISTIOD"])
+        || truthy(&values["global"]["externalIstiod"])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +213,16 @@ mod tests {
             ..Default::default()
         };
         service(&[member], &f, true, false)
+    }
+
+    #[test]
+    fn either_external_istiod_setting_marks_a_primary_serving_remotes() {
+        let env = json!({"spec": {"values": {"pilot": {"env": {"EXTERNAL_ISTIOD": "true"}}}}});
+        let global = json!({"spec": {"values": {"global": {"externalIstiod": true}}}});
+        let neither = json!({"spec": {"values": {"global": {"network": "n1"}}}});
+        assert!(serves_as_external_istiod(&env));
+        assert!(serves_as_external_istiod(&global));
+        assert!(!serves_as_external_istiod(&neither));
     }
 
     #[test]
