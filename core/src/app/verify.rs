@@ -151,7 +151,12 @@ async fn run_once(
                     .members
                     .iter()
                     .any(|m| m.primary.as_deref() == Some(t.name.as_str()));
-            Read::Post { virtual_services }
+            // IstioCNI where the mesh file installs it; without a mesh file, look.
+            let cni = selection.istio.as_ref().is_none_or(|i| i.cni);
+            Read::Post {
+                virtual_services,
+                cni,
+            }
         };
         checks::gather(&t.kube, &t.name, read)
     }))

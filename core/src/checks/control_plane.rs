@@ -3,7 +3,7 @@
 
 use super::pods::{IstioState, IstiodPods, PodState, istio_state, istiod_pods};
 use super::{CheckId, CheckResult, ClusterFacts, Emit, Member, Selection};
-use crate::labels::{ISTIO_NAMESPACE, NETWORK_LABEL};
+use crate::labels::{CONTROL_PLANE_CLUSTERS, ISTIO_NAMESPACE, NETWORK_LABEL};
 use crate::mesh::Role;
 
 /// The cluster's role: the mesh file's, else the observed one, else a primary.
@@ -26,6 +26,68 @@ pub(super) fn evaluate(
         out.push(istio_ready(f, sel));
         out.push(istiod(f, role_of(members, f)));
         out.push(network_label(members, f));
+        out.push(cni_ready(f, sel));
+        out.push(remote_annotation(members, f));
+    }
+}
+
+/// `control-plane.cni-ready`: where the mesh file installs CNI (or, without one, where an
+/// `IstioCNI` exists), it is reconciled and Ready, read like `Istio`'s status.
+fn cni_ready(f: &ClusterFacts, sel: &Selection) -> CheckResult {
+    let e = Emit::new(CheckId::ControlPlaneCniReady);
+    let c = Some(f.name.as_str());
+    let wanted = sel.istio.as_ref().map(|i| i.cni);
+    if wanted != Some(true) && f.istio_cni.is_none() {
+        return e.skip(c, "the mesh does not use IstioCNI");
+    }
+    let ctx = &f.context;
+    let grace = time::Duration::try_from(sel.istio_grace).unwrap_or(time::Duration::MAX);
+    match istio_state(f.istio_api.is_some(), f.istio_cni.as_ref(), sel.now, grace) {
+        IstioState::Ready => e.pass(c, "IstioCNI/default is reconciled and Ready"),
+        IstioState::ApiNotServed => e.problem(c, format!("context {ctx} does not serve the Sail operator's IstioCNI API"), &format!("install the Sail operator on {}", f.name)),
+        IstioState::Missing => e.problem(c, "the mesh file installs CNI (istio.cni) but there is no IstioCNI/default", &join_hint(f)),
+        IstioState::Pending { age_secs } => e.warn(c, format!("IstioCNI/default has no status yet ({})", age(age_secs)), "wait for the operator, or rerun with --wait 5m"),
+        IstioState::NeverReconciled { age_secs } => e.problem(c, format!("IstioCNI/default has no status ({}): no operator has reconciled it", age(age_secs)), &format!("is the Sail operator running? kubectl --context {ctx} get pods -A -l app.kubernetes.io/name=sail-operator")),
+        IstioState::NotReconciled { reason, message } | IstioState::NotReady { reason, message } => e.problem(
+            c,
+            format!("IstioCNI/default is not Ready: {reason}: {message}"),
+            &format!("kubectl --context {ctx} get istiocni default -o yaml shows the operator's conditions; on OpenShift or with Multus check istio.cniConfDir"),
+        ),
+    }
+}
+
+/// `control-plane.control-plane-clusters`: a remote's Istio namespace names its primary, so the
+/// primary's istiod configures it (the annotation seeds 001 and 004 set).
+fn remote_annotation(members: &[Member], f: &ClusterFacts) -> CheckResult {
+    let e = Emit::new(CheckId::ControlPlaneRemoteAnnotation);
+    let c = Some(f.name.as_str());
+    if role_of(members, f) != Role::Remote {
+        return e.skip(c, "a primary runs its own istiod");
+    }
+    let value = f
+        .namespace
+        .as_ref()
+        .and_then(|n| n["metadata"]["annotations"][CONTROL_PLANE_CLUSTERS].as_str());
+    let primary = members
+        .iter()
+        .find(|m| m.name == f.name)
+        .and_then(|m| m.primary.as_deref());
+    let names = |v: &str| {
+        v.split(',')
+            .any(|p| p.trim() == "*" || Some(p.trim()) == primary)
+    };
+    match value {
+        Some(v) if primary.is_none() || names(v) => e.pass(c, format!("{ISTIO_NAMESPACE} names its control plane: {v}")),
+        Some(v) => e.problem(
+            c,
+            format!("{ISTIO_NAMESPACE} names control plane cluster(s) '{v}', not its primary '{}'", primary.unwrap_or_default()),
+            &join_hint(f),
+        ),
+        None => e.problem(
+            c,
+            format!("{ISTIO_NAMESPACE} has no {CONTROL_PLANE_CLUSTERS} annotation: no primary's istiod takes this remote's configuration"),
+            &join_hint(f),
+        ),
     }
 }
 
@@ -228,5 +290,85 @@ mod tests {
             network_label(&[member("n1")], &unlabelled).result,
             Outcome::Fail
         );
+    }
+
+    fn sel(cni: Option<bool>) -> Selection {
+        let mut s = Selection::new(time::macros::datetime!(2026-01-01 01:00 UTC));
+        s.istio = cni.map(|cni| crate::mesh::IstioSpec {
+            cni,
+            ..Default::default()
+        });
+        s
+    }
+
+    fn with_cni(cni: Option<Value>) -> ClusterFacts {
+        ClusterFacts {
+            name: "east".into(),
+            istio_api: Some("sailoperator.io/v1".into()),
+            istio_cni: cni,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn istio_cni_is_judged_where_the_mesh_uses_it() {
+        let ready = json!({"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"},
+            "status": {"conditions": [{"type": "Reconciled", "status": "True"}, {"type": "Ready", "status": "True"}]}});
+        let failing = json!({"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"},
+            "status": {"conditions": [{"type": "Reconciled", "status": "True"},
+                {"type": "Ready", "status": "False", "reason": "DaemonSetNotReady", "message": "istio-cni-node has 0 ready pods"}]}});
+        assert_eq!(
+            cni_ready(&with_cni(Some(ready)), &sel(Some(true))).result,
+            Outcome::Pass
+        );
+        let r = cni_ready(&with_cni(Some(failing)), &sel(Some(true)));
+        assert_eq!(r.result, Outcome::Fail);
+        assert!(
+            r.message
+                .contains("DaemonSetNotReady: istio-cni-node has 0 ready pods"),
+            "{r:?}"
+        );
+        let missing = cni_ready(&with_cni(None), &sel(Some(true)));
+        assert_eq!(missing.result, Outcome::Fail);
+        assert_eq!(
+            cni_ready(&with_cni(None), &sel(Some(false))).result,
+            Outcome::Skip
+        );
+        // Without a mesh file: judged when one exists.
+        assert_eq!(cni_ready(&with_cni(None), &sel(None)).result, Outcome::Skip);
+    }
+
+    #[test]
+    fn a_remote_names_its_primary_in_control_plane_clusters() {
+        let ns = |a: Option<&str>| {
+            let annotations = a.map_or(json!({}), |v| json!({CONTROL_PLANE_CLUSTERS: v}));
+            ClusterFacts {
+                name: "west".into(),
+                namespace: Some(json!({"metadata": {"annotations": annotations}})),
+                ..Default::default()
+            }
+        };
+        let remote = [member("n1")];
+        assert_eq!(
+            remote_annotation(&remote, &ns(Some("east"))).result,
+            Outcome::Pass
+        );
+        assert_eq!(
+            remote_annotation(&remote, &ns(Some("north"))).result,
+            Outcome::Fail
+        );
+        let r = remote_annotation(&remote, &ns(None));
+        assert_eq!(r.result, Outcome::Fail);
+        assert!(
+            r.message
+                .contains("no topology.istio.io/controlPlaneClusters"),
+            "{r:?}"
+        );
+        let primary = [Member {
+            role: Some(Role::Primary),
+            primary: None,
+            ..member("n1")
+        }];
+        assert_eq!(remote_annotation(&primary, &ns(None)).result, Outcome::Skip);
     }
 }

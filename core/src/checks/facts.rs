@@ -111,6 +111,8 @@ pub struct ClusterFacts {
     pub istio_api: Option<String>,
     /// `Istio/default`.
     pub istio: Option<Value>,
+    /// `IstioCNI/default`, read where the mesh uses CNI (or no mesh file says).
+    pub istio_cni: Option<Value>,
     /// The east-west gateway Service.
     pub east_west_service: Option<Value>,
     /// `Gateway`s in the Istio namespace.
@@ -180,6 +182,8 @@ pub enum Read {
     Post {
         /// Read the VirtualServices of the Istio namespace.
         virtual_services: bool,
+        /// Read `IstioCNI/default`.
+        cni: bool,
     },
 }
 
@@ -192,7 +196,10 @@ pub async fn gather(kube: &Kube, name: &str, read: Read) -> ClusterFacts {
     };
     let done = match read {
         Read::Pre => fill_pre(kube, &mut f).await,
-        Read::Post { virtual_services } => fill(kube, &mut f, virtual_services).await,
+        Read::Post {
+            virtual_services,
+            cni,
+        } => fill(kube, &mut f, virtual_services, cni).await,
     };
     if let Err(e) = done {
         f.error = Some(FactError::from_cluster(&e));
@@ -242,7 +249,7 @@ async fn fill_pre(kube: &Kube, f: &mut ClusterFacts) -> Result<(), ClusterError>
     Ok(())
 }
 
-async fn fill(kube: &Kube, f: &mut ClusterFacts, vs: bool) -> Result<(), ClusterError> {
+async fn fill(kube: &Kube, f: &mut ClusterFacts, vs: bool, cni: bool) -> Result<(), ClusterError> {
     // One discovery request for every group (Sail, networking.istio.io), unless the
     // connection's probe made it already.
     kube.discover_all().await?;
@@ -275,7 +282,15 @@ async fn fill(kube: &Kube, f: &mut ClusterFacts, vs: bool) -> Result<(), Cluster
     f.pods = pods?;
     f.istiocoredns = !f.pods_labelled("app", "istiocoredns").is_empty();
     if let Some(api) = &f.istio_api {
-        f.istio = opt(kube.get(api, "Istio", None, "default").await)?.flatten();
+        let istio_cni = async {
+            match cni {
+                true => opt(kube.get(api, "IstioCNI", None, "default").await),
+                false => Ok(None),
+            }
+        };
+        let (istio, istio_cni) = futures::join!(kube.get(api, "Istio", None, "default"), istio_cni);
+        f.istio = opt(istio)?.flatten();
+        f.istio_cni = istio_cni?.flatten();
     }
     let net = networking_api(kube).await?;
     let virtual_services = async {

@@ -133,6 +133,8 @@ checks! {
     LegacyGlobalDns = "legacy.global-dns", Legacy, Warn, [], "no mesh built the Istio 1.4-1.7 way (.global names, istiocoredns)";
     ControlPlaneIstioReady = "control-plane.istio-ready", ControlPlane, Fail, [], "Istio/default is reconciled and Ready";
     ControlPlaneIstiodPods = "control-plane.istiod-pods", ControlPlane, Fail, [], "istiod pods are Running and Ready where istiod runs";
+    ControlPlaneCniReady = "control-plane.cni-ready", ControlPlane, Fail, [], "IstioCNI/default is reconciled and Ready where the mesh uses CNI";
+    ControlPlaneRemoteAnnotation = "control-plane.control-plane-clusters", ControlPlane, Fail, [], "a remote's istio-system names its primary in topology.istio.io/controlPlaneClusters";
     ControlPlaneMeshId = "control-plane.mesh-id", ControlPlane, Fail, [], "values.global.meshID is the same everywhere";
     ControlPlaneClusterNames = "control-plane.cluster-names", ControlPlane, Fail, [], "cluster names are unique and match the remote-secret keys";
     ControlPlaneNetworkLabel = "control-plane.network-label", ControlPlane, Fail, [], "the istio-system network label equals values.global.network";

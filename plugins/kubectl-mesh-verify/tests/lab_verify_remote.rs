@@ -80,6 +80,7 @@ fn a_primary_remote_lab_mesh_exposes_istiod_and_passes() {
         ("network.eastwest-service", "east"),
         ("control-plane.istiod-pods", "east"),
         ("control-plane.istio-ready", "west"),
+        ("control-plane.control-plane-clusters", "west"),
         ("istiod.remote-clusters-synced", "east"),
         ("remote.credentials", "east"),
         ("trust.shared-root", ""),

@@ -99,15 +99,20 @@ pub fn all_decisive_pass(report: &Value) {
         .filter(|c| c["result"] == "skip")
         .map(|c| c["id"].as_str().unwrap())
         .collect();
-    // Two primaries without remotes: nothing exposes istiod, and that alone does not apply;
-    // no --service was given, which discovery.endpoints says once.
+    // Two primaries without remotes and without CNI: nothing exposes istiod, no remote names a
+    // control plane, no IstioCNI is wanted, and those alone do not apply (two each); no
+    // --service was given, which discovery.endpoints says once.
+    let inapplicable = [
+        "network.expose-istiod",
+        "control-plane.cni-ready",
+        "control-plane.control-plane-clusters",
+        "discovery.endpoints",
+    ];
     assert!(
-        skipped
-            .iter()
-            .all(|id| *id == "network.expose-istiod" || *id == "discovery.endpoints"),
+        skipped.iter().all(|id| inapplicable.contains(id)),
         "{skipped:?}"
     );
-    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert_eq!(skipped.len(), 7, "{skipped:?}");
 }
 
 /// A kubeconfig whose context lab-2 uses a service account that may read everything the
