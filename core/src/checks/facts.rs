@@ -136,6 +136,9 @@ pub struct ClusterFacts {
     pub permissions: Vec<(String, bool)>,
     /// Whether the Multus CRD is served (pre-join only).
     pub multus: bool,
+    /// The Istio versions the served `Istio` CRD accepts (`spec.version`'s enum; pre-join only;
+    /// empty when the CRD lists none).
+    pub istio_versions: Vec<String>,
     /// Services of type LoadBalancer with an address (pre-join only).
     pub load_balancers_with_address: usize,
 }
@@ -221,6 +224,19 @@ async fn fill_pre(kube: &Kube, f: &mut ClusterFacts) -> Result<(), ClusterError>
     kube.discover_all().await?;
     f.istio_api = istio_api(kube).await?;
     f.nodes = kube.list("v1", "Node", None, None).await?;
+    if let Some(api) = &f.istio_api {
+        let crd = kube
+            .get(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                None,
+                "istios.sailoperator.io",
+            )
+            .await?;
+        f.istio_versions = crd
+            .map(|c| served_istio_versions(&c, api))
+            .unwrap_or_default();
+    }
     f.multus = kube
         .serves("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition")
         .await?;
@@ -247,6 +263,26 @@ async fn fill_pre(kube: &Kube, f: &mut ClusterFacts) -> Result<(), ClusterError>
         f.permissions.push((format!("{verb} {resource}"), allowed));
     }
     Ok(())
+}
+
+/// `spec.version`'s enum in the schema of the served version `api` of the `Istio` CRD.
+pub(super) fn served_istio_versions(crd: &Value, api: &str) -> Vec<String> {
+    let version = api.rsplit('/').next().unwrap_or_default();
+    crd["spec"]["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"] == version)
+        .and_then(|v| {
+            v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["version"]["enum"]
+                .as_array()
+        })
+        .map(|e| {
+            e.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 async fn fill(kube: &Kube, f: &mut ClusterFacts, vs: bool, cni: bool) -> Result<(), ClusterError> {

@@ -122,14 +122,23 @@ fn cluster(
         )),
         None => out.push(version.warn(c, format!("cannot read the version {}", f.version), "")),
     }
-    if f.istio_api.is_some() {
-        out.push(sail.pass(
+    let api = f.istio_api.as_deref().unwrap_or_default();
+    if f.istio_api.is_some()
+        && !f.istio_versions.is_empty()
+        && !f.istio_versions.iter().any(|v| v == istio_version)
+    {
+        // The API server would refuse the Istio resource: a failure, not a warning.
+        out.push(sail.fail(
             c,
-            format!(
-                "{} Istio is served",
-                f.istio_api.as_deref().unwrap_or_default()
-            ),
+            format!("the Sail operator here does not install Istio {istio_version} (its Istio API accepts {})", f.istio_versions.join(", ")),
+            "choose one of those versions as istio.version in the mesh file, or upgrade the Sail operator",
         ));
+    } else if f.istio_api.is_some() {
+        let accepts = match f.istio_versions.is_empty() {
+            true => "its schema names no versions to compare with".to_string(),
+            false => format!("it accepts {istio_version}"),
+        };
+        out.push(sail.pass(c, format!("{api} Istio is served; {accepts}")));
     } else {
         out.push(sail.problem(c, "the Sail operator's Istio API is not served", "install the Sail operator (OpenShift/Alauda Service Mesh 3 or upstream), or join with --installer istioctl|helm"));
     }
@@ -296,5 +305,29 @@ mod tests {
         assert_eq!(run(true, Some(&multus_dir)), Pass);
         assert_eq!(run(false, Some(&IstioSpec::default())), Skip);
         assert_eq!(run(false, None), Skip);
+    }
+
+    #[test]
+    fn an_istio_version_the_operator_does_not_install_fails_before_the_join() {
+        let crd = serde_json::json!({"spec": {"versions": [{"name": "v1", "schema": {"openAPIV3Schema":
+            {"properties": {"spec": {"properties": {"version": {"enum": ["v1.30.3", "v1.28.1"]}}}}}}}]}});
+        let versions = super::super::facts::served_istio_versions(&crd, "sailoperator.io/v1");
+        assert_eq!(versions, ["v1.30.3", "v1.28.1"]);
+        let run = |version: &str| {
+            let mut f = facts("v1.33.0", false);
+            f.istio_api = Some("sailoperator.io/v1".into());
+            f.istio_versions = versions.clone();
+            let istio = IstioSpec {
+                version: version.into(),
+                ..IstioSpec::default()
+            };
+            let mut out = Vec::new();
+            cluster(&[], &f, Some(&istio), &mut out);
+            result(&out, CheckId::PreSailCrds).clone()
+        };
+        let r = run("v1.31.0");
+        assert_eq!(r.result, super::super::Outcome::Fail, "{r:?}");
+        assert!(r.message.contains("v1.30.3, v1.28.1"), "{r:?}");
+        assert_eq!(run("v1.28.1").result, super::super::Outcome::Pass);
     }
 }
