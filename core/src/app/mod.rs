@@ -6,6 +6,7 @@
 pub mod certs;
 pub mod join;
 pub mod members;
+pub mod rotation;
 pub mod trust;
 
 use crate::error::Error;

@@ -454,6 +454,7 @@ fn help_texts() {
         vec!["apply", "--help"],
         vec!["status", "--help"],
         vec!["rotate", "--help"],
+        vec!["rotate-root", "--help"],
     ] {
         let o = Command::new(CERTS)
             .args(&sub)
