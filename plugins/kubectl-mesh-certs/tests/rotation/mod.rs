@@ -175,3 +175,29 @@ pub fn eventually(secs: u64, what: &str, cond: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// [`audit::writes_since`] (its barrier is the positive control) without the writes of the
+/// lab's istiods (leader leases, their own ConfigMaps): what every other client stored.
+pub fn writes_but_istiod(lab: &Lab, marks: &[usize]) -> Vec<Vec<String>> {
+    let _ = mesh_lab::audit::writes_since(lab, marks);
+    lab.clusters()
+        .iter()
+        .zip(marks)
+        .map(|(c, m)| {
+            std::fs::read_to_string(c.audit_log())
+                .unwrap()
+                .lines()
+                .skip(*m)
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .filter(|e| {
+                    !e["userAgent"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with("pilot-discovery")
+                })
+                .filter_map(|e| mesh_lab::audit::stored_write(&e))
+                .filter(|w| !w.starts_with("create configmaps audit-barrier-"))
+                .collect()
+        })
+        .collect()
+}
