@@ -52,8 +52,7 @@ pub(super) async fn await_spread(
         if matches!(s, Spread::Everywhere { .. }) {
             printer.progress(&format!("✔ {line}"));
         } else {
-            printer.warn(&format!("✖ {line}"));
-            late.push(m.cluster.to_string());
+            late.push(format!("✖ {line}"));
         }
     }
     if late.is_empty() {
@@ -64,12 +63,15 @@ pub(super) async fn await_spread(
         ));
         return Ok(ExitStatus::Success);
     }
-    printer.warn(&format!(
-        "error: rotate-root {}: the bundle is written but not distributed in {} after {}; the next stage refuses until it is\n  hint: istiod accepts a changed root-cert.pem only with ISTIO_MULTIROOT_MESH=true; check istiod runs in those clusters (or restart it), then run this stage again to watch (it writes nothing more)",
-        opts.stage.as_str(),
-        late.join(", "),
-        crate::cli::format_duration(opts.wait)
-    ));
+    printer.error(&Error::Input {
+        message: format!(
+            "rotate-root {}: cacerts is written, but the bundle is not distributed after {}:\n{}\nthe next stage refuses until it is",
+            opts.stage.as_str(),
+            crate::cli::format_duration(opts.wait),
+            late.join("\n")
+        ),
+        hint: Some("istiod accepts a changed root-cert.pem only with ISTIO_MULTIROOT_MESH=true; check istiod runs in those clusters (or restart it), then run this stage again to watch (it writes nothing more)".into()),
+    });
     Ok(ExitStatus::Problems)
 }
 
