@@ -170,6 +170,16 @@ fn stages_refuse_before_writing_dry_run_writes_nothing_and_a_partial_run_resumes
         pem_count(&data(&cacerts(&lab, "lab-2"), "root-cert.pem")),
         1
     );
+    // status says where the rotation stands: west lags, trust-both is the stage to run.
+    let mut a = vec!["status", "-o", "json"];
+    a.extend_from_slice(BOTH);
+    let st: serde_json::Value = serde_json::from_slice(&certs(&lab, w, &a).stdout).unwrap();
+    assert_eq!(
+        st["rotation"]["clusters"],
+        serde_json::json!([["east", "trust-both"], ["west", "old root only"]])
+    );
+    assert_eq!(st["rotation"]["next"], "trust-both");
+    assert_eq!(st["rotation"]["recorded"], "trust-both");
 
     // Resumed over both clusters: east unchanged, west written (one stored write, there).
     let marks = audit::marks(&lab);

@@ -214,7 +214,13 @@ fn istiod_takes_every_stage_without_restart_and_openssl_verifies_each_chain() {
             d.cluster_id
         );
     }
-    assert_eq!(status_ok(&lab, w)["sharedRoot"], true);
+    let st = status_ok(&lab, w);
+    assert_eq!(st["sharedRoot"], true);
+    assert_eq!(st["rotation"]["next"], "reissue", "{st:#}");
+    assert_eq!(
+        st["rotation"]["clusters"],
+        serde_json::json!([["east", "trust-both"], ["west", "trust-both"]])
+    );
 
     // Stage 2: new intermediates under the new root, the bundle still both.
     let east_stage1 = cacerts(&lab, "lab-1");
@@ -243,7 +249,7 @@ fn istiod_takes_every_stage_without_restart_and_openssl_verifies_each_chain() {
                 .contains("Istiod has detected the newly added intermediate CA")
         });
     }
-    status_ok(&lab, w);
+    assert_eq!(status_ok(&lab, w)["rotation"]["next"], "finish");
 
     // finish right after reissue: refused (workload certificates), nothing written.
     let marks = audit::marks(&lab);
@@ -282,6 +288,11 @@ fn istiod_takes_every_stage_without_restart_and_openssl_verifies_each_chain() {
     assert_eq!(mode(&d.join("backup").join(&backed_up[0])), 0o600);
     let st = status_ok(&lab, w);
     assert_eq!(st["localRoot"], st["meshRoot"]);
+    assert_eq!(st["rotation"].get("next"), None, "{st:#}");
+    assert_eq!(
+        st["rotation"]["clusters"],
+        serde_json::json!([["east", "finish"], ["west", "finish"]])
+    );
 
     // finish again: nothing written anywhere, and the distribution still observed.
     let done = hashes(&d);

@@ -8,10 +8,12 @@
 //! ([`state`]); the decisions are pure ([`stages`]); the disk is [`local`]; one stage end to
 //! end is [`run`]; watching istiod spread the bundle is [`wait`].
 
+mod decide;
 pub mod local;
 pub mod run;
 pub mod stages;
 pub mod state;
+pub mod view;
 mod wait;
 
 pub use run::{RotateRootOptions, rotate_root};
