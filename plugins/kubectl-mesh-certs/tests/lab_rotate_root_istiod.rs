@@ -2,8 +2,10 @@
 //! process, `ISTIO_MULTIROOT_MESH=true`): each stage is loaded by istiod without a restart,
 //! istiod spreads the bundle to the `istio-ca-root-cert` ConfigMaps (what the command waits
 //! for), never falls back to a self-signed CA, and openssl verifies every chain at every stage.
-//! The lab has no kubelet: the test copies each `cacerts` Secret into istiod's `ROOT_CA_DIR`
-//! when it changes, as the Secret volume would (see `rotation::run_syncing`).
+//! The clusters are joined (remote secrets both ways) and every istiod keeps reporting the
+//! other cluster `synced` while each stage runs. The lab has no kubelet: the test copies each
+//! `cacerts` Secret into istiod's `ROOT_CA_DIR` when it changes, as the Secret volume would
+//! (see `rotation::run_syncing`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod rotation;
@@ -84,8 +86,15 @@ fn never_self_signed(lab: &Lab, istiods: &[Istiod]) {
 /// Runs a stage while the Secret volumes follow the Secrets; expects exit 0 and every
 /// cluster's distribution observed.
 fn stage(lab: &Lab, istiods: &[Istiod], w: &Path, a: &[&str]) -> String {
-    let o = run_syncing(lab, istiods, spawn_certs(lab, w, a));
+    let (o, samples) = run_syncing(lab, istiods, spawn_certs(lab, w, a));
     assert_eq!(o.status.code(), Some(0), "{a:?}: {}", text(&o));
+    // Each istiod saw the other cluster synced throughout (and was sampled at all).
+    assert!(samples.other.is_empty(), "{a:?}: {:?}", samples.other);
+    assert!(
+        samples.synced >= 2,
+        "{a:?}: {samples:?}; clusterz now: {:?}",
+        istiods.iter().map(|d| d.clusterz()).collect::<Vec<_>>()
+    );
     let err = stderr(&o);
     for (ctx, cluster) in CTXS {
         assert!(
@@ -157,21 +166,33 @@ fn istiod_takes_every_stage_without_restart_and_openssl_verifies_each_chain() {
     let d = w.join("mesh-certs");
     let scratch = tempfile::tempdir().unwrap();
     let s = scratch.path();
-    ok(certs(
-        &lab,
-        w,
-        &[
-            "create",
-            "--clusters",
-            "east,west",
-            "--key-type",
-            "ecdsa-p256",
-        ],
-    ));
-    let mut apply = vec!["apply"];
-    apply.extend_from_slice(BOTH);
-    ok(certs(&lab, w, &apply));
+    std::fs::write(
+        w.join("mesh.yaml"),
+        "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary}\n- {name: west, context: lab-2, network: network1, role: primary}\n",
+    )
+    .unwrap();
+    let create = [
+        "create",
+        "--clusters",
+        "east,west",
+        "--key-type",
+        "ecdsa-p256",
+    ];
+    ok(certs(&lab, w, &create));
+    ok(certs(&lab, w, &["apply", "-f", "mesh.yaml"]));
+    let join = mesh_lab::testing::plugin_path("kubectl-mesh-join");
+    ok(mesh_lab::testing::join_mesh(&join, &lab, w));
     let istiods = start_istiods(&mut lab);
+    for d in &istiods {
+        eventually(60, "each istiod syncs the other cluster", || {
+            d.clusterz().is_some_and(|z| {
+                z.as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|e| e["id"] != d.cluster_id.as_str() && e["syncStatus"] == "synced")
+            })
+        });
+    }
     let pids: Vec<u32> = istiods.iter().map(|i| i.pid).collect();
     let old = std::fs::read(d.join("root-cert.pem")).unwrap();
     let old_text = String::from_utf8_lossy(&old).into_owned();
@@ -294,14 +315,24 @@ fn istiod_takes_every_stage_without_restart_and_openssl_verifies_each_chain() {
         serde_json::json!([["east", "finish"], ["west", "finish"]])
     );
 
-    // finish again: nothing written anywhere, and the distribution still observed.
+    // finish again, the clusters from the mesh file: nothing written anywhere, and the
+    // distribution still observed.
     let done = hashes(&d);
     let marks = audit::marks(&lab);
     let err = stage(
         &lab,
         &istiods,
         w,
-        &args("finish", &["--wait", "30s", "--workload-cert-ttl", "0s"]),
+        &[
+            "rotate-root",
+            "finish",
+            "-f",
+            "mesh.yaml",
+            "--wait",
+            "30s",
+            "--workload-cert-ttl",
+            "0s",
+        ],
     );
     assert!(err.contains("nothing to write"), "{err}");
     assert_eq!(

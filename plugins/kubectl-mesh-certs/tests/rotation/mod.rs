@@ -107,34 +107,62 @@ pub fn root_configmap(lab: &Lab, ctx: &str, ns: &str) -> Option<String> {
     .and_then(|v| v["data"]["root-cert.pem"].as_str().map(String::from))
 }
 
+/// What istiod's `/debug/clusterz` showed while a stage ran: how many samples saw a remote
+/// cluster `synced`, and every sample that saw one otherwise.
+#[derive(Debug, Default)]
+pub struct Samples {
+    pub synced: usize,
+    pub other: Vec<String>,
+}
+
 /// The kubelet's part for istiods that run as local processes: copies each cluster's
 /// `cacerts` Secret into the istiod's `ROOT_CA_DIR` whenever it changes (file by file,
-/// each renamed into place, as a Secret volume update lands), until `child` exits.
-pub fn run_syncing(lab: &Lab, istiods: &[Istiod], mut child: Child) -> Output {
+/// each renamed into place, as a Secret volume update lands), until `child` exits; meanwhile
+/// samples each istiod's view of the remote clusters.
+pub fn run_syncing(lab: &Lab, istiods: &[Istiod], mut child: Child) -> (Output, Samples) {
     let mut seen: Vec<String> = vec![String::new(); istiods.len()];
+    let mut samples = Samples::default();
     loop {
         for (i, d) in istiods.iter().enumerate() {
             let ctx = &lab.contexts()[d.cluster];
-            let Some(secret) = kubectl_json(
+            if let Some(secret) = kubectl_json(
                 lab,
                 ctx,
                 &["get", "secret", "cacerts", "-n", "istio-system"],
-            ) else {
-                continue;
-            };
-            let rv = secret["metadata"]["resourceVersion"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            if rv != seen[i] {
-                sync_files(&d.dir.join("cacerts"), &secret);
-                seen[i] = rv;
+            ) {
+                let rv = secret["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                if rv != seen[i] {
+                    sync_files(&d.dir.join("cacerts"), &secret);
+                    seen[i] = rv;
+                }
             }
+            sample(d, &mut samples);
         }
         if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
+            return (child.wait_with_output().unwrap(), samples);
         }
         std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn sample(d: &Istiod, samples: &mut Samples) {
+    let z = d.clusterz().and_then(|v| v.as_array().cloned());
+    let Some(z) = z else {
+        samples
+            .other
+            .push(format!("{}: clusterz unreadable", d.cluster_id));
+        return;
+    };
+    for e in z.iter().filter(|e| e["id"] != d.cluster_id.as_str()) {
+        match e["syncStatus"].as_str() {
+            Some("synced") => samples.synced += 1,
+            s => samples
+                .other
+                .push(format!("{} sees {}: {s:?}", d.cluster_id, e["id"])),
+        }
     }
 }
 
