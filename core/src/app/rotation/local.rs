@@ -242,3 +242,122 @@ pub fn swap_root(
     let _ = std::fs::remove_dir(next.path());
     Ok(backup)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::create::{CreateOptions, create};
+    use crate::ca::{KeyType, SettingsFlags};
+
+    fn now() -> OffsetDateTime {
+        time::macros::datetime!(2026-11-25 09:00 UTC)
+    }
+
+    fn east() -> ClusterName {
+        ClusterName::parse("east").unwrap()
+    }
+
+    fn created(tmp: &std::path::Path) -> CertDir {
+        let dir = CertDir::new(tmp);
+        let opts = CreateOptions {
+            dir: dir.clone(),
+            clusters: vec![east()],
+            settings: SettingsFlags {
+                key_type: Some(KeyType::EcdsaP256),
+                ..SettingsFlags::default()
+            },
+            import_root: None,
+            force: false,
+        };
+        create(&opts, now()).unwrap();
+        dir
+    }
+
+    fn mode(path: &std::path::Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn prepare_writes_once_a_dry_run_never_and_an_interrupted_one_keeps_its_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = created(tmp.path());
+        let next = state::next_dir(&dir);
+        assert!(matches!(
+            prepare(&dir, now(), false).unwrap(),
+            Prepared::Created(_)
+        ));
+        assert!(!next.path().exists() && !state::state_path(&dir).exists());
+        let Prepared::Created(first) = prepare(&dir, now(), true).unwrap() else {
+            panic!("created")
+        };
+        assert_eq!(mode(&next.root_key()), 0o600);
+        assert_eq!(mode(&state::state_path(&dir)), 0o600);
+        // The new root is made with the recorded settings (ECDSA here, not the RSA default).
+        let new = load_root(&next.root_cert(), &next.root_key()).unwrap();
+        assert!(new.key_pem().expose().len() < 400, "an ECDSA key");
+        assert_eq!(
+            prepare(&dir, now(), true).unwrap(),
+            Prepared::Already(first.clone())
+        );
+        // Killed after the root, before the record: the root on disk is kept.
+        std::fs::remove_file(state::state_path(&dir)).unwrap();
+        let Prepared::Created(again) = prepare(&dir, now(), true).unwrap() else {
+            panic!("created")
+        };
+        assert_eq!(again.new_root, first.new_root);
+        assert_eq!(again.old_root, first.old_root);
+    }
+
+    #[test]
+    fn reissue_reuses_an_intermediate_the_directory_already_has_under_the_new_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = created(tmp.path());
+        let Prepared::Created(record) = prepare(&dir, now(), true).unwrap() else {
+            panic!("created")
+        };
+        let m = material(&dir, &record, Stage::Reissue).unwrap();
+        let old_files = Bundle::read_local(&dir, &east()).unwrap();
+        let fresh = desired(Stage::Reissue, &old_files, &east(), &m, now()).unwrap();
+        let int = fresh.intermediate_der().unwrap();
+        assert!(issued_by(&int, &m.new) && !issued_by(&int, &m.old));
+        assert_eq!(
+            fresh.root_fingerprints(),
+            [m.old.sha256.clone(), m.new.sha256.clone()]
+        );
+        // Two runs without a write issue two different intermediates...
+        let other = desired(Stage::Reissue, &old_files, &east(), &m, now()).unwrap();
+        assert_ne!(other.intermediate_der(), fresh.intermediate_der());
+        // ...but once the directory holds one, it is the one.
+        write_cluster(&dir, &east(), &fresh, "20261125T090000Z").unwrap();
+        assert_eq!(mode(&dir.cluster_file(&east(), "ca-key.pem")), 0o600);
+        let local_files = Bundle::read_local(&dir, &east()).unwrap();
+        let resumed = desired(Stage::Reissue, &local_files, &east(), &m, now()).unwrap();
+        assert!(resumed.same_files(&fresh));
+        // finish keeps it and trusts only the new root.
+        let done = desired(Stage::Finish, &local_files, &east(), &m, now()).unwrap();
+        assert_eq!(done.intermediate_der(), fresh.intermediate_der());
+        assert_eq!(done.root_fingerprints(), vec![m.new.sha256.clone()]);
+    }
+
+    #[test]
+    fn the_root_swap_backs_up_the_old_pair_and_happens_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = created(tmp.path());
+        let Prepared::Created(record) = prepare(&dir, now(), true).unwrap() else {
+            panic!("created")
+        };
+        let (old, new) = roots(&dir, &record).unwrap();
+        let old_key = std::fs::read(dir.root_key()).unwrap();
+        let backup = swap_root(&dir, &new, "20261125T090000Z").unwrap().unwrap();
+        assert_eq!(RootCert::read(&dir.root_cert()).unwrap(), new);
+        assert_eq!(mode(&dir.root_key()), 0o600);
+        assert_eq!(std::fs::read(backup.join("root-key.pem")).unwrap(), old_key);
+        assert_eq!(mode(&backup.join("root-key.pem")), 0o600);
+        assert_eq!(RootCert::read(&backup.join("root-cert.pem")).unwrap(), old);
+        assert!(!state::next_dir(&dir).path().exists());
+        // Done already: nothing moves; the roots are still found (the new one in DIR).
+        assert_eq!(swap_root(&dir, &new, "20261125T090001Z").unwrap(), None);
+        assert_eq!(roots(&dir, &record).unwrap(), (old, new));
+    }
+}
