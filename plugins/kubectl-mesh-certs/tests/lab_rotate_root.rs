@@ -242,6 +242,27 @@ fn stages_refuse_before_writing_dry_run_writes_nothing_and_a_partial_run_resumes
     );
     assert_eq!(hashes(&d), stage1);
 
+    // A later stage must name every cluster the rotation has run on.
+    let o = certs(
+        &lab,
+        w,
+        &[
+            "rotate-root",
+            "reissue",
+            "--context",
+            "lab-2",
+            "--cluster",
+            "west",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("cluster(s) east took part in this rotation"),
+        "{}",
+        text(&o)
+    );
+    assert!(stderr(&o).contains("hint: name every cluster of the mesh"));
+
     // Stage 2 needs proof that every istiod spread the bundle: here none runs, so it is
     // refused, naming each cluster, before any write.
     let marks = audit::marks(&lab);

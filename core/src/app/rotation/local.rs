@@ -60,6 +60,7 @@ pub fn prepare(dir: &CertDir, now: OffsetDateTime, write: bool) -> Result<Prepar
         stage: Stage::Prepare,
         started: rfc3339(now),
         reissued: None,
+        clusters: Vec::new(),
     };
     if write {
         store::ensure_private_dir(next.path())?;

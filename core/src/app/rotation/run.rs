@@ -71,6 +71,7 @@ pub async fn rotate_root(
             ),
         ));
     };
+    check_named(opts, &record)?;
     let material = local::material(&opts.dir, &record, opts.stage)?;
     let kubes = access.connect(&opts.members).await?;
     let mut observed = Vec::new();
@@ -125,6 +126,27 @@ pub async fn rotate_root(
         printer,
     )?;
     super::wait::await_spread(opts, &kubes, &decided.after, printer).await
+}
+
+fn names(opts: &RotateRootOptions) -> Vec<String> {
+    opts.members.iter().map(|m| m.cluster.to_string()).collect()
+}
+
+/// `reissue` and `finish` run on every cluster an earlier stage ran on, or not at all.
+fn check_named(opts: &RotateRootOptions, record: &RotationState) -> Result<(), Error> {
+    let missing = state::left_out(&record.clusters, &names(opts));
+    if opts.stage == Stage::TrustBoth || missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::input(
+        format!(
+            "rotate-root {} refused: cluster(s) {} took part in this rotation ({}) but are not named here; signing with the new root while one of them may trust only the old root breaks mTLS with it\nnothing was written, locally or in any cluster",
+            opts.stage.as_str(),
+            missing.join(", "),
+            state::state_path(&opts.dir).display()
+        ),
+        "name every cluster of the mesh: -f mesh.yaml, or --context/--cluster for each",
+    ))
 }
 
 /// Local files first (the clusters' files, then the cluster writes): a failure leaves the
@@ -190,6 +212,11 @@ fn record_stage(
 ) -> Result<(), Error> {
     let before = record.clone();
     record.stage = record.stage.max(opts.stage);
+    for name in names(opts) {
+        if !record.clusters.contains(&name) {
+            record.clusters.push(name);
+        }
+    }
     if opts.stage == Stage::Reissue && (wrote || record.reissued.is_none()) {
         record.reissued = Some(
             now.format(&time::format_description::well_known::Rfc3339)

@@ -77,6 +77,19 @@ pub struct RotationState {
     /// When `reissue` last wrote (RFC 3339): workload certificates renew after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reissued: Option<String>,
+    /// Every cluster a stage has run on: later stages must name them all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<String>,
+}
+
+/// The clusters of `recorded` that `given` leaves out. Signing with the new root while a
+/// cluster that is not named may still trust only the old one would break mTLS with it.
+pub fn left_out(recorded: &[String], given: &[String]) -> Vec<String> {
+    recorded
+        .iter()
+        .filter(|c| !given.contains(c))
+        .cloned()
+        .collect()
 }
 
 /// `DIR/rotation.json`.
@@ -157,5 +170,18 @@ impl RootCert {
             pem: crate::ca::pem::to_pem(&der),
             der,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_stage_must_name_every_cluster_an_earlier_one_ran_on() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(left_out(&s(&["east", "west"]), &s(&["west", "east", "north"])).is_empty());
+        assert_eq!(left_out(&s(&["east", "west"]), &s(&["west"])), s(&["east"]));
+        assert!(left_out(&[], &s(&["east"])).is_empty());
     }
 }
