@@ -5,6 +5,7 @@
 
 mod rotation;
 
+use base64::Engine as _;
 use mesh_lab::testing::{describe as text, expect_success as ok};
 use mesh_lab::{Lab, audit};
 use rotation::*;
@@ -138,6 +139,30 @@ fn stages_refuse_before_writing_dry_run_writes_nothing_and_a_partial_run_resumes
         vec![Vec::<String>::new(); 2]
     );
     assert_eq!(hashes(&d), prepared);
+
+    // JSON redacts every value of the Secret: the intermediate key is nowhere in it.
+    let o = ok(certs(
+        &lab,
+        w,
+        &args("trust-both", &["--dry-run", "-o", "json"]),
+    ));
+    let json = String::from_utf8_lossy(&o.stdout).into_owned();
+    let key_b64 = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(d.join("east/ca-key.pem")).unwrap());
+    assert!(
+        json.contains("<redacted: --include-secrets prints it>"),
+        "{json}"
+    );
+    assert!(!json.contains(&key_b64[..40]), "{json}");
+    let o = ok(certs(
+        &lab,
+        w,
+        &args(
+            "trust-both",
+            &["--dry-run", "-o", "json", "--include-secrets"],
+        ),
+    ));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&key_b64[..40]));
 
     // An interrupted stage: only east got it (as if the run had stopped after east).
     let o = certs(
