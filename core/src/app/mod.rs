@@ -7,6 +7,7 @@ pub mod certs;
 mod discovery;
 pub mod join;
 pub mod members;
+pub mod rotation;
 pub mod trust;
 
 use crate::error::Error;

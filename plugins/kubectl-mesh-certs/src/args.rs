@@ -1,14 +1,16 @@
 //! Flags of `kubectl mesh-certs`, resolved once into `mesh-core` options.
 
 use clap::{Args, Parser, Subcommand};
+use mesh_core::app::rotation::{self, Stage};
 use mesh_core::app::{members, trust};
 use mesh_core::ca::{CertDir, CreateOptions, ImportRoot, KeyType, SettingsFlags};
-use mesh_core::cli::{CertsDirArgs, DryRunArgs, KubeArgs, OutputArgs};
+use mesh_core::cli::{CertsDirArgs, DryRunArgs, KubeArgs, OutputArgs, duration_arg};
 use mesh_core::clock::{Clock, SystemClock};
 use mesh_core::names::ClusterName;
 use mesh_core::render::Printer;
 use mesh_core::{Error, ExitStatus, app};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Create, inspect and distribute the certificate authority of an Istio multi-cluster mesh:
 /// one shared root CA and one intermediate CA per cluster.
@@ -36,6 +38,47 @@ enum Command {
     Status(StatusArgs),
     /// Issue a new intermediate for one cluster under the same root, and apply it
     Rotate(RotateArgs),
+    /// Replace the mesh's root CA in stages, without downtime: prepare, trust-both, reissue, finish
+    RotateRoot(RotateRootArgs),
+}
+
+#[derive(Debug, Args)]
+struct RotateRootArgs {
+    /// The stage to reach: prepare (a new root beside the old one, on disk only), trust-both
+    /// (every cacerts trusts both roots), reissue (new intermediates under the new root),
+    /// finish (the old root dropped); run them in this order, each once every cluster holds
+    /// the previous one
+    #[arg(value_enum, value_name = "STAGE")]
+    stage: Stage,
+
+    #[command(flatten)]
+    targets: Targets,
+
+    #[command(flatten)]
+    dir: CertsDirArgs,
+
+    /// After writing, wait this long for every istiod to distribute the bundle (the
+    /// istio-ca-root-cert ConfigMaps); 0 looks once
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration_arg)]
+    wait: Duration,
+
+    /// Lifetime of workload certificates: finish refuses until this long after reissue (give
+    /// less only once every workload has restarted since)
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = duration_arg)]
+    workload_cert_ttl: Duration,
+
+    /// Print the cacerts Secrets' contents (the intermediate keys) with -o yaml|json
+    #[arg(long)]
+    include_secrets: bool,
+
+    #[command(flatten)]
+    dry_run: DryRunArgs,
+
+    #[command(flatten)]
+    kube: KubeArgs,
+
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Clusters by flags or by mesh file.
@@ -282,6 +325,7 @@ impl Cli {
                 let access = trust::Access::from_args(&a.kube)?;
                 app::block_on(trust::rotate(&opts, &access, SystemClock.now(), printer))
             }
+            Command::RotateRoot(a) => a.run(printer),
         }
     }
 }
@@ -301,5 +345,40 @@ impl CreateArgs {
             },
             force: self.force,
         })
+    }
+}
+
+impl RotateRootArgs {
+    fn run(&self, printer: &Printer) -> Result<ExitStatus, Error> {
+        // prepare touches no cluster: it needs only the directory.
+        let no_targets = self.targets.mesh.is_none() && self.kube.contexts.is_empty();
+        let (members, certs_dir) = if self.stage == Stage::Prepare && no_targets {
+            (Vec::new(), None)
+        } else {
+            let m = members::resolve(
+                self.targets.mesh.as_deref(),
+                &self.kube.contexts,
+                &self.targets.clusters,
+                &[],
+            )?;
+            (m.members, m.certs_dir)
+        };
+        let opts = rotation::RotateRootOptions {
+            dir: CertDir::new(certs_dir.unwrap_or_else(|| self.dir.dir.clone())),
+            members,
+            stage: self.stage,
+            dry_run: self.dry_run.dry_run,
+            wait: self.wait,
+            workload_cert_ttl: self.workload_cert_ttl,
+            include_secrets: self.include_secrets,
+            format: self.output.output,
+        };
+        let access = trust::Access::from_args(&self.kube)?;
+        app::block_on(rotation::rotate_root(
+            &opts,
+            &access,
+            SystemClock.now(),
+            printer,
+        ))
     }
 }

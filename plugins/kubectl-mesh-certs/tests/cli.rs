@@ -454,6 +454,7 @@ fn help_texts() {
         vec!["apply", "--help"],
         vec!["status", "--help"],
         vec!["rotate", "--help"],
+        vec!["rotate-root", "--help"],
     ] {
         let o = Command::new(CERTS)
             .args(&sub)
@@ -724,4 +725,46 @@ fn apply_refuses_a_network_that_cannot_be_a_label_before_contacting_any_cluster(
         !err.contains("cannot be the value of label") && err.contains("nowhere"),
         "{err}"
     );
+}
+
+#[test]
+fn rotate_root_bad_input_exits_2_with_a_hint_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    let o = certs(
+        w,
+        &["create", "--clusters", "east", "--key-type", "ecdsa-p256"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let before = hashes(&w.join("mesh-certs"));
+    for (args, says) in [
+        (
+            vec!["rotate-root", "sideways"],
+            "invalid value 'sideways' for '<STAGE>'",
+        ),
+        (vec!["rotate-root", "trust-both"], "no clusters given"),
+        (
+            vec!["rotate-root", "reissue", "--context", "east"],
+            "no root rotation is prepared in mesh-certs",
+        ),
+        (
+            vec!["rotate-root", "prepare", "--dir", "elsewhere"],
+            "elsewhere/root-cert.pem",
+        ),
+    ] {
+        let o = certs(w, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(
+            err.contains("hint:") || err.contains("--help"),
+            "{args:?}: {err}"
+        );
+    }
+    // The positive control: prepare does write.
+    assert_eq!(hashes(&w.join("mesh-certs")), before);
+    let o = certs(w, &["rotate-root", "prepare"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_ne!(hashes(&w.join("mesh-certs")), before);
+    assert!(!w.join("elsewhere").exists());
 }

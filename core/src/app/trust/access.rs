@@ -27,7 +27,7 @@ impl Access {
     }
 
     /// One client per member, in the members' order; every context must answer.
-    pub(super) async fn connect(&self, members: &[Member]) -> Result<Vec<Kube>, Error> {
+    pub(crate) async fn connect(&self, members: &[Member]) -> Result<Vec<Kube>, Error> {
         let source = KubeconfigSource::load(self.kubeconfig.as_deref())?;
         let pairs: Vec<(String, String)> = members
             .iter()

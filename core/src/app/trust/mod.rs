@@ -27,6 +27,7 @@ mod table;
 
 pub use access::Access;
 pub use apply::{ApplyOptions, apply};
+pub(crate) use preflight::server_dry_run;
 pub use rotate::{RotateOptions, RotateReport, rotate};
 pub use status::{
     ClusterTrust, RootConfigMaps, StatusOptions, TrustStatus, judge_trust, observe_trust, status,

@@ -111,7 +111,7 @@ pub(super) fn local_bundles(
 
 /// What the API servers said about a plan.
 #[derive(Debug, Default)]
-pub(super) struct ServerCheck {
+pub(crate) struct ServerCheck {
     /// Objects the API servers accepted, per cluster in plan order.
     pub accepted: usize,
     /// Objects the servers could not check, each with why (`cluster: Kind ns/name: reason`).
@@ -154,7 +154,7 @@ async fn dry_run_cluster(kube: &Kube, cp: &ClusterPlan) -> Result<ServerCheck, C
 
 /// Sends every write of `plan` to its API server with `dryRun=All`, clusters in parallel.
 /// Any refusal is an input error (exit 2) naming every refusing cluster; nothing is written.
-pub(super) async fn server_dry_run(kubes: &[Kube], plan: &Plan) -> Result<ServerCheck, Error> {
+pub(crate) async fn server_dry_run(kubes: &[Kube], plan: &Plan) -> Result<ServerCheck, Error> {
     let results = futures::future::join_all(
         plan.clusters
             .iter()

@@ -106,6 +106,9 @@ pub struct TrustStatus {
     pub local_root: Option<String>,
     /// Every problem, each naming its cluster.
     pub problems: Vec<Problem>,
+    /// A root rotation recorded in `--dir`, and where each cluster stands in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<crate::app::rotation::view::RotationView>,
 }
 
 /// Reads one cluster's trust material.
@@ -245,6 +248,7 @@ pub fn judge_trust(clusters: &mut [ClusterTrust], local_root: Option<String>) ->
         mesh_root,
         local_root,
         problems,
+        rotation: None,
     }
 }
 
@@ -284,7 +288,11 @@ pub async fn status(
     for r in observed {
         clusters.push(r?);
     }
-    let report = judge_trust(&mut clusters, local_root);
+    let mut report = judge_trust(&mut clusters, local_root);
+    if let Some(dir) = &opts.dir {
+        let names: Vec<String> = opts.members.iter().map(|m| m.cluster.to_string()).collect();
+        report.rotation = crate::app::rotation::view::observe(dir, &kubes, &names).await?;
+    }
     match opts.format {
         OutputFormat::Table => super::table::print_status(&report, printer)?,
         f => printer.serialized(f, &report)?,

@@ -22,6 +22,9 @@ pub(super) fn print_status(report: &TrustStatus, printer: &Printer) -> Result<()
             p.subject, p.message, p.hint
         ));
     }
+    if let Some(r) = &report.rotation {
+        printer.progress(&r.line());
+    }
     if report.problems.is_empty() {
         printer.progress(&format!(
             "{} cluster(s) share root {}; every chain is valid",
