@@ -39,7 +39,8 @@ fn join(lab: &Lab, dir: &Path) -> Output {
     join_mesh(JOIN, lab, dir)
 }
 
-/// Everything join manages in a cluster, with resourceVersions (to prove a re-run wrote nothing).
+/// Everything join manages in a cluster (every kind a join writes), with resourceVersions when
+/// asked (a second proof, beside the audit logs, that a re-run wrote nothing).
 fn state(lab: &Lab, ctx: &str, with_versions: bool) -> Vec<String> {
     let mut out = Vec::new();
     for (kind, ns) in [
@@ -52,6 +53,10 @@ fn state(lab: &Lab, ctx: &str, with_versions: bool) -> Vec<String> {
         ("serviceaccounts", Some("istio-system")),
         ("services", Some("istio-system")),
         ("deployments", Some("istio-system")),
+        ("roles", Some("istio-system")),
+        ("rolebindings", Some("istio-system")),
+        ("poddisruptionbudgets", Some("istio-system")),
+        ("horizontalpodautoscalers", Some("istio-system")),
         ("gateways.networking.istio.io", Some("istio-system")),
         ("virtualservices.networking.istio.io", Some("istio-system")),
     ] {
@@ -59,9 +64,9 @@ fn state(lab: &Lab, ctx: &str, with_versions: bool) -> Vec<String> {
         if let Some(ns) = ns {
             args.extend(["-n", ns]);
         }
-        let Some(list) = kubectl_json(lab, ctx, &args) else {
-            continue;
-        };
+        // A kind that cannot be listed fails the test: skipping it would hide its changes.
+        let list = kubectl_json(lab, ctx, &args)
+            .unwrap_or_else(|| panic!("{ctx}: kubectl get {kind} failed"));
         for item in list["items"].as_array().unwrap() {
             let name = item["metadata"]["name"].as_str().unwrap();
             if kind == "namespaces" && !name.starts_with("istio") {
