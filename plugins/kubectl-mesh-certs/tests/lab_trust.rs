@@ -550,32 +550,20 @@ fn refusals_force_dry_runs_yaml_rotation_and_unreachable_contexts() {
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
 
-/// Audit-log line counts per cluster (a mark to count from).
+/// Audit-log line counts per cluster (a mark to count from); a missing log fails the test.
 fn audit_marks(lab: &Lab) -> Vec<usize> {
-    lab.clusters()
-        .iter()
-        .map(|c| {
-            std::fs::read_to_string(c.audit_log())
-                .unwrap_or_default()
-                .lines()
-                .count()
-        })
-        .collect()
+    mesh_lab::audit::marks(lab)
 }
 
 /// Requests by the lab's user (not the control plane's own) since `marks`, per cluster, as
-/// `verb resource name` with ` dryRun` appended to those sent with dryRun=All.
+/// `verb resource name` with ` dryRun` appended to those sent with dryRun=All. Read up to a
+/// barrier write in every cluster (no fixed wait; a missing or unparsable log fails).
 fn client_requests_since(lab: &Lab, marks: &[usize]) -> Vec<Vec<String>> {
-    std::thread::sleep(std::time::Duration::from_millis(1500)); // the audit backend flushes in batches
-    lab.clusters()
+    mesh_lab::audit::events_since_except(lab, marks, &[])
         .iter()
-        .zip(marks)
-        .map(|(c, m)| {
-            std::fs::read_to_string(c.audit_log())
-                .unwrap_or_default()
-                .lines()
-                .skip(*m)
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|events| {
+            events
+                .iter()
                 .filter(|e| e["stage"] == "ResponseComplete")
                 .filter(|e| e["user"]["username"] == "lab-admin")
                 .map(|e| {

@@ -5,13 +5,14 @@
 
 use base64::Engine as _;
 use mesh_lab::Lab;
+use mesh_lab::audit::{await_writes, marks, writes_since};
 use mesh_lab::testing::{
     describe as text, expect_success as ok, join_mesh, kubectl_json, run_plugin as run,
 };
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const JOIN: &str = env!("CARGO_BIN_EXE_kubectl-mesh_join");
 
@@ -38,7 +39,8 @@ fn join(lab: &Lab, dir: &Path) -> Output {
     join_mesh(JOIN, lab, dir)
 }
 
-/// Everything join manages in a cluster, with resourceVersions (to prove a re-run wrote nothing).
+/// Everything join manages in a cluster (every kind a join writes), with resourceVersions when
+/// asked (a second proof, beside the audit logs, that a re-run wrote nothing).
 fn state(lab: &Lab, ctx: &str, with_versions: bool) -> Vec<String> {
     let mut out = Vec::new();
     for (kind, ns) in [
@@ -51,6 +53,10 @@ fn state(lab: &Lab, ctx: &str, with_versions: bool) -> Vec<String> {
         ("serviceaccounts", Some("istio-system")),
         ("services", Some("istio-system")),
         ("deployments", Some("istio-system")),
+        ("roles", Some("istio-system")),
+        ("rolebindings", Some("istio-system")),
+        ("poddisruptionbudgets", Some("istio-system")),
+        ("horizontalpodautoscalers", Some("istio-system")),
         ("gateways.networking.istio.io", Some("istio-system")),
         ("virtualservices.networking.istio.io", Some("istio-system")),
     ] {
@@ -58,9 +64,9 @@ fn state(lab: &Lab, ctx: &str, with_versions: bool) -> Vec<String> {
         if let Some(ns) = ns {
             args.extend(["-n", ns]);
         }
-        let Some(list) = kubectl_json(lab, ctx, &args) else {
-            continue;
-        };
+        // A kind that cannot be listed fails the test: skipping it would hide its changes.
+        let list = kubectl_json(lab, ctx, &args)
+            .unwrap_or_else(|| panic!("{ctx}: kubectl get {kind} failed"));
         for item in list["items"].as_array().unwrap() {
             let name = item["metadata"]["name"].as_str().unwrap();
             if kind == "namespaces" && !name.starts_with("istio") {
@@ -178,11 +184,18 @@ fn topology(mesh: &str, checks: impl Fn(&Lab, &Path)) {
         .iter()
         .map(|c| state(&lab, c, true))
         .collect();
+    let m = marks(&lab);
     let second = ok(join(&lab, w));
     assert!(
         String::from_utf8_lossy(&second.stderr).contains("nothing to do"),
         "{}",
         text(&second)
+    );
+    // Counted in the audit logs, after a barrier write each (the positive control).
+    let writes = writes_since(&lab, &m);
+    assert!(
+        writes.iter().all(Vec::is_empty),
+        "a second join wrote {writes:?}"
     );
     let after: Vec<Vec<String>> = lab
         .contexts()
@@ -434,8 +447,19 @@ fn multi_primary_on_three_clusters_survives_interruption() {
         "meshID: mesh1\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary}\n- {name: west, context: lab-2, network: network2, role: primary}\n- {name: north, context: lab-3, network: network3, role: primary}\n",
         "east,west,north",
     );
-    // Killed at several points, then run to the end.
-    for delay in [60u64, 200, 400] {
+    // Killed at several points, then run to the end. The kill points are counts of the
+    // attempt's writes seen in the audit logs (not delays, which under load may land before
+    // the first write or after the last): each kill must leave new partial state.
+    let states = |lab: &Lab| -> Vec<Vec<String>> {
+        lab.contexts()
+            .iter()
+            .map(|c| state(lab, c, false))
+            .collect()
+    };
+    let mut before = states(&lab);
+    let mut partial = Vec::new();
+    for writes in [1usize, 2, 3] {
+        let m = marks(&lab);
         let mut child = Command::new(JOIN)
             .args([
                 "-f",
@@ -451,9 +475,25 @@ fn multi_primary_on_three_clusters_survives_interruption() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
+        let seen = await_writes(&lab, &m, writes, Instant::now() + Duration::from_secs(60));
+        let running = child.try_wait().unwrap().is_none();
         let _ = child.kill();
         let _ = child.wait();
+        assert!(
+            seen,
+            "kill after {writes} write(s): not that many within 60 s"
+        );
+        assert!(
+            running,
+            "kill after {writes} write(s): the join had ended, the kill did not interrupt it"
+        );
+        let now = states(&lab);
+        assert_ne!(
+            now, before,
+            "kill after {writes} write(s) left no new state"
+        );
+        partial.push((writes, now.clone()));
+        before = now;
     }
     ok(join(&lab, w));
     let interrupted: Vec<Vec<String>> = lab
@@ -493,6 +533,13 @@ fn multi_primary_on_three_clusters_survives_interruption() {
         .map(|c| state(&fresh, c, false))
         .collect();
     assert_eq!(interrupted, clean);
+    // Every kill landed before the last write: the state it left was not the end state.
+    for (writes, state) in &partial {
+        assert_ne!(
+            state, &interrupted,
+            "kill after {writes} write(s) came after the last write"
+        );
+    }
     let again = ok(join(&lab, w));
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("nothing to do"),

@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 use mesh_lab::Lab;
-use mesh_lab::audit::{marks, writes_since, writes_since_except};
+use mesh_lab::audit::{await_writes, marks, writes_since, writes_since_except};
 use mesh_lab::testing::{
     describe as text, expect_success as ok, join_mesh, leak_views, run_plugin as run,
 };
@@ -337,7 +337,7 @@ fn an_api_server_that_goes_away_is_named_and_nothing_is_written_behind_the_users
 }
 
 #[test]
-fn an_api_server_stopped_mid_join_is_reported_with_what_was_done() {
+fn an_api_server_stopped_mid_join_is_named_and_no_remote_secret_is_written() {
     let mut lab = Lab::up(3).expect("lab");
     let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
@@ -357,7 +357,11 @@ fn an_api_server_stopped_mid_join_is_reported_with_what_was_done() {
         ],
     ));
     ok(run(&certs, &lab, w, &["apply", "-f", "mesh.yaml"]));
-    let child = Command::new(JOIN)
+    // The fault lands mid-join: lab-3's API server is stopped once the join's first write shows
+    // in an audit log, while the join still runs (it writes remote secrets into lab-3 only
+    // after every control plane is Ready).
+    let m = marks(&lab);
+    let mut child = Command::new(JOIN)
         .args([
             "-f",
             "mesh.yaml",
@@ -369,45 +373,55 @@ fn an_api_server_stopped_mid_join_is_reported_with_what_was_done() {
         ])
         .current_dir(w)
         .env("KUBECONFIG", lab.kubeconfig())
+        .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(250));
-    let started = Instant::now();
+    let wrote = await_writes(&lab, &m, 1, Instant::now() + Duration::from_secs(60));
+    assert!(wrote, "the join wrote nothing within 60 s");
+    if child.try_wait().unwrap().is_some() {
+        let o = child.wait_with_output().unwrap();
+        panic!(
+            "the join ended before the API server was stopped: the fault did not land\n{}",
+            text(&o)
+        );
+    }
     lab.stop_process(2, "kube-apiserver");
+    let started = Instant::now();
+    let down = lab.kubectl("lab-3").args(["get", "ns"]).output().unwrap();
+    assert!(
+        !down.status.success(),
+        "lab-3 still answers: {}",
+        text(&down)
+    );
     let o = child.wait_with_output().unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "took {:?}",
         started.elapsed()
     );
-    match o.status.code() {
-        // It finished before the API server went away.
-        Some(0) => {}
-        Some(2) => {
-            let err = String::from_utf8_lossy(&o.stderr);
-            assert!(
-                err.contains("lab-3") || err.contains("north"),
-                "names the cluster: {err}"
-            );
-            assert!(err.contains("hint:"), "{err}");
-            // If anything was written in the clusters that stayed up, the error says so.
-            let touched = ["lab-1", "lab-2"].iter().any(|ctx| {
-                lab.kubectl(ctx)
-                    .args(["get", "istios.sailoperator.io", "default"])
-                    .output()
-                    .unwrap()
-                    .status
-                    .success()
-            });
-            if touched {
-                assert!(
-                    err.contains("finished in:") || err.contains("failed in cluster"),
-                    "partial changes must be reported: {err}"
-                );
-            }
-        }
-        other => panic!("unexpected exit {other:?}: {}", text(&o)),
+    // Exit 0 would mean the join never needed lab-3 after it went away: not acceptable.
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    // The join failed on lab-3 being unreachable (not on something else): the fault landed.
+    assert!(
+        err.contains("context 'lab-3': cannot reach the API server"),
+        "names the cluster and the cause: {err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    // What was written before the fault: the clusters that stayed up hold part of the join
+    // (proof the run was under way), and no remote secret reached them behind the user's back.
+    let writes = writes_since_except(&lab, &m, &[2]);
+    assert!(
+        !writes[0].is_empty() || !writes[1].is_empty(),
+        "no write in lab-1 or lab-2 before the fault: {writes:?}"
+    );
+    for (ctx, w) in ["lab-1", "lab-2"].iter().zip(&writes) {
+        assert!(
+            !w.iter()
+                .any(|w| w.contains(" secrets istio-remote-secret-")),
+            "{ctx} got a remote secret although lab-3 was down: {w:?}"
+        );
     }
 }

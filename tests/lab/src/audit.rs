@@ -22,7 +22,10 @@ pub fn marks(lab: &Lab) -> Vec<usize> {
 fn read_events(path: &std::path::Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("audit log {} unreadable: {e}", path.display()));
-    text.lines()
+    // Only whole lines: the API server may be writing the next one.
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
         .map(|l| {
             serde_json::from_str(l)
                 .unwrap_or_else(|e| panic!("audit log {}: not JSON ({e}): {l}", path.display()))
@@ -61,6 +64,15 @@ pub fn writes_since(lab: &Lab, marks: &[usize]) -> Vec<Vec<String>> {
 /// [`writes_since`] for the clusters not in `down` (indexes of clusters whose API server a
 /// test stopped; they get an empty list and no barrier).
 pub fn writes_since_except(lab: &Lab, marks: &[usize], down: &[usize]) -> Vec<Vec<String>> {
+    events_since_except(lab, marks, down)
+        .iter()
+        .map(|events| events.iter().filter_map(stored_write).collect())
+        .collect()
+}
+
+/// Every audit event per cluster since `marks`, up to a barrier write in every cluster (seen,
+/// or the test fails); the barrier's own events are left out. Clusters in `down` get none.
+pub fn events_since_except(lab: &Lab, marks: &[usize], down: &[usize]) -> Vec<Vec<Value>> {
     let stamp = format!(
         "{}",
         std::time::SystemTime::now()
@@ -88,16 +100,18 @@ pub fn writes_since_except(lab: &Lab, marks: &[usize], down: &[usize]) -> Vec<Ve
                 "barrier write in {ctx}: {}",
                 String::from_utf8_lossy(&o.stderr)
             );
+            let barrier = format!("create configmaps {marker}");
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
-                let writes: Vec<String> = read_events(&c.audit_log())
+                let events: Vec<Value> = read_events(&c.audit_log()).into_iter().skip(*m).collect();
+                if events
                     .iter()
-                    .skip(*m)
-                    .filter_map(stored_write)
-                    .collect();
-                let barrier = format!("create configmaps {marker}");
-                if writes.contains(&barrier) {
-                    return writes.into_iter().filter(|w| *w != barrier).collect();
+                    .any(|e| stored_write(e).as_deref() == Some(barrier.as_str()))
+                {
+                    return events
+                        .into_iter()
+                        .filter(|e| e["objectRef"]["name"] != marker.as_str())
+                        .collect();
                 }
                 assert!(
                     Instant::now() < deadline,
@@ -108,6 +122,33 @@ pub fn writes_since_except(lab: &Lab, marks: &[usize], down: &[usize]) -> Vec<Ve
             }
         })
         .collect()
+}
+
+/// Waits until at least `count` stored client writes since `marks` show in the audit logs of
+/// all clusters together (a trigger for fault injection: no barrier, the log is read as it
+/// grows). False when `deadline` passes first.
+pub fn await_writes(lab: &Lab, marks: &[usize], count: usize, deadline: Instant) -> bool {
+    loop {
+        let seen: usize = lab
+            .clusters()
+            .iter()
+            .zip(marks)
+            .map(|(c, m)| {
+                read_events(&c.audit_log())
+                    .iter()
+                    .skip(*m)
+                    .filter_map(stored_write)
+                    .count()
+            })
+            .sum();
+        if seen >= count {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[cfg(test)]
