@@ -279,3 +279,31 @@ fn export_with_istioctl_installer_renders_what_istioctl_accepts() {
     let refused = istioctl_generate(&w.join("bad.yaml"));
     assert_ne!(refused.status.code(), Some(0), "{}", text(&refused));
 }
+
+#[test]
+fn export_with_helm_installer_writes_each_clusters_istiod_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    std::fs::write(w.join("mesh.yaml"), MESH).unwrap();
+    // Positive control: the default installer writes no values file.
+    let sail = join(w, &["-f", "mesh.yaml", "--export", "sail"]);
+    assert_eq!(sail.status.code(), Some(0), "{}", text(&sail));
+    assert!(!w.join("sail/east/istiod-values.yaml").exists());
+    let o = join(
+        w,
+        &["-f", "mesh.yaml", "--export", "out", "--installer", "helm"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let read = |c: &str| -> serde_json::Value {
+        let path = w.join("out").join(c).join("istiod-values.yaml");
+        let body = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", path.display(), text(&o)));
+        yaml_serde::from_str(&body).unwrap()
+    };
+    let (east, west) = (read("east"), read("west"));
+    assert_eq!(east["global"]["multiCluster"]["clusterName"], "east");
+    assert_eq!(east["global"]["externalIstiod"], true, "{east}");
+    assert_eq!(west["profile"], "remote", "{west}");
+    assert_eq!(west["global"]["remotePilotAddress"], "192.0.2.1", "{west}");
+    assert_eq!(west["global"]["network"], "network2", "{west}");
+}

@@ -7,7 +7,7 @@
 
 use base64::Engine as _;
 use mesh_lab::Lab;
-use mesh_lab::audit::{marks, writes_since};
+use mesh_lab::audit::{events_since_except, marks, writes_since};
 use mesh_lab::testing::{
     describe as text, expect_success as ok, join_mesh, kubectl_json, run_plugin as run,
 };
@@ -48,6 +48,32 @@ fn writes_nothing(lab: &Lab, w: &Path, args: &[&str]) -> Output {
         text(&o)
     );
     o
+}
+
+/// Deletes sent with dryRun=All per cluster since `m`: `resource name`.
+fn dry_run_deletes(lab: &Lab, m: &[usize]) -> Vec<Vec<String>> {
+    events_since_except(lab, m, &[])
+        .iter()
+        .map(|events| {
+            events
+                .iter()
+                .filter(|e| {
+                    e["verb"] == "delete"
+                        && e["stage"] == "ResponseComplete"
+                        && e["requestURI"]
+                            .as_str()
+                            .is_some_and(|u| u.contains("dryRun=All"))
+                })
+                .map(|e| {
+                    let r = e["objectRef"]["resource"].as_str().unwrap_or_default();
+                    format!(
+                        "{r} {}",
+                        e["objectRef"]["name"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The documents of `--installer` output on stdout, by cluster.
@@ -251,7 +277,9 @@ fn dry_runs_installers_exports_and_purge_on_a_primary_remote_mesh() {
     );
     check_export_secrets(&lab, w);
 
-    // leave: a dry run writes nothing and lists the removals; --purge takes the control plane.
+    // leave: a dry run writes nothing, lists the removals and sends each of them to the API
+    // server with dryRun=All; --purge takes the control plane.
+    let before_dry = marks(&lab);
     let dry = writes_nothing(
         &lab,
         w,
@@ -271,6 +299,15 @@ fn dry_runs_installers_exports_and_purge_on_a_primary_remote_mesh() {
         listed.contains("delete") && listed.contains("istio-remote-secret-west"),
         "{}",
         text(&dry)
+    );
+    let dry_deletes = dry_run_deletes(&lab, &before_dry);
+    assert!(
+        dry_deletes
+            .iter()
+            .flatten()
+            .any(|d| d == "secrets istio-remote-secret-west")
+            && dry_deletes[1].iter().any(|d| d == "istios default"),
+        "leave --dry-run=server did not send its deletes to the API servers: {dry_deletes:?}"
     );
     assert!(kubectl_json(&lab, "lab-2", &["get", "istios.sailoperator.io", "default"]).is_some());
     ok(run(

@@ -2,6 +2,7 @@
 //!
 //!   cargo run -p mesh-lab -- up --clusters 2 --dir ./lab
 //!   cargo run -p mesh-lab -- status --dir ./lab
+//!   cargo run -p mesh-lab -- standin --dir ./lab
 //!   cargo run -p mesh-lab -- down --dir ./lab
 
 use clap::{Parser, Subcommand};
@@ -59,6 +60,20 @@ enum Cmd {
         /// Directory of the lab binaries (default: the build cache).
         #[arg(long, env = "MESH_LAB_BIN")]
         bin_dir: Option<PathBuf>,
+    },
+    /// Act as the Sail operator's stand-in until interrupted: mark every `Istio`/`IstioCNI`
+    /// Reconciled and Ready and create the reader ServiceAccount the charts would. It renders
+    /// nothing and runs no istiod (see `istiod` for a real one).
+    Standin {
+        /// Lab directory.
+        #[arg(long, default_value = "lab")]
+        dir: PathBuf,
+        /// Directory of the lab binaries (default: the build cache).
+        #[arg(long, env = "MESH_LAB_BIN")]
+        bin_dir: Option<PathBuf>,
+        /// Stop after this many seconds (default: run until interrupted).
+        #[arg(long)]
+        seconds: Option<u64>,
     },
     /// Stop the lab's processes.
     Down {
@@ -164,6 +179,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "verify: kubectl mesh-verify --istiod-address {id}={} …",
                 info.monitoring
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Standin {
+            dir,
+            bin_dir,
+            seconds,
+        } => {
+            let state = LabState::load(&dir)?;
+            let kubectl = bin_dir
+                .unwrap_or_else(mesh_lab::default_bin_dir)
+                .join("kubectl");
+            let contexts: Vec<String> = state.clusters.iter().map(|c| c.name.clone()).collect();
+            eprintln!(
+                "mesh-lab: operator stand-in for {} (marks Istio/IstioCNI Ready; renders nothing)",
+                contexts.join(", ")
+            );
+            let _standin =
+                mesh_lab::standin::OperatorStandIn::start_with(kubectl, state.kubeconfig, contexts);
+            match seconds {
+                Some(s) => std::thread::sleep(Duration::from_secs(s)),
+                None => loop {
+                    std::thread::park();
+                },
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Down { dir } => {

@@ -25,15 +25,19 @@ const READY: &str = r#"{"status":{"state":"Healthy","conditions":[{"type":"Recon
 impl OperatorStandIn {
     /// Starts polling every cluster of `lab`.
     pub fn start(lab: &Lab) -> Self {
+        let kubectl = PathBuf::from(lab.kubectl("x").get_program());
+        Self::start_with(kubectl, lab.kubeconfig(), lab.contexts())
+    }
+
+    /// Starts polling `contexts` of `kubeconfig` with the kubectl at `kubectl` (for a lab
+    /// started earlier by `mesh-lab up`, read from its state file).
+    pub fn start_with(kubectl: PathBuf, kubeconfig: PathBuf, contexts: Vec<String>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let kubectl = lab.kubectl("x").get_program().to_owned();
-        let kubeconfig = lab.kubeconfig();
-        let contexts = lab.contexts();
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
                 for ctx in &contexts {
-                    tick(&PathBuf::from(&kubectl), &kubeconfig, ctx);
+                    tick(&kubectl, &kubeconfig, ctx);
                 }
                 std::thread::sleep(Duration::from_millis(300));
             }

@@ -50,6 +50,10 @@ pub async fn export(
             }
         }
         written += write_docs(&dir.join(&c.name), &docs)?;
+        if opts.installer == Installer::Helm {
+            write_helm_values(&dir.join(&c.name), &helm_values(opts, c))?;
+            written += 1;
+        }
     }
     printer.progress(&format!(
         "wrote {written} manifest(s) into {}",
@@ -62,13 +66,34 @@ pub async fn export(
     Ok(ExitStatus::Success)
 }
 
-fn cluster_docs(opts: &JoinOptions, c: &ClusterSpec) -> Vec<Value> {
+/// The primary's east-west address a remote's control plane reaches istiod through.
+fn pilot_of(opts: &JoinOptions, c: &ClusterSpec) -> Option<String> {
     let mesh = &opts.mesh;
-    let pilot = c
-        .primary
+    c.primary
         .as_ref()
         .and_then(|p| mesh.cluster(p))
-        .and_then(|pc| pc.east_west_address.clone());
+        .and_then(|pc| pc.east_west_address.clone())
+}
+
+/// The istiod chart's values for `c` (`--installer helm`).
+fn helm_values(opts: &JoinOptions, c: &ClusterSpec) -> Value {
+    istio::values(&opts.mesh, c, pilot_of(opts, c).as_deref())
+}
+
+/// `cdir/istiod-values.yaml`: for `helm upgrade --install istiod istio/istiod -f` (not a
+/// Kubernetes object, so kept apart from the numbered manifests).
+fn write_helm_values(cdir: &Path, values: &Value) -> Result<(), Error> {
+    crate::ca::store::write_atomic(
+        &cdir.join("istiod-values.yaml"),
+        yaml_serde::to_string(values).unwrap_or_default().as_bytes(),
+        0o644,
+    )?;
+    Ok(())
+}
+
+fn cluster_docs(opts: &JoinOptions, c: &ClusterSpec) -> Vec<Value> {
+    let mesh = &opts.mesh;
+    let pilot = pilot_of(opts, c);
     let render = Render {
         istio_api: "sailoperator.io/v1",
         pilot: pilot.as_deref(),

@@ -142,15 +142,17 @@ pub async fn leave(
         ));
         return Ok(ExitStatus::Success);
     };
+    // A server dry run sends every update and delete with dryRun=All, so admission and RBAC
+    // refusals show here as they would on the real run.
+    let results = apply_plan(&kubes, &plan, mode).await;
+    report_failures(&plan, results, "leave")?;
     if mode == ApplyMode::ServerDryRun {
         printer.progress(&format!(
-            "server dry run: {} change(s) planned by the API servers, nothing written",
+            "server dry run: {} change(s) accepted by the API servers, nothing written",
             plan.writes()
         ));
         return Ok(ExitStatus::Success);
     }
-    let results = apply_plan(&kubes, &plan, mode).await;
-    report_failures(&plan, results, "leave")?;
     let tail = if opts.purge {
         " (control plane purged)"
     } else {
