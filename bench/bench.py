@@ -74,7 +74,7 @@ def join_side(n, lb, side):
                 t = seedrun.timed(lambda: seedrun.mesh_join(lab, str(REL / "kubectl-mesh_join")))
             else:
                 t = seedrun.timed(lambda: seedrun.seed_join(lab, lb))
-            requests = lab.requests_since(marks)
+            requests = lab.requests_and_dry_runs_since(marks)
         finally:
             operator.stop()
         return lab, t, requests
@@ -117,7 +117,8 @@ def one_run(n, lb):
         rerun_writes = ours.writes_since(marks)
     finally:
         ours.down()
-    return {"ours": t_ours, "seed": t_seed, "ours_req": r_ours, "seed_req": r_seed,
+    return {"ours": t_ours, "seed": t_seed, "ours_req": [r for r, _ in r_ours], "seed_req": [r for r, _ in r_seed],
+            "ours_dry": [d for _, d in r_ours], "seed_dry": [d for _, d in r_seed],
             "objects": len(state_a[0]), "diffs": {k: v for k, v in diffs.items() if v}, "details": details,
             "verify": verify, "rerun_writes": rerun_writes}
 

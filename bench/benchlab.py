@@ -100,6 +100,11 @@ class Lab:
     def requests_since(self, marks):
         return [len(evs) for evs in self.events_since(marks)]
 
+    def requests_and_dry_runs_since(self, marks):
+        """Per cluster: (client requests, of which server-side dry runs)."""
+        return [(len(evs), sum("dryRun=All" in e.get("requestURI", "") for e in evs))
+                for evs in self.events_since(marks)]
+
     def writes_since(self, marks):
         return [[f"{e['verb']} {e['objectRef'].get('resource')} {e['objectRef'].get('name', '')}"
                  for e in evs if stored_write(e)] for evs in self.events_since(marks)]
