@@ -69,11 +69,13 @@ fn cluster_docs(opts: &JoinOptions, c: &ClusterSpec) -> Vec<Value> {
         .as_ref()
         .and_then(|p| mesh.cluster(p))
         .and_then(|pc| pc.east_west_address.clone());
+    let token = remote_secret::token_secret_name();
     let render = Render {
         istio_api: "sailoperator.io/v1",
         pilot: pilot.as_deref(),
         installer: opts.installer,
         create_reader: opts.create_reader,
+        reader_token: &token,
     };
     let mut docs = base_objects(mesh, c, render);
     if opts.installer == Installer::Istioctl {

@@ -60,6 +60,7 @@ pub fn leave_changes(
     rest.clusters
         .retain(|c| c.name != me && c.primary.as_deref() != Some(me));
     let mut out = BTreeMap::new();
+    let token = crate::manifests::remote_secret::token_secret_name();
     for c in &mesh.clusters {
         let a = api
             .get(&c.name)
@@ -71,6 +72,7 @@ pub fn leave_changes(
             pilot,
             installer: Installer::Sail,
             create_reader: true,
+            reader_token: &token,
         };
         let before = base_objects(mesh, c, render);
         let after = match rest.cluster(&c.name) {
