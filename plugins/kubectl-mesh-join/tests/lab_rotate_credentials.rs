@@ -391,4 +391,69 @@ fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
     }
     assert_eq!(embedded(&lab, "lab-2", "east"), new[0]);
     assert_eq!(embedded(&lab, "lab-1", "west"), new[1]);
+    resume_after_an_istiod_did_not_confirm(&lab, w, &istiods, &new);
+}
+
+/// `--again` for east while west's istiod cannot be reached: exit 1, the new token is in the
+/// remote secret but generation 1 is not revoked and the record stays in progress; run again
+/// with west's istiod reachable: resumed (nothing minted or rewritten again), then revoked.
+fn resume_after_an_istiod_did_not_confirm(
+    lab: &Lab,
+    w: &Path,
+    istiods: &[Istiod],
+    gen1: &[String],
+) {
+    const GEN2: &str = "istio-reader-service-account-istio-remote-secret-token-2";
+    let east = format!("--istiod-address=east={}", istiods[0].monitoring);
+    let unreachable = "--istiod-address=west=127.0.0.1:9".to_string();
+    let west = format!("--istiod-address=west={}", istiods[1].monitoring);
+    let base = [
+        "rotate-credentials",
+        "-f",
+        "mesh.yaml",
+        "--cluster",
+        "east",
+        "--again",
+    ];
+    let mut a: Vec<&str> = base.to_vec();
+    a.extend([east.as_str(), unreachable.as_str(), "--timeout", "3s"]);
+    let o = run(JOIN, lab, w, &a);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("west: cannot read istiod's /debug/clusterz"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        stderr(&o).contains("the previous token is kept"),
+        "{}",
+        text(&o)
+    );
+    let gen2 = token(lab, "lab-1", GEN2).unwrap();
+    assert_eq!(embedded(lab, "lab-2", "east"), gen2);
+    ok(reads_pods(lab, "lab-1", &gen1[0]));
+    // Resumed: no token minted and no remote secret rewritten again; generation 1 revoked.
+    let marks = audit::marks(lab);
+    let mut a: Vec<&str> = base[..5].to_vec();
+    a.extend([east.as_str(), west.as_str()]);
+    let o = ok(run(JOIN, lab, w, &a));
+    assert!(
+        stderr(&o).contains("east: resume the rotation to generation 2"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        writes(lab, &marks),
+        vec![
+            vec![
+                format!("delete secrets {NEW}"),
+                "patch serviceaccounts istio-reader-service-account".to_string()
+            ],
+            vec![]
+        ]
+    );
+    eventually(30, "generation 1 is refused", || {
+        stderr(&reads_pods(lab, "lab-1", &gen1[0])).contains("Unauthorized")
+    });
+    ok(reads_pods(lab, "lab-1", &gen2));
 }
