@@ -5,7 +5,9 @@
 //! a second run (and a second join) writes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use base64::Engine as _;
+mod credentials;
+
+use credentials::*;
 use mesh_lab::istiod::Istiod;
 use mesh_lab::testing::{
     describe as text, expect_success as ok, join_mesh, kubectl_json, run_plugin as run,
@@ -13,172 +15,31 @@ use mesh_lab::testing::{
 use mesh_lab::{Lab, audit};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-const JOIN: &str = env!("CARGO_BIN_EXE_kubectl-mesh_join");
-const CTXS: [(&str, &str); 2] = [("lab-1", "east"), ("lab-2", "west")];
-const OLD: &str = "istio-reader-service-account-istio-remote-secret-token";
-const NEW: &str = "istio-reader-service-account-istio-remote-secret-token-1";
-
-fn start_istiods(lab: &mut Lab) -> Vec<Istiod> {
-    let mut out = Vec::new();
-    for (i, (_, id)) in CTXS.iter().enumerate() {
-        let c = lab.clusters()[i].clone();
-        let (proc, info) = mesh_lab::istiod::spawn(
-            lab.bin_dir(),
-            &lab.kubeconfig(),
-            &c.dir,
-            &c.name,
-            i,
-            id,
-            &[],
-        )
-        .expect("istiod");
-        lab.adopt_process(i, proc).unwrap();
-        out.push(info);
-    }
-    out
-}
-
-fn eventually(secs: u64, what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// The token in a token Secret of `ctx` (`None`: no such Secret).
-fn token(lab: &Lab, ctx: &str, name: &str) -> Option<String> {
-    let s = kubectl_json(lab, ctx, &["get", "secret", name, "-n", "istio-system"])?;
-    let b = base64::engine::general_purpose::STANDARD
-        .decode(s["data"]["token"].as_str()?)
-        .ok()?;
-    Some(String::from_utf8(b).unwrap())
-}
-
-/// kubectl against `ctx`'s API server with only `token` (no kubeconfig credentials).
-fn as_token(lab: &Lab, ctx: &str, token: &str, args: &[&str]) -> Output {
-    let i = lab.contexts().iter().position(|c| c == ctx).unwrap();
-    Command::new(lab.bin_dir().join("kubectl"))
-        .arg("--kubeconfig=/dev/null")
-        .arg(format!("--server={}", lab.clusters()[i].server))
-        .arg("--insecure-skip-tls-verify")
-        .arg(format!("--token={token}"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn reads_pods(lab: &Lab, ctx: &str, token: &str) -> Output {
-    as_token(lab, ctx, token, &["get", "pods", "-n", "istio-system"])
-}
-
-/// The token embedded in `reader`'s remote secret for `source`.
-fn embedded(lab: &Lab, reader: &str, source: &str) -> String {
-    let s = kubectl_json(
-        lab,
-        reader,
-        &[
-            "get",
-            "secret",
-            &format!("istio-remote-secret-{source}"),
-            "-n",
-            "istio-system",
-        ],
-    )
-    .unwrap();
-    let kc = base64::engine::general_purpose::STANDARD
-        .decode(s["data"][source].as_str().unwrap())
-        .unwrap();
-    let v: Value = serde_yaml_ng_or_json(&kc);
-    v["users"][0]["user"]["token"].as_str().unwrap().to_string()
-}
-
-fn serde_yaml_ng_or_json(bytes: &[u8]) -> Value {
-    let text = String::from_utf8_lossy(bytes);
-    let line = text
-        .lines()
-        .find(|l| l.trim_start().starts_with("token:"))
-        .unwrap();
-    let tok = line.trim_start().trim_start_matches("token:").trim();
-    serde_json::json!({"users": [{"user": {"token": tok}}]})
-}
-
-/// Stored client writes per cluster since `marks`, without the lab istiods' own (leases,
-/// ConfigMaps); the audit barrier inside is the positive control.
-fn writes(lab: &Lab, marks: &[usize]) -> Vec<Vec<String>> {
-    let _ = audit::writes_since(lab, marks);
-    lab.clusters()
-        .iter()
-        .zip(marks)
-        .map(|(c, m)| {
-            std::fs::read_to_string(c.audit_log())
-                .unwrap()
-                .lines()
-                .skip(*m)
-                .map(|l| serde_json::from_str::<Value>(l).unwrap())
-                .filter(|e| {
-                    !e["userAgent"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .starts_with("pilot-discovery")
-                })
-                .filter_map(|e| audit::stored_write(&e))
-                .filter(|w| !w.starts_with("create configmaps audit-barrier-"))
-                .collect()
-        })
-        .collect()
-}
-
-/// Runs the plugin while sampling each istiod's view of the other cluster: (output, synced
-/// samples, every other sample).
-fn run_sampling(
-    lab: &Lab,
-    dir: &Path,
-    istiods: &[Istiod],
-    args: &[&str],
-) -> (Output, usize, Vec<String>) {
-    let child = Command::new(JOIN)
-        .args(args)
-        .current_dir(dir)
-        .env("KUBECONFIG", lab.kubeconfig())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = child;
-    let (mut synced, mut other) = (0, Vec::new());
-    loop {
-        for d in istiods {
-            let z = d
-                .clusterz()
-                .and_then(|v| v.as_array().cloned())
-                .unwrap_or_default();
-            let e = z.iter().find(|e| e["id"] != d.cluster_id.as_str());
-            match e.and_then(|e| e["syncStatus"].as_str()) {
-                Some("synced") => synced += 1,
-                s => other.push(format!("{} sees {s:?}", d.cluster_id)),
-            }
-        }
-        if child.try_wait().unwrap().is_some() {
-            return (child.wait_with_output().unwrap(), synced, other);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::time::Instant;
 
 #[test]
 fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
     let mut lab = Lab::up(2).expect("lab");
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
+    let istiods = joined_with_istiods(&mut lab, w);
+    let addr: Vec<String> = istiods
+        .iter()
+        .map(|d| format!("--istiod-address={}={}", d.cluster_id, d.monitoring))
+        .collect();
+    let mut rotate = vec!["rotate-credentials", "-f", "mesh.yaml"];
+    rotate.extend(addr.iter().map(String::as_str));
+    let old = before(&lab);
+    refusals_and_dry_run(&lab, w, &rotate);
+    rotate_sampled(&lab, w, &istiods, &rotate);
+    let new = after(&lab, &istiods, &old);
+    rerun(&lab, w, &rotate, &new);
+    resume_after_an_istiod_did_not_confirm(&lab, w, &istiods, &new);
+}
+
+/// Certificates, a join with remote secrets both ways, an istiod per cluster that syncs the
+/// other cluster.
+fn joined_with_istiods(lab: &mut Lab, w: &Path) -> Vec<Istiod> {
     std::fs::write(
         w.join("mesh.yaml"),
         "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary}\n- {name: west, context: lab-2, network: network1, role: primary}\n",
@@ -187,7 +48,7 @@ fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
     let certs = mesh_lab::testing::plugin_path("kubectl-mesh-certs");
     ok(run(
         &certs,
-        &lab,
+        lab,
         w,
         &[
             "create",
@@ -197,9 +58,9 @@ fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
             "ecdsa-p256",
         ],
     ));
-    ok(run(&certs, &lab, w, &["apply", "-f", "mesh.yaml"]));
-    ok(join_mesh(JOIN, &lab, w));
-    let istiods = start_istiods(&mut lab);
+    ok(run(&certs, lab, w, &["apply", "-f", "mesh.yaml"]));
+    ok(join_mesh(JOIN, lab, w));
+    let istiods = start_istiods(lab);
     for d in &istiods {
         eventually(60, "each istiod syncs the other cluster", || {
             d.clusterz().is_some_and(|z| {
@@ -210,28 +71,28 @@ fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
             })
         });
     }
-    let addr: Vec<String> = istiods
-        .iter()
-        .map(|d| format!("--istiod-address={}={}", d.cluster_id, d.monitoring))
-        .collect();
-    let mut rotate = vec!["rotate-credentials", "-f", "mesh.yaml"];
-    rotate.extend(addr.iter().map(String::as_str));
+    istiods
+}
 
-    // Before: the join's tokens work (the positive control of the 401 below).
+/// Before: the join's tokens work (the positive control of the 401 below).
+fn before(lab: &Lab) -> Vec<String> {
     let old: Vec<String> = CTXS
         .iter()
-        .map(|(c, _)| token(&lab, c, OLD).unwrap())
+        .map(|(c, _)| token(lab, c, OLD).unwrap())
         .collect();
     for ((ctx, _), t) in CTXS.iter().zip(&old) {
-        ok(reads_pods(&lab, ctx, t));
+        ok(reads_pods(lab, ctx, t));
     }
-    assert_eq!(embedded(&lab, "lab-2", "east"), old[0]);
+    assert_eq!(embedded(lab, "lab-2", "east"), old[0]);
+    old
+}
 
-    // Bad input and a dry run: exit 2 / 0, nothing written.
-    let marks = audit::marks(&lab);
+/// Bad input and a dry run: exit 2 / 0, nothing written.
+fn refusals_and_dry_run(lab: &Lab, w: &Path, rotate: &[&str]) {
+    let marks = audit::marks(lab);
     let o = run(
         JOIN,
-        &lab,
+        lab,
         w,
         &[
             "rotate-credentials",
@@ -247,9 +108,9 @@ fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
         "{}",
         text(&o)
     );
-    let mut dry = rotate.clone();
+    let mut dry = rotate.to_vec();
     dry.push("--dry-run");
-    let o = ok(run(JOIN, &lab, w, &dry));
+    let o = ok(run(JOIN, lab, w, &dry));
     assert!(
         stderr(&o).contains(&format!("east: mint token Secret istio-system/{NEW}")),
         "{}",
@@ -260,21 +121,27 @@ fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
         "{}",
         text(&o)
     );
-    assert_eq!(writes(&lab, &marks), vec![Vec::<String>::new(); 2]);
+    assert_eq!(writes(lab, &marks), vec![Vec::<String>::new(); 2]);
+}
 
-    // The rotation, istiod sampled throughout.
-    let marks = audit::marks(&lab);
+/// The rotation, istiod sampled throughout; revoked only after the readers confirmed.
+fn rotate_sampled(lab: &Lab, w: &Path, istiods: &[Istiod], rotate: &[&str]) {
+    let marks = audit::marks(lab);
     let started = Instant::now();
-    let (o, synced, other) = run_sampling(&lab, w, &istiods, &rotate);
+    let (o, synced, other) = run_sampling(lab, w, istiods, rotate);
     let took = started.elapsed();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     eprintln!("rotation took {took:?}; clusterz samples: {synced} synced, others: {other:?}");
-    assert!(
-        stderr(&o).find("✔ west: istiod reports east synced")
-            < stderr(&o).find(&format!("east: revoked istio-system/{OLD}")),
-        "revoked only after the reader confirmed: {}",
-        text(&o)
-    );
+    let err = stderr(&o);
+    for (reader, source) in [("west", "east"), ("east", "west")] {
+        let confirmed = err.find(&format!("✔ {reader}: istiod reports {source} synced"));
+        let revoked = err.find(&format!("{source}: revoked istio-system/{OLD}"));
+        assert!(
+            confirmed.is_some() && revoked.is_some() && confirmed < revoked,
+            "{source} revoked only after {reader} confirmed: {}",
+            text(&o)
+        );
+    }
     assert!(synced >= 4, "{synced} samples: {}", text(&o));
     // istiod (1.31 and later) lists the entry built from the rewritten secret as soon as it
     // takes the Secret, `syncing` until its informers synced with the new token, while it
@@ -285,14 +152,7 @@ fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
         .filter(|s| s.ends_with("Some(\"syncing\")"))
         .count();
     assert_eq!(syncing, other.len(), "{other:?}\n{}", text(&o));
-    for (_, c) in CTXS {
-        assert!(
-            stderr(&o).contains(&format!("revoked istio-system/{OLD}")),
-            "{c}: {}",
-            text(&o)
-        );
-    }
-    let w1 = writes(&lab, &marks);
+    let w1 = writes(lab, &marks);
     for (i, ws) in w1.iter().enumerate() {
         assert!(ws.contains(&format!("delete secrets {OLD}")), "{i}: {ws:?}");
         assert!(
@@ -301,26 +161,28 @@ fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
             "{i}: {ws:?}"
         );
     }
+}
 
-    // After: the old tokens are refused (401), the new ones work and may not write secrets.
-    for ((ctx, _), t) in CTXS.iter().zip(&old) {
+/// After: the old tokens are refused (401), the new ones work and may not write secrets.
+fn after(lab: &Lab, istiods: &[Istiod], old: &[String]) -> Vec<String> {
+    for ((ctx, _), t) in CTXS.iter().zip(old) {
         eventually(30, "the old token is refused", || {
-            let o = reads_pods(&lab, ctx, t);
+            let o = reads_pods(lab, ctx, t);
             !o.status.success() && stderr(&o).contains("Unauthorized")
         });
-        assert!(token(&lab, ctx, OLD).is_none());
+        assert!(token(lab, ctx, OLD).is_none());
     }
     let new: Vec<String> = CTXS
         .iter()
-        .map(|(c, _)| token(&lab, c, NEW).unwrap())
+        .map(|(c, _)| token(lab, c, NEW).unwrap())
         .collect();
     assert_ne!(new, old);
-    assert_eq!(embedded(&lab, "lab-2", "east"), new[0]);
-    assert_eq!(embedded(&lab, "lab-1", "west"), new[1]);
+    assert_eq!(embedded(lab, "lab-2", "east"), new[0]);
+    assert_eq!(embedded(lab, "lab-1", "west"), new[1]);
     for ((ctx, _), t) in CTXS.iter().zip(&new) {
-        ok(reads_pods(&lab, ctx, t));
+        ok(reads_pods(lab, ctx, t));
         let o = as_token(
-            &lab,
+            lab,
             ctx,
             t,
             &["auth", "can-i", "create", "secrets", "-n", "istio-system"],
@@ -332,7 +194,7 @@ fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
             text(&o)
         );
         let o = as_token(
-            &lab,
+            lab,
             ctx,
             t,
             &["create", "secret", "generic", "probe", "-n", "istio-system"],
@@ -343,7 +205,7 @@ fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
             text(&o)
         );
     }
-    for d in &istiods {
+    for d in istiods {
         let z = d.clusterz().unwrap();
         assert!(
             z.as_array()
@@ -354,7 +216,7 @@ fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
         );
     }
     let sa = kubectl_json(
-        &lab,
+        lab,
         "lab-1",
         &[
             "get",
@@ -376,22 +238,24 @@ fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
         rec["finished"].is_string() && rec.get("previous").is_none(),
         "{rec}"
     );
+    new
+}
 
-    // Run again: finished, nothing written; a join again embeds the new token and mints none.
-    let marks = audit::marks(&lab);
-    let o = ok(run(JOIN, &lab, w, &rotate));
+/// Run again: finished, nothing written; a join again embeds the new token and mints none.
+fn rerun(lab: &Lab, w: &Path, rotate: &[&str], new: &[String]) {
+    let marks = audit::marks(lab);
+    let o = ok(run(JOIN, lab, w, rotate));
     assert!(stderr(&o).contains("nothing to do"), "{}", text(&o));
-    assert_eq!(writes(&lab, &marks), vec![Vec::<String>::new(); 2]);
-    ok(join_mesh(JOIN, &lab, w));
+    assert_eq!(writes(lab, &marks), vec![Vec::<String>::new(); 2]);
+    ok(join_mesh(JOIN, lab, w));
     for (ctx, _) in CTXS {
         assert!(
-            token(&lab, ctx, OLD).is_none(),
+            token(lab, ctx, OLD).is_none(),
             "{ctx}: the join minted its token again"
         );
     }
-    assert_eq!(embedded(&lab, "lab-2", "east"), new[0]);
-    assert_eq!(embedded(&lab, "lab-1", "west"), new[1]);
-    resume_after_an_istiod_did_not_confirm(&lab, w, &istiods, &new);
+    assert_eq!(embedded(lab, "lab-2", "east"), new[0]);
+    assert_eq!(embedded(lab, "lab-1", "west"), new[1]);
 }
 
 /// `--again` for east while west's istiod cannot be reached: exit 1, the new token is in the
