@@ -35,6 +35,23 @@ fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
     let new = after(&lab, &istiods, &old);
     rerun(&lab, w, &rotate, &new);
     resume_after_an_istiod_did_not_confirm(&lab, w, &istiods, &new);
+    leave_revokes_the_rotated_token(&lab, w, &new[1]);
+}
+
+/// west leaves: the token Secret its record names (generation 1, which worked until now) is
+/// deleted with it, so no live reader token stays behind.
+fn leave_revokes_the_rotated_token(lab: &Lab, w: &Path, west_token: &str) {
+    ok(reads_pods(lab, "lab-2", west_token));
+    let o = ok(run(
+        JOIN,
+        lab,
+        w,
+        &["leave", "-f", "mesh.yaml", "--cluster", "west", "--yes"],
+    ));
+    assert!(token(lab, "lab-2", NEW).is_none(), "{}", text(&o));
+    eventually(30, "west's rotated token is refused", || {
+        stderr(&reads_pods(lab, "lab-2", west_token)).contains("Unauthorized")
+    });
 }
 
 /// Certificates, a join with remote secrets both ways, an istiod per cluster that syncs the
