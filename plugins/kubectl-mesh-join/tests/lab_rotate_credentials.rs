@@ -311,6 +311,12 @@ fn resume_after_an_istiod_did_not_confirm(
         text(&o)
     );
     let gen2 = token(lab, "lab-1", GEN2).unwrap();
+    // No token in what the command printed (the positive control: the token is long and
+    // found in the remote secret just below).
+    assert!(gen2.len() > 100);
+    for t in [&gen2, &gen1[0]] {
+        assert!(!mesh_lab::testing::leak_views(&text(&o)).contains(t.as_str()));
+    }
     assert_eq!(embedded(lab, "lab-2", "east"), gen2);
     ok(reads_pods(lab, "lab-1", &gen1[0]));
     // Resumed: no token minted and no remote secret rewritten again; generation 1 revoked.
