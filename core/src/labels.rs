@@ -26,6 +26,9 @@ pub const CACERTS_KEYS: [&str; 4] = [
 pub const ROOT_CERT_CONFIGMAP: &str = "istio-ca-root-cert";
 /// The service account remote secrets use.
 pub const READER_SERVICE_ACCOUNT: &str = "istio-reader-service-account";
+/// Annotation on the reader ServiceAccount recording which token Secret remote secrets use
+/// and where a credential rotation stands (`mesh-join rotate-credentials`).
+pub const READER_TOKEN_ANNOTATION: &str = "kubectl-mesh.io/reader-token";
 /// Label marking objects this tool manages.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Value of [`MANAGED_BY_LABEL`].

@@ -33,6 +33,7 @@ fn render(text: &str) -> String {
             pilot: pilot.as_deref(),
             installer: Installer::Sail,
             create_reader: false,
+            reader_token: &mesh_core::manifests::remote_secret::token_secret_name(),
         };
         for (stage, o) in stage_objects(&m, c, render) {
             out.push_str(&format!(

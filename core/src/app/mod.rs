@@ -4,6 +4,7 @@
 //! and exiting lives here, so it is testable without spawning a process.
 
 pub mod certs;
+pub mod credentials;
 mod discovery;
 pub mod join;
 pub mod members;

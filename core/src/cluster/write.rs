@@ -58,6 +58,31 @@ impl Kube {
         }
     }
 
+    /// Merge-patches an object with our field manager (an update, not an apply: the fields
+    /// it sets are not taken from whoever applied the object).
+    pub async fn merge_patch(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<Value, ClusterError> {
+        let api = self.api_for(api_version, kind, namespace).await?;
+        let params = PatchParams {
+            field_manager: Some(super::FIELD_MANAGER.to_string()),
+            ..PatchParams::default()
+        };
+        match api.patch(name, &params, &Patch::Merge(patch)).await {
+            Ok(v) => Ok(to_value(v)),
+            Err(e) => Err(ClusterError::api(
+                &self.context,
+                &format!("patch {}", object_label(kind, namespace, name)),
+                e,
+            )),
+        }
+    }
+
     /// Deletes an object; `false` when it was already gone.
     pub async fn delete(
         &self,

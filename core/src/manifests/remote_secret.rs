@@ -13,9 +13,19 @@ pub fn reader_role_name() -> String {
     format!("istio-reader-clusterrole-{ISTIO_NAMESPACE}")
 }
 
-/// The token Secret istioctl creates for the reader (`<sa>-istio-remote-secret-token`).
+/// The token Secret istioctl creates for the reader (`<sa>-istio-remote-secret-token`): the
+/// one a join mints (generation 0).
 pub fn token_secret_name() -> String {
     format!("{READER_SERVICE_ACCOUNT}-istio-remote-secret-token")
+}
+
+/// The token Secret of a generation: generation 0 is the join's ([`token_secret_name`]), a
+/// rotation mints `<that>-<generation>`.
+pub fn token_secret_name_of(generation: u32) -> String {
+    match generation {
+        0 => token_secret_name(),
+        g => format!("{}-{g}", token_secret_name()),
+    }
 }
 
 fn reader_labels() -> Value {
@@ -73,25 +83,25 @@ pub fn reader_binding() -> Value {
     })
 }
 
-/// The long-lived token Secret the controller manager fills with `token` and `ca.crt`.
-pub fn token_secret() -> Value {
+/// The long-lived token Secret `name` the controller manager fills with `token` and `ca.crt`.
+pub fn token_secret(name: &str) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Secret",
         "type": "kubernetes.io/service-account-token",
         "metadata": {
-            "name": token_secret_name(), "namespace": ISTIO_NAMESPACE,
+            "name": name, "namespace": ISTIO_NAMESPACE,
             "annotations": {"kubernetes.io/service-account.name": READER_SERVICE_ACCOUNT},
         },
     })
 }
 
-/// The reader objects of a cluster, in apply order.
-pub fn reader_objects(remote_profile: bool) -> Vec<Value> {
+/// The reader objects of a cluster, in apply order, with the reader token Secret `token`.
+pub fn reader_objects(remote_profile: bool, token: &str) -> Vec<Value> {
     vec![
         reader_service_account(),
         reader_cluster_role(remote_profile),
         reader_binding(),
-        token_secret(),
+        token_secret(token),
     ]
 }
 

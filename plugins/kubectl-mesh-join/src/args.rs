@@ -2,6 +2,7 @@
 
 use crate::mesh_args::MeshArgs;
 use clap::{Args, Parser, Subcommand};
+use mesh_core::app::credentials::{RotateCredentialsOptions, rotate_credentials};
 use mesh_core::app::join::{self, Installer, JoinOptions, LeaveOptions};
 use mesh_core::app::{self, trust::Access};
 use mesh_core::ca::CertDir;
@@ -24,7 +25,7 @@ use std::time::Duration;
     bin_name = "kubectl mesh-join",
     version = mesh_core::version::VERSION,
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  kubectl mesh-join plan -f mesh.yaml\n  kubectl mesh-join -f mesh.yaml\n  kubectl mesh-join --context east --cluster-name east --network net1 --mesh-id mesh1\n  kubectl mesh-join leave -f mesh.yaml --cluster west --yes\n\nExit codes: 0 ok, 1 problems found (not Ready in time), 2 could not run.\nShell completion: kubectl mesh-join completion bash|zsh|fish|kubectl (the kubectl plugin helper)"
+    after_help = "Examples:\n  kubectl mesh-join plan -f mesh.yaml\n  kubectl mesh-join -f mesh.yaml\n  kubectl mesh-join --context east --cluster-name east --network net1 --mesh-id mesh1\n  kubectl mesh-join leave -f mesh.yaml --cluster west --yes\n  kubectl mesh-join rotate-credentials -f mesh.yaml\n\nExit codes: 0 ok, 1 problems found (not Ready in time), 2 could not run.\nShell completion: kubectl mesh-join completion bash|zsh|fish|kubectl (the kubectl plugin helper)"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -42,6 +43,68 @@ enum Command {
     Leave(LeaveArgs),
     /// Print a remote secret for a cluster (a drop-in for istioctl create-remote-secret)
     RemoteSecret(RemoteSecretArgs),
+    /// Rotate the reader tokens in remote secrets; the old token is revoked only after every
+    /// istiod that reads the cluster reports it synced again
+    #[command(after_help = ROTATE_HELP)]
+    RotateCredentials(RotateCredentialsArgs),
+}
+
+const ROTATE_HELP: &str = "Per cluster that others read: a new token Secret for istio-system/istio-reader-service-account (generation N: <sa>-istio-remote-secret-token-N), every remote secret for it rewritten (server kept), then istiod's /debug/clusterz watched in each reading cluster until it reports the cluster synced with the new secret, and only then the old token Secret deleted (revoked).\n\nWhere it stands is recorded on the reader ServiceAccount (annotation kubectl-mesh.io/reader-token, names only): an interrupted run resumes, a finished one writes nothing; --again starts the next generation. mesh-join embeds the recorded token.\n\nExamples:\n  kubectl mesh-join rotate-credentials -f mesh.yaml --dry-run\n  kubectl mesh-join rotate-credentials -f mesh.yaml --cluster west\n  kubectl mesh-join rotate-credentials -f mesh.yaml --again --timeout 5m\n\nExit codes: 0 rotated (or nothing to do), 1 an istiod did not confirm in time (old token kept; run again to resume), 2 could not run (nothing written).";
+
+#[derive(Debug, Args)]
+struct RotateCredentialsArgs {
+    /// The mesh file
+    #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
+    mesh: PathBuf,
+
+    /// Only the credentials for reading these clusters (default: every cluster that is read)
+    #[arg(long, value_delimiter = ',', value_name = "NAME")]
+    cluster: Vec<String>,
+
+    /// Show every step per cluster; write nothing
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Start another rotation for clusters whose last rotation finished
+    #[arg(long)]
+    again: bool,
+
+    /// How long to wait for each istiod to report the cluster synced again
+    #[arg(long, default_value = "2m", value_parser = positive_duration_arg, value_name = "DURATION")]
+    timeout: Duration,
+
+    /// istiod's monitoring address for a cluster whose istiod runs outside it, as
+    /// CLUSTER=HOST:PORT (a local istiod in the lab); repeatable. Default: a port-forward to
+    /// a Running app=istiod pod
+    #[arg(long = "istiod-address", value_name = "CLUSTER=HOST:PORT")]
+    istiod_addresses: Vec<String>,
+
+    #[command(flatten)]
+    kube: KubeArgs,
+}
+
+impl RotateCredentialsArgs {
+    fn options(&self) -> Result<RotateCredentialsOptions, Error> {
+        let mut istiod_addresses = std::collections::BTreeMap::new();
+        for a in &self.istiod_addresses {
+            let (c, addr) = a.split_once('=').ok_or_else(|| {
+                Error::input(
+                    format!("--istiod-address '{a}' is not CLUSTER=HOST:PORT"),
+                    "for example --istiod-address east=127.0.0.1:15014",
+                )
+            })?;
+            istiod_addresses.insert(c.to_string(), addr.to_string());
+        }
+        Ok(RotateCredentialsOptions {
+            mesh: MeshSpec::load(&self.mesh)?,
+            mesh_file: self.mesh.display().to_string(),
+            only: self.cluster.clone(),
+            dry_run: self.dry_run,
+            again: self.again,
+            timeout: self.timeout,
+            istiod_addresses,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +302,11 @@ impl Cli {
                 };
                 let access = Access::from_args(&a.kube)?;
                 app::block_on(join::leave(&opts, &access, printer))
+            }
+            Some(Command::RotateCredentials(a)) => {
+                let opts = a.options()?;
+                let access = Access::from_args(&a.kube)?;
+                app::block_on(rotate_credentials(&opts, &access, printer))
             }
             Some(Command::RemoteSecret(a)) => {
                 let [context] = a.kube.contexts.as_slice() else {

@@ -80,6 +80,7 @@ fn help_texts() {
         vec!["plan", "--help"],
         vec!["leave", "--help"],
         vec!["remote-secret", "--help"],
+        vec!["rotate-credentials", "--help"],
     ] {
         let o = join(tmp.path(), &sub);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));

@@ -90,7 +90,8 @@ pub async fn remote_secret_cmd(
     if opts.create_service_account && !has_account {
         objects.push((account, false));
     }
-    objects.push((remote_secret::token_secret(), false));
+    let token_name = super::tokens::current_token_name(kube).await?;
+    objects.push((remote_secret::token_secret(&token_name), false));
     let cp: ClusterPlan = observe(kube, &opts.name, objects, Vec::new()).await?;
     let plan = Plan { clusters: vec![cp] };
     if let Some(Err(e)) = apply_plan(std::slice::from_ref(kube), &plan, ApplyMode::Apply)

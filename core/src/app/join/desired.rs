@@ -48,6 +48,8 @@ pub struct Render<'a> {
     pub installer: Installer,
     /// Create the reader ServiceAccount and RBAC ourselves (no installer does).
     pub create_reader: bool,
+    /// The reader token Secret (the join's, or the one a rotation made current).
+    pub reader_token: &'a str,
 }
 
 /// One cluster's objects per stage, in apply order.
@@ -87,7 +89,7 @@ pub fn stage_objects(mesh: &MeshSpec, c: &ClusterSpec, r: Render<'_>) -> Vec<(St
         );
     }
     if is_read(mesh, &c.name) {
-        let objects = remote_secret::reader_objects(c.role == Role::Remote);
+        let objects = remote_secret::reader_objects(c.role == Role::Remote, r.reader_token);
         let wanted = objects
             .into_iter()
             .filter(|o| r.create_reader || is_secret(o));
@@ -147,7 +149,7 @@ pub fn join_universe(
     out.extend(gateways.map(|g| (Stage::Gateways, g)));
     if !still_read {
         out.extend(
-            remote_secret::reader_objects(false)
+            remote_secret::reader_objects(false, &remote_secret::token_secret_name())
                 .into_iter()
                 .map(|o| (Stage::ReaderToken, o)),
         );
@@ -269,6 +271,7 @@ mod tests {
             pilot,
             installer: Installer::Sail,
             create_reader,
+            reader_token: "istio-reader-service-account-istio-remote-secret-token",
         }
     }
 

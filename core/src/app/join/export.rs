@@ -94,11 +94,13 @@ fn write_helm_values(cdir: &Path, values: &Value) -> Result<(), Error> {
 fn cluster_docs(opts: &JoinOptions, c: &ClusterSpec) -> Vec<Value> {
     let mesh = &opts.mesh;
     let pilot = pilot_of(opts, c);
+    let token = remote_secret::token_secret_name();
     let render = Render {
         istio_api: "sailoperator.io/v1",
         pilot: pilot.as_deref(),
         installer: opts.installer,
         create_reader: opts.create_reader,
+        reader_token: &token,
     };
     let mut docs = base_objects(mesh, c, render);
     if opts.installer == Installer::Istioctl {

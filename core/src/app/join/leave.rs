@@ -60,6 +60,7 @@ pub fn leave_changes(
     rest.clusters
         .retain(|c| c.name != me && c.primary.as_deref() != Some(me));
     let mut out = BTreeMap::new();
+    let token = crate::manifests::remote_secret::token_secret_name();
     for c in &mesh.clusters {
         let a = api
             .get(&c.name)
@@ -71,6 +72,7 @@ pub fn leave_changes(
             pilot,
             installer: Installer::Sail,
             create_reader: true,
+            reader_token: &token,
         };
         let before = base_objects(mesh, c, render);
         let after = match rest.cluster(&c.name) {
@@ -108,6 +110,25 @@ fn is_control_plane(o: &Value) -> bool {
     matches!(o["kind"].as_str(), Some("Namespace" | "Istio" | "IstioCNI"))
 }
 
+/// Points the deletion of the join's reader token Secret at the token Secrets the
+/// credential record names (a rotated cluster's current one, and a previous one not yet
+/// revoked): a leaving cluster keeps no live reader token.
+pub fn retarget_token_deletes(deletes: &mut Vec<Value>, tokens: &[String]) {
+    let join_token = crate::manifests::remote_secret::token_secret_name();
+    let Some(i) = deletes
+        .iter()
+        .position(|d| d["kind"] == "Secret" && d["metadata"]["name"] == join_token.as_str())
+    else {
+        return;
+    };
+    let template = deletes.remove(i);
+    for (k, t) in tokens.iter().enumerate() {
+        let mut d = template.clone();
+        d["metadata"]["name"] = Value::String(t.clone());
+        deletes.insert(i + k, d);
+    }
+}
+
 /// `mesh-join leave`.
 pub async fn leave(
     opts: &LeaveOptions,
@@ -127,7 +148,14 @@ pub async fn leave(
     let names: Vec<String> = mesh.clusters.iter().map(|c| c.name.clone()).collect();
     let fleet = Fleet::connect(mesh, access, &names, opts.force_conflicts).await?;
     let (api, pilots) = read_settings(mesh, &fleet).await?;
-    let changes = leave_changes(mesh, &me.name, opts.purge, &api, &pilots);
+    let mut changes = leave_changes(mesh, &me.name, opts.purge, &api, &pilots);
+    let record = crate::app::credentials::observe::read_record(fleet.kube(&me.name)?, &me.name)
+        .await
+        .ok();
+    if let (Some(r), Some(ch)) = (record, changes.get_mut(&me.name)) {
+        let tokens: Vec<String> = std::iter::once(r.token).chain(r.previous).collect();
+        retarget_token_deletes(&mut ch.deletes, &tokens);
+    }
     let (plan, kubes, kept) = plan_leave(&fleet, changes).await?;
     printer.data(&plan_table(&plan, printer.out_style()))?;
     for k in &kept {
@@ -277,6 +305,23 @@ mod tests {
         // west keeps its control plane unless purged, and loses it with --purge.
         assert!(!ch["west"].deletes.iter().any(|d| d["kind"] == "Istio"));
         let purged = leave_changes(&mesh, "west", true, &BTreeMap::new(), &pilots);
+        let mut rotated = ch["west"].deletes.clone();
+        let token_of = crate::manifests::remote_secret::token_secret_name_of;
+        assert!(
+            rotated
+                .iter()
+                .any(|d| d["metadata"]["name"] == token_of(0).as_str())
+        );
+        retarget_token_deletes(&mut rotated, &[token_of(2), token_of(1)]);
+        let names: Vec<&str> = rotated
+            .iter()
+            .filter_map(|d| d["metadata"]["name"].as_str())
+            .collect();
+        assert!(
+            names.contains(&token_of(2).as_str()) && names.contains(&token_of(1).as_str()),
+            "{names:?}"
+        );
+        assert!(!names.contains(&token_of(0).as_str()), "{names:?}");
         assert!(purged["west"].deletes.iter().any(|d| d["kind"] == "Istio"));
         assert_eq!(purged["west"].deletes.last().unwrap()["kind"], "Namespace");
     }

@@ -18,14 +18,14 @@
 mod create_remote_secret;
 pub mod desired;
 mod export;
-mod fleet;
+pub(crate) mod fleet;
 mod gate;
 mod leave;
 mod phases;
 mod ready;
 mod run;
 pub mod scope;
-mod tokens;
+pub(crate) mod tokens;
 
 pub use crate::topology::reading_pairs;
 pub use create_remote_secret::{RemoteSecretOptions, remote_secret_cmd};

@@ -96,11 +96,13 @@ pub async fn plan_cluster(
         Installer::Helm => Some(istio::values(&opts.mesh, c, pilot)),
         Installer::Sail => None,
     };
+    let reader_token = super::tokens::current_token_name(k).await?;
     let render = Render {
         istio_api: &istio_api,
         pilot,
         installer: opts.installer,
         create_reader: opts.create_reader,
+        reader_token: &reader_token,
     };
     let wanted: Vec<(Stage, Value)> = stage_objects(&opts.mesh, c, render)
         .into_iter()

@@ -1,0 +1,116 @@
+//! Reading what a rotation decides from: the record and token Secrets in the source cluster,
+//! and the remote secret for it in each reading cluster.
+
+use super::plan::{Embedded, Observed};
+use super::record::{self, TokenRecord};
+use crate::app::join::tokens::read_token_named;
+use crate::cluster::Kube;
+use crate::error::Error;
+use crate::labels::{ISTIO_NAMESPACE, READER_SERVICE_ACCOUNT, REMOTE_SECRET_PREFIX};
+
+/// A reader's remote secret for the source: the API server it names and its token.
+#[derive(Debug, Clone, Default)]
+pub struct Embedding {
+    /// `clusters[0].cluster.server` of its kubeconfig.
+    pub server: String,
+    /// `users[0].user.token` of its kubeconfig.
+    pub token: String,
+}
+
+/// The server and token inside a remote secret's kubeconfig for `source` (`None`: no such
+/// key, or not a kubeconfig).
+pub fn embedding(secret: &serde_json::Value, source: &str) -> Option<Embedding> {
+    use base64::Engine as _;
+    let b64 = secret["data"][source].as_str()?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    let config: serde_json::Value = yaml_serde::from_slice(&bytes).ok()?;
+    Some(Embedding {
+        server: config["clusters"][0]["cluster"]["server"]
+            .as_str()?
+            .to_string(),
+        token: config["users"][0]["user"]["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    })
+}
+
+async fn secret_exists(kube: &Kube, name: &str) -> Result<bool, Error> {
+    Ok(kube
+        .get("v1", "Secret", Some(ISTIO_NAMESPACE), name)
+        .await?
+        .is_some())
+}
+
+/// The record on `source`'s reader ServiceAccount; refused when the account is missing.
+pub async fn read_record(kube: &Kube, source: &str) -> Result<TokenRecord, Error> {
+    let sa = kube
+        .get("v1", "ServiceAccount", Some(ISTIO_NAMESPACE), READER_SERVICE_ACCOUNT)
+        .await?
+        .ok_or_else(|| {
+            Error::input(
+                format!("cluster '{source}' (context {}): {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT} does not exist: the cluster was not joined", kube.context),
+                "run kubectl mesh-join -f FILE first (with --create-reader where no Istio installer made the account)",
+            )
+        })?;
+    record::of_service_account(&sa).map_err(|e| {
+        Error::input(
+            format!("cluster '{source}' (context {}): {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT}: {e}", kube.context),
+            "remove the annotation (kubectl annotate sa … kubectl-mesh.io/reader-token-) and run again",
+        )
+    })
+}
+
+/// Everything the plan of one source needs, plus each reader's embedding (to keep its server).
+pub async fn observe(
+    source: &str,
+    kube: &Kube,
+    readers: &[(String, &Kube)],
+) -> Result<(Observed, Vec<Option<Embedding>>), Error> {
+    let record = read_record(kube, source).await?;
+    let current_exists = secret_exists(kube, &record.token).await?;
+    let current = read_token_named(kube, &record.token).await?;
+    let previous_exists = match &record.previous {
+        Some(p) => secret_exists(kube, p).await?,
+        None => false,
+    };
+    let name = format!("{REMOTE_SECRET_PREFIX}{source}");
+    let mut states = Vec::new();
+    let mut embeddings = Vec::new();
+    for (r, rk) in readers {
+        let live = rk.get("v1", "Secret", Some(ISTIO_NAMESPACE), &name).await?;
+        let emb = live.as_ref().and_then(|s| embedding(s, source));
+        let state = match (&emb, &current) {
+            (None, _) => Embedded::Missing,
+            (Some(e), Some((_, token))) if e.token == *token => Embedded::Current,
+            _ => Embedded::Other,
+        };
+        states.push((r.clone(), state));
+        embeddings.push(emb);
+    }
+    let observed = Observed {
+        source: source.to_string(),
+        record,
+        current_exists,
+        previous_exists,
+        readers: states,
+    };
+    Ok((observed, embeddings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::join::desired::as_data;
+    use crate::manifests::remote_secret;
+
+    #[test]
+    fn the_server_and_token_are_read_back_from_a_remote_secret_as_join_writes_it() {
+        let kc = remote_secret::kubeconfig("east", "https://10.0.0.1:6443", "Q0E=", "tok-1");
+        let s = as_data(remote_secret::remote_secret("east", &kc));
+        let e = embedding(&s, "east").unwrap();
+        assert_eq!(e.server, "https://10.0.0.1:6443");
+        assert_eq!(e.token, "tok-1");
+        assert!(embedding(&s, "west").is_none());
+    }
+}

@@ -1,0 +1,194 @@
+use super::*;
+use std::path::Path;
+
+fn mesh(text: &str) -> MeshSpec {
+    MeshSpec::parse(text, Path::new("mesh.yaml")).unwrap()
+}
+
+const MULTI: &str = "meshID: m\nclusters:\n  - {name: east, context: e, network: n1, role: primary}\n  - {name: west, context: w, network: n1, role: primary}\n  - {name: north, context: n, network: n1, role: remote, primary: east}\n";
+
+fn observed(
+    record: TokenRecord,
+    current: bool,
+    previous: bool,
+    r: &[(&str, Embedded)],
+) -> Observed {
+    Observed {
+        source: "east".into(),
+        record,
+        current_exists: current,
+        previous_exists: previous,
+        readers: r.iter().map(|(n, e)| (n.to_string(), *e)).collect(),
+    }
+}
+
+fn msg(e: Error) -> String {
+    match e {
+        Error::Input { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn every_read_cluster_is_a_source_and_its_readers_are_the_primaries_reading_it() {
+    let m = mesh(MULTI);
+    assert_eq!(
+        sources(&m, "mesh.yaml", &[]).unwrap(),
+        ["east", "west", "north"]
+    );
+    assert_eq!(
+        sources(&m, "mesh.yaml", &["west".into()]).unwrap(),
+        ["west"]
+    );
+    assert_eq!(readers_of(&m, "east"), ["west"]);
+    assert_eq!(readers_of(&m, "north"), ["east"]);
+    assert_eq!(readers_of(&m, "west"), ["east"]);
+}
+
+#[test]
+fn an_unknown_cluster_and_a_mesh_without_remote_secrets_are_refused_by_name() {
+    let m = mesh(MULTI);
+    let e = msg(sources(&m, "mesh.yaml", &["south".into()]).unwrap_err());
+    assert!(
+        e.contains("mesh.yaml: --cluster south: no such cluster")
+            && e.contains("east, west, north"),
+        "{e}"
+    );
+    let single =
+        mesh("meshID: m\nclusters:\n  - {name: east, context: e, network: n1, role: primary}\n");
+    let e = msg(sources(&single, "one.yaml", &[]).unwrap_err());
+    assert!(e.contains("one.yaml: no cluster reads another one"), "{e}");
+    // A primary that only reads (its remote's primary, nobody reads it) has no credential.
+    let pr = mesh(
+        "meshID: m\nclusters:\n  - {name: east, context: e, network: n1, role: primary}\n  - {name: west, context: w, network: n1, role: remote, primary: east}\n",
+    );
+    let e = msg(sources(&pr, "pr.yaml", &["east".into()]).unwrap_err());
+    assert!(e.contains("no cluster reads east"), "{e}");
+    assert_eq!(sources(&pr, "pr.yaml", &[]).unwrap(), ["west"]);
+}
+
+#[test]
+fn a_first_rotation_mints_rewrites_waits_and_revokes_the_joins_token() {
+    let o = observed(
+        TokenRecord::initial(),
+        true,
+        false,
+        &[("west", Embedded::Current), ("north", Embedded::Current)],
+    );
+    let p = plan_source(&o, false, "T").unwrap();
+    assert!(p.start && p.mint);
+    assert_eq!(p.record.generation, 1);
+    assert_eq!(p.rewrite, ["west", "north"]);
+    assert_eq!(p.wait, ["west", "north"]);
+    assert_eq!(
+        p.revoke.as_deref(),
+        Some("istio-reader-service-account-istio-remote-secret-token")
+    );
+    let steps = describe(&p);
+    let order: Vec<usize> = [
+        "record the rotation to",
+        "mint",
+        "rewrite",
+        "wait until",
+        "revoke",
+        "as finished",
+    ]
+    .iter()
+    .map(|w| {
+        steps
+            .iter()
+            .position(|s| s.contains(w))
+            .unwrap_or_else(|| panic!("{w}: {steps:?}"))
+    })
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{steps:?}");
+}
+
+#[test]
+fn an_interrupted_rotation_resumes_where_it_stopped() {
+    let r1 = TokenRecord::initial().next("T0");
+    // Killed after the record: the token is minted, nothing rewritten yet.
+    let p = plan_source(
+        &observed(r1.clone(), false, true, &[("west", Embedded::Other)]),
+        false,
+        "T1",
+    )
+    .unwrap();
+    assert!(!p.start && p.mint);
+    assert_eq!(p.record, r1, "the recorded rotation, not a new one");
+    assert_eq!(p.rewrite, ["west"]);
+    // Killed after west was rewritten: only the wait and the revocation are left.
+    let o = observed(
+        r1.clone(),
+        true,
+        true,
+        &[("west", Embedded::Current), ("north", Embedded::Other)],
+    );
+    let p = plan_source(&o, true, "T1").unwrap();
+    assert!(
+        !p.start && !p.mint,
+        "--again does not start another while one is in progress"
+    );
+    assert_eq!(p.rewrite, ["north"]);
+    assert_eq!(
+        p.wait,
+        ["west", "north"],
+        "every reader is watched before revoking"
+    );
+    assert_eq!(p.revoke, r1.previous);
+    // Killed after the revocation: nothing left to delete, the record is finished.
+    let p = plan_source(
+        &observed(r1.clone(), true, false, &[("west", Embedded::Current)]),
+        false,
+        "T1",
+    )
+    .unwrap();
+    assert!(p.revoke.is_none() && p.rewrite.is_empty() && !p.is_done());
+    assert!(describe(&p).iter().any(|l| l.contains("as finished")));
+}
+
+#[test]
+fn a_finished_rotation_is_not_repeated_unless_asked() {
+    let done = TokenRecord::initial().next("T0").finish("T1");
+    let o = observed(done.clone(), true, false, &[("west", Embedded::Current)]);
+    let p = plan_source(&o, false, "T2").unwrap();
+    assert!(p.is_done(), "{p:?}");
+    assert!(describe(&p)[0].contains("nothing to do"));
+    // Positive control: the same observation with --again starts generation 2.
+    let p = plan_source(&o, true, "T2").unwrap();
+    assert!(p.start && !p.is_done());
+    assert_eq!(p.record.generation, 2);
+    assert_eq!(p.revoke, Some(done.token.clone()));
+    // A remote secret changed by someone since: put back on the current token, nothing revoked.
+    let p = plan_source(
+        &observed(done.clone(), true, false, &[("west", Embedded::Other)]),
+        false,
+        "T2",
+    )
+    .unwrap();
+    assert!(!p.start && p.revoke.is_none() && !p.is_done());
+    assert_eq!(p.rewrite, ["west"]);
+    // The current token Secret deleted by someone: a new generation is minted.
+    let p = plan_source(
+        &observed(done, false, false, &[("west", Embedded::Current)]),
+        false,
+        "T2",
+    )
+    .unwrap();
+    assert!(p.start && p.mint && p.revoke.is_none());
+}
+
+#[test]
+fn a_reader_without_its_remote_secret_refuses_before_anything_is_written() {
+    let o = observed(
+        TokenRecord::initial(),
+        true,
+        false,
+        &[("west", Embedded::Current), ("north", Embedded::Missing)],
+    );
+    let e = msg(plan_source(&o, false, "T").unwrap_err());
+    assert!(
+        e.contains("cluster 'north' has no remote secret for 'east'"),
+        "{e}"
+    );
+}

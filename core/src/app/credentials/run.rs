@@ -1,0 +1,118 @@
+//! One source cluster's rotation, step by step as planned ([`super::plan`]); each step is
+//! safe to repeat, and the record says what an interrupted run had started.
+
+use super::observe::Embedding;
+use super::plan::SourcePlan;
+use super::record;
+use super::sync::await_synced;
+use crate::app::join::desired::as_data;
+use crate::app::join::tokens::wait_token_named;
+use crate::cluster::Kube;
+use crate::error::Error;
+use crate::labels::{ISTIO_NAMESPACE, READER_SERVICE_ACCOUNT};
+use crate::manifests::remote_secret;
+use crate::render::Printer;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What one source's run needs besides its plan.
+pub struct SourceRun<'a> {
+    /// The source cluster's connection.
+    pub kube: &'a Kube,
+    /// Every reader's name, connection and current embedding (in the plan's reader order).
+    pub readers: Vec<(String, &'a Kube, Option<Embedding>)>,
+    /// Direct istiod addresses by cluster.
+    pub istiod_addresses: &'a BTreeMap<String, String>,
+    /// How long to wait for each istiod.
+    pub timeout: Duration,
+    /// RFC 3339 now.
+    pub now: String,
+}
+
+async fn write_record(kube: &Kube, r: &record::TokenRecord) -> Result<(), Error> {
+    kube.merge_patch(
+        "v1",
+        "ServiceAccount",
+        Some(ISTIO_NAMESPACE),
+        READER_SERVICE_ACCOUNT,
+        &record::patch(r),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Runs the plan; `Ok(false)` when an istiod did not confirm in time (the previous token is
+/// kept, the record stays in progress, the problems are printed).
+pub async fn run_source(
+    p: &SourcePlan,
+    r: &SourceRun<'_>,
+    printer: &Printer,
+) -> Result<bool, Error> {
+    let s = &p.source;
+    if p.start {
+        write_record(r.kube, &p.record).await?;
+        printer.progress(&format!(
+            "{s}: rotation to generation {} recorded on {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT}",
+            p.record.generation
+        ));
+    }
+    if p.mint {
+        r.kube
+            .apply(&remote_secret::token_secret(&p.record.token), false)
+            .await?;
+        printer.progress(&format!("{s}: minted {ISTIO_NAMESPACE}/{}", p.record.token));
+    }
+    let (ca, token) = wait_token_named(r.kube, &p.record.token, Duration::from_secs(30)).await?;
+    for (reader, kube, emb) in &r.readers {
+        if !p.rewrite.contains(reader) {
+            continue;
+        }
+        let server = emb.as_ref().map(|e| e.server.clone()).unwrap_or_default();
+        let kubeconfig = remote_secret::kubeconfig(s, &server, &ca, &token);
+        kube.apply(
+            &as_data(remote_secret::remote_secret(s, &kubeconfig)),
+            false,
+        )
+        .await?;
+        printer.progress(&format!(
+            "{reader}: rewrote {ISTIO_NAMESPACE}/istio-remote-secret-{s} with the new token"
+        ));
+    }
+    let watched: Vec<(String, &Kube)> = r
+        .readers
+        .iter()
+        .filter(|(name, _, _)| p.wait.contains(name))
+        .map(|(name, k, _)| (name.clone(), *k))
+        .collect();
+    let late = await_synced(s, &watched, r.istiod_addresses, r.timeout).await;
+    if !late.is_empty() {
+        printer.error(&Error::input(
+            format!(
+                "{s}: not every istiod confirmed the new credential within {}:\n{}\nthe previous token is kept (not revoked)",
+                crate::cli::format_duration(r.timeout),
+                late.join("\n")
+            ),
+            "check istiod's log in that cluster (it names the cause), then run the same command again: it resumes here",
+        ));
+        return Ok(false);
+    }
+    for (name, _) in &watched {
+        printer.progress(&format!(
+            "✔ {name}: istiod reports {s} synced with the new secret"
+        ));
+    }
+    if let Some(old) = &p.revoke {
+        r.kube
+            .delete("v1", "Secret", Some(ISTIO_NAMESPACE), old, false)
+            .await?;
+        printer.progress(&format!("{s}: revoked {ISTIO_NAMESPACE}/{old} (deleted)"));
+    }
+    if p.record.in_progress() {
+        write_record(r.kube, &p.record.finish(&r.now)).await?;
+        printer.progress(&format!(
+            "{s}: rotation to generation {} finished",
+            p.record.generation
+        ));
+    }
+    Ok(true)
+}

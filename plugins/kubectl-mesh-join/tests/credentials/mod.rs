@@ -1,0 +1,172 @@
+//! Helpers of the credential-rotation lab test: istiods, tokens, requests made with only a
+//! token, audit-log writes, clusterz sampling while the plugin runs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+use base64::Engine as _;
+use mesh_lab::istiod::Istiod;
+use mesh_lab::testing::kubectl_json;
+use mesh_lab::{Lab, audit};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const JOIN: &str = env!("CARGO_BIN_EXE_kubectl-mesh_join");
+pub const CTXS: [(&str, &str); 2] = [("lab-1", "east"), ("lab-2", "west")];
+pub const OLD: &str = "istio-reader-service-account-istio-remote-secret-token";
+pub const NEW: &str = "istio-reader-service-account-istio-remote-secret-token-1";
+
+pub fn start_istiods(lab: &mut Lab) -> Vec<Istiod> {
+    let mut out = Vec::new();
+    for (i, (_, id)) in CTXS.iter().enumerate() {
+        let c = lab.clusters()[i].clone();
+        let (proc, info) = mesh_lab::istiod::spawn(
+            lab.bin_dir(),
+            &lab.kubeconfig(),
+            &c.dir,
+            &c.name,
+            i,
+            id,
+            &[],
+        )
+        .expect("istiod");
+        lab.adopt_process(i, proc).unwrap();
+        out.push(info);
+    }
+    out
+}
+
+pub fn eventually(secs: u64, what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The token in a token Secret of `ctx` (`None`: no such Secret).
+pub fn token(lab: &Lab, ctx: &str, name: &str) -> Option<String> {
+    let s = kubectl_json(lab, ctx, &["get", "secret", name, "-n", "istio-system"])?;
+    let b = base64::engine::general_purpose::STANDARD
+        .decode(s["data"]["token"].as_str()?)
+        .ok()?;
+    Some(String::from_utf8(b).unwrap())
+}
+
+/// kubectl against `ctx`'s API server with only `token` (no kubeconfig credentials).
+pub fn as_token(lab: &Lab, ctx: &str, token: &str, args: &[&str]) -> Output {
+    let i = lab.contexts().iter().position(|c| c == ctx).unwrap();
+    Command::new(lab.bin_dir().join("kubectl"))
+        .arg("--kubeconfig=/dev/null")
+        .arg(format!("--server={}", lab.clusters()[i].server))
+        .arg("--insecure-skip-tls-verify")
+        .arg(format!("--token={token}"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+pub fn reads_pods(lab: &Lab, ctx: &str, token: &str) -> Output {
+    as_token(lab, ctx, token, &["get", "pods", "-n", "istio-system"])
+}
+
+/// The token embedded in `reader`'s remote secret for `source`.
+pub fn embedded(lab: &Lab, reader: &str, source: &str) -> String {
+    let s = kubectl_json(
+        lab,
+        reader,
+        &[
+            "get",
+            "secret",
+            &format!("istio-remote-secret-{source}"),
+            "-n",
+            "istio-system",
+        ],
+    )
+    .unwrap();
+    let kc = base64::engine::general_purpose::STANDARD
+        .decode(s["data"][source].as_str().unwrap())
+        .unwrap();
+    kubeconfig_token(&kc)
+}
+
+/// The `token:` of a kubeconfig (one user, as a remote secret holds).
+pub fn kubeconfig_token(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("token:"))
+        .unwrap();
+    line.trim_start()
+        .trim_start_matches("token:")
+        .trim()
+        .to_string()
+}
+
+/// Stored client writes per cluster since `marks`, without the lab istiods' own (leases,
+/// ConfigMaps); the audit barrier inside is the positive control.
+pub fn writes(lab: &Lab, marks: &[usize]) -> Vec<Vec<String>> {
+    let _ = audit::writes_since(lab, marks);
+    lab.clusters()
+        .iter()
+        .zip(marks)
+        .map(|(c, m)| {
+            std::fs::read_to_string(c.audit_log())
+                .unwrap()
+                .lines()
+                .skip(*m)
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .filter(|e| {
+                    !e["userAgent"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with("pilot-discovery")
+                })
+                .filter_map(|e| audit::stored_write(&e))
+                .filter(|w| !w.starts_with("create configmaps audit-barrier-"))
+                .collect()
+        })
+        .collect()
+}
+
+/// Runs the plugin while sampling each istiod's view of the other cluster: (output, synced
+/// samples, every other sample).
+pub fn run_sampling(
+    lab: &Lab,
+    dir: &Path,
+    istiods: &[Istiod],
+    args: &[&str],
+) -> (Output, usize, Vec<String>) {
+    let child = Command::new(JOIN)
+        .args(args)
+        .current_dir(dir)
+        .env("KUBECONFIG", lab.kubeconfig())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = child;
+    let (mut synced, mut other) = (0, Vec::new());
+    loop {
+        for d in istiods {
+            let z = d
+                .clusterz()
+                .and_then(|v| v.as_array().cloned())
+                .unwrap_or_default();
+            let e = z.iter().find(|e| e["id"] != d.cluster_id.as_str());
+            match e.and_then(|e| e["syncStatus"].as_str()) {
+                Some("synced") => synced += 1,
+                s => other.push(format!("{} sees {s:?}", d.cluster_id)),
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            return (child.wait_with_output().unwrap(), synced, other);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

@@ -1,0 +1,346 @@
+//! `mesh-join rotate-credentials` on a joined two-cluster multi-primary lab mesh with a real
+//! istiod per cluster (pilot-discovery as a local process): each istiod keeps reporting the
+//! other cluster synced while the tokens are rotated (clusterz sampled throughout), the old
+//! tokens get 401 afterwards (and worked before), the new ones work with least privilege, and
+//! a second run (and a second join) writes nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod credentials;
+
+use credentials::*;
+use mesh_lab::istiod::Istiod;
+use mesh_lab::testing::{
+    describe as text, expect_success as ok, join_mesh, kubectl_json, run_plugin as run,
+};
+use mesh_lab::{Lab, audit};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Instant;
+
+#[test]
+fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
+    let mut lab = Lab::up(2).expect("lab");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let istiods = joined_with_istiods(&mut lab, w);
+    let addr: Vec<String> = istiods
+        .iter()
+        .map(|d| format!("--istiod-address={}={}", d.cluster_id, d.monitoring))
+        .collect();
+    let mut rotate = vec!["rotate-credentials", "-f", "mesh.yaml"];
+    rotate.extend(addr.iter().map(String::as_str));
+    let old = before(&lab);
+    refusals_and_dry_run(&lab, w, &rotate);
+    rotate_sampled(&lab, w, &istiods, &rotate);
+    let new = after(&lab, &istiods, &old);
+    rerun(&lab, w, &rotate, &new);
+    resume_after_an_istiod_did_not_confirm(&lab, w, &istiods, &new);
+    leave_revokes_the_rotated_token(&lab, w, &new[1]);
+}
+
+/// west leaves: the token Secret its record names (generation 1, which worked until now) is
+/// deleted with it, so no live reader token stays behind.
+fn leave_revokes_the_rotated_token(lab: &Lab, w: &Path, west_token: &str) {
+    ok(reads_pods(lab, "lab-2", west_token));
+    let o = ok(run(
+        JOIN,
+        lab,
+        w,
+        &["leave", "-f", "mesh.yaml", "--cluster", "west", "--yes"],
+    ));
+    assert!(token(lab, "lab-2", NEW).is_none(), "{}", text(&o));
+    eventually(30, "west's rotated token is refused", || {
+        stderr(&reads_pods(lab, "lab-2", west_token)).contains("Unauthorized")
+    });
+}
+
+/// Certificates, a join with remote secrets both ways, an istiod per cluster that syncs the
+/// other cluster.
+fn joined_with_istiods(lab: &mut Lab, w: &Path) -> Vec<Istiod> {
+    std::fs::write(
+        w.join("mesh.yaml"),
+        "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary}\n- {name: west, context: lab-2, network: network1, role: primary}\n",
+    )
+    .unwrap();
+    let certs = mesh_lab::testing::plugin_path("kubectl-mesh-certs");
+    ok(run(
+        &certs,
+        lab,
+        w,
+        &[
+            "create",
+            "--clusters",
+            "east,west",
+            "--key-type",
+            "ecdsa-p256",
+        ],
+    ));
+    ok(run(&certs, lab, w, &["apply", "-f", "mesh.yaml"]));
+    ok(join_mesh(JOIN, lab, w));
+    let istiods = start_istiods(lab);
+    for d in &istiods {
+        eventually(60, "each istiod syncs the other cluster", || {
+            d.clusterz().is_some_and(|z| {
+                z.as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|e| e["id"] != d.cluster_id.as_str() && e["syncStatus"] == "synced")
+            })
+        });
+    }
+    istiods
+}
+
+/// Before: the join's tokens work (the positive control of the 401 below).
+fn before(lab: &Lab) -> Vec<String> {
+    let old: Vec<String> = CTXS
+        .iter()
+        .map(|(c, _)| token(lab, c, OLD).unwrap())
+        .collect();
+    for ((ctx, _), t) in CTXS.iter().zip(&old) {
+        ok(reads_pods(lab, ctx, t));
+    }
+    assert_eq!(embedded(lab, "lab-2", "east"), old[0]);
+    old
+}
+
+/// Bad input and a dry run: exit 2 / 0, nothing written.
+fn refusals_and_dry_run(lab: &Lab, w: &Path, rotate: &[&str]) {
+    let marks = audit::marks(lab);
+    let o = run(
+        JOIN,
+        lab,
+        w,
+        &[
+            "rotate-credentials",
+            "-f",
+            "mesh.yaml",
+            "--cluster",
+            "south",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("--cluster south: no such cluster"),
+        "{}",
+        text(&o)
+    );
+    let mut dry = rotate.to_vec();
+    dry.push("--dry-run");
+    let o = ok(run(JOIN, lab, w, &dry));
+    assert!(
+        stderr(&o).contains(&format!("east: mint token Secret istio-system/{NEW}")),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        stderr(&o).contains("west: rewrite istio-system/istio-remote-secret-east"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(writes(lab, &marks), vec![Vec::<String>::new(); 2]);
+}
+
+/// The rotation, istiod sampled throughout; revoked only after the readers confirmed.
+fn rotate_sampled(lab: &Lab, w: &Path, istiods: &[Istiod], rotate: &[&str]) {
+    let marks = audit::marks(lab);
+    let started = Instant::now();
+    let (o, synced, other) = run_sampling(lab, w, istiods, rotate);
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    eprintln!("rotation took {took:?}; clusterz samples: {synced} synced, others: {other:?}");
+    let err = stderr(&o);
+    for (reader, source) in [("west", "east"), ("east", "west")] {
+        let confirmed = err.find(&format!("✔ {reader}: istiod reports {source} synced"));
+        let revoked = err.find(&format!("{source}: revoked istio-system/{OLD}"));
+        assert!(
+            confirmed.is_some() && revoked.is_some() && confirmed < revoked,
+            "{source} revoked only after {reader} confirmed: {}",
+            text(&o)
+        );
+    }
+    assert!(synced >= 4, "{synced} samples: {}", text(&o));
+    // istiod (1.31 and later) lists the entry built from the rewritten secret as soon as it
+    // takes the Secret, `syncing` until its informers synced with the new token, while it
+    // keeps serving from the previous entry (make-before-break): a `syncing` sample is that
+    // new entry. Never `timeout`, `closed` or missing.
+    let syncing = other
+        .iter()
+        .filter(|s| s.ends_with("Some(\"syncing\")"))
+        .count();
+    assert_eq!(syncing, other.len(), "{other:?}\n{}", text(&o));
+    let w1 = writes(lab, &marks);
+    for (i, ws) in w1.iter().enumerate() {
+        assert!(ws.contains(&format!("delete secrets {OLD}")), "{i}: {ws:?}");
+        assert!(
+            ws.iter()
+                .any(|x| x.starts_with("patch secrets istio-remote-secret-")),
+            "{i}: {ws:?}"
+        );
+    }
+}
+
+/// After: the old tokens are refused (401), the new ones work and may not write secrets.
+fn after(lab: &Lab, istiods: &[Istiod], old: &[String]) -> Vec<String> {
+    for ((ctx, _), t) in CTXS.iter().zip(old) {
+        eventually(30, "the old token is refused", || {
+            let o = reads_pods(lab, ctx, t);
+            !o.status.success() && stderr(&o).contains("Unauthorized")
+        });
+        assert!(token(lab, ctx, OLD).is_none());
+    }
+    let new: Vec<String> = CTXS
+        .iter()
+        .map(|(c, _)| token(lab, c, NEW).unwrap())
+        .collect();
+    assert_ne!(new, old);
+    assert_eq!(embedded(lab, "lab-2", "east"), new[0]);
+    assert_eq!(embedded(lab, "lab-1", "west"), new[1]);
+    for ((ctx, _), t) in CTXS.iter().zip(&new) {
+        ok(reads_pods(lab, ctx, t));
+        let o = as_token(
+            lab,
+            ctx,
+            t,
+            &["auth", "can-i", "create", "secrets", "-n", "istio-system"],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "no",
+            "{}",
+            text(&o)
+        );
+        let o = as_token(
+            lab,
+            ctx,
+            t,
+            &["create", "secret", "generic", "probe", "-n", "istio-system"],
+        );
+        assert!(
+            !o.status.success() && stderr(&o).contains("is forbidden"),
+            "{}",
+            text(&o)
+        );
+    }
+    for d in istiods {
+        let z = d.clusterz().unwrap();
+        assert!(
+            z.as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["id"] != d.cluster_id.as_str() && e["syncStatus"] == "synced"),
+            "{z}"
+        );
+    }
+    let sa = kubectl_json(
+        lab,
+        "lab-1",
+        &[
+            "get",
+            "sa",
+            "istio-reader-service-account",
+            "-n",
+            "istio-system",
+        ],
+    )
+    .unwrap();
+    let rec: Value = serde_json::from_str(
+        sa["metadata"]["annotations"]["kubectl-mesh.io/reader-token"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rec["generation"], 1);
+    assert!(
+        rec["finished"].is_string() && rec.get("previous").is_none(),
+        "{rec}"
+    );
+    new
+}
+
+/// Run again: finished, nothing written; a join again embeds the new token and mints none.
+fn rerun(lab: &Lab, w: &Path, rotate: &[&str], new: &[String]) {
+    let marks = audit::marks(lab);
+    let o = ok(run(JOIN, lab, w, rotate));
+    assert!(stderr(&o).contains("nothing to do"), "{}", text(&o));
+    assert_eq!(writes(lab, &marks), vec![Vec::<String>::new(); 2]);
+    ok(join_mesh(JOIN, lab, w));
+    for (ctx, _) in CTXS {
+        assert!(
+            token(lab, ctx, OLD).is_none(),
+            "{ctx}: the join minted its token again"
+        );
+    }
+    assert_eq!(embedded(lab, "lab-2", "east"), new[0]);
+    assert_eq!(embedded(lab, "lab-1", "west"), new[1]);
+}
+
+/// `--again` for east while west's istiod cannot be reached: exit 1, the new token is in the
+/// remote secret but generation 1 is not revoked and the record stays in progress; run again
+/// with west's istiod reachable: resumed (nothing minted or rewritten again), then revoked.
+fn resume_after_an_istiod_did_not_confirm(
+    lab: &Lab,
+    w: &Path,
+    istiods: &[Istiod],
+    gen1: &[String],
+) {
+    const GEN2: &str = "istio-reader-service-account-istio-remote-secret-token-2";
+    let east = format!("--istiod-address=east={}", istiods[0].monitoring);
+    let unreachable = "--istiod-address=west=127.0.0.1:9".to_string();
+    let west = format!("--istiod-address=west={}", istiods[1].monitoring);
+    let base = [
+        "rotate-credentials",
+        "-f",
+        "mesh.yaml",
+        "--cluster",
+        "east",
+        "--again",
+    ];
+    let mut a: Vec<&str> = base.to_vec();
+    a.extend([east.as_str(), unreachable.as_str(), "--timeout", "3s"]);
+    let o = run(JOIN, lab, w, &a);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("west: cannot read istiod's /debug/clusterz"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        stderr(&o).contains("the previous token is kept"),
+        "{}",
+        text(&o)
+    );
+    let gen2 = token(lab, "lab-1", GEN2).unwrap();
+    // No token in what the command printed (the positive control: the token is long and
+    // found in the remote secret just below).
+    assert!(gen2.len() > 100);
+    for t in [&gen2, &gen1[0]] {
+        assert!(!mesh_lab::testing::leak_views(&text(&o)).contains(t.as_str()));
+    }
+    assert_eq!(embedded(lab, "lab-2", "east"), gen2);
+    ok(reads_pods(lab, "lab-1", &gen1[0]));
+    // Resumed: no token minted and no remote secret rewritten again; generation 1 revoked.
+    let marks = audit::marks(lab);
+    let mut a: Vec<&str> = base[..5].to_vec();
+    a.extend([east.as_str(), west.as_str()]);
+    let o = ok(run(JOIN, lab, w, &a));
+    assert!(
+        stderr(&o).contains("east: resume the rotation to generation 2"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        writes(lab, &marks),
+        vec![
+            vec![
+                format!("delete secrets {NEW}"),
+                "patch serviceaccounts istio-reader-service-account".to_string()
+            ],
+            vec![]
+        ]
+    );
+    eventually(30, "generation 1 is refused", || {
+        stderr(&reads_pods(lab, "lab-1", &gen1[0])).contains("Unauthorized")
+    });
+    ok(reads_pods(lab, "lab-1", &gen2));
+}
