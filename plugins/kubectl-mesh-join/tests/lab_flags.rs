@@ -60,9 +60,7 @@ fn dry_run_deletes(lab: &Lab, m: &[usize]) -> Vec<Vec<String>> {
                 .filter(|e| {
                     e["verb"] == "delete"
                         && e["stage"] == "ResponseComplete"
-                        && e["requestURI"]
-                            .as_str()
-                            .is_some_and(|u| u.contains("dryRun=All"))
+                        && mesh_lab::audit::is_dry_run(e)
                 })
                 .map(|e| {
                     let r = e["objectRef"]["resource"].as_str().unwrap_or_default();

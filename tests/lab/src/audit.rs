@@ -40,19 +40,28 @@ pub fn stored_write(e: &Value) -> Option<String> {
     let agent = e["userAgent"].as_str().unwrap_or_default();
     let verb = e["verb"].as_str().unwrap_or_default();
     let resource = e["objectRef"]["resource"].as_str().unwrap_or_default();
-    let uri = e["requestURI"].as_str().unwrap_or_default();
     let counts = e["stage"] == "ResponseComplete"
         && !user.starts_with("system:")
         && !agent.starts_with("kube-controller-manager")
         && matches!(verb, "create" | "update" | "patch" | "delete")
         && !resource.starts_with("selfsubject")
-        && !uri.contains("dryRun=All");
+        && !is_dry_run(e);
     counts.then(|| {
         format!(
             "{verb} {resource} {}",
             e["objectRef"]["name"].as_str().unwrap_or("")
         )
     })
+}
+
+/// Sent with dryRun=All: in the query (create, update, patch) or, for deletes, in the
+/// DeleteOptions body (the lab's audit policy records delete bodies for this).
+pub fn is_dry_run(e: &Value) -> bool {
+    let uri = e["requestURI"].as_str().unwrap_or_default();
+    let body = e["requestObject"]["dryRun"]
+        .as_array()
+        .is_some_and(|d| d.iter().any(|v| v == "All"));
+    uri.contains("dryRun=All") || body
 }
 
 /// Stored client writes per cluster since `marks`, after a barrier write in every cluster

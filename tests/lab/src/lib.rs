@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 pub const SAIL_CRDS: &str = include_str!("../crds/sailoperator.io.yaml");
 
 /// Audit policy: metadata of every request, so benchmarks can count API requests.
-const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [\"RequestReceived\"]\nrules:\n- level: Metadata\n";
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [\"RequestReceived\"]\nrules:\n- level: Request\n  verbs: [\"delete\", \"deletecollection\"]\n- level: Metadata\n";
 
 /// Ports handed out in this process, so labs started side by side never collide.
 static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
