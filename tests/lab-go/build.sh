@@ -2,7 +2,7 @@
 # Builds the lab's Go programs from their modules into a version-keyed cache outside the
 # repository, so a cold machine builds once and every later run reuses the binaries.
 #
-#   tests/lab-go/build.sh [--print-dir] [FAMILY ...]     FAMILY: etcd k8s istio krew (default: all)
+#   tests/lab-go/build.sh [--print-dir] [FAMILY ...]     FAMILY: etcd k8s istio krew sail (default: all)
 #
 # Each family has its own go.mod beside this script (so MVS never mixes their dependencies).
 # The cache key is the family plus a hash of its go.mod and go.sum: a version bump rebuilds,
@@ -19,12 +19,12 @@ families=()
 for arg in "$@"; do
   case "$arg" in
     --print-dir) print_dir=1 ;;
-    etcd|k8s|istio|krew) families+=("$arg") ;;
-    *) echo "build.sh: unknown family '$arg' (etcd, k8s, istio, krew)" >&2; exit 2 ;;
+    etcd|k8s|istio|krew|sail) families+=("$arg") ;;
+    *) echo "build.sh: unknown family '$arg' (etcd, k8s, istio, krew, sail)" >&2; exit 2 ;;
   esac
 done
 if [ "$print_dir" = 1 ]; then echo "$cache/bin"; exit 0; fi
-[ ${#families[@]} -gt 0 ] || families=(etcd k8s istio krew)
+[ ${#families[@]} -gt 0 ] || families=(etcd k8s istio krew sail)
 
 command -v go >/dev/null || { echo "build.sh: Go is not installed (needed to build the lab)" >&2; exit 2; }
 
@@ -53,12 +53,37 @@ programs_for() {
     k8s) echo "k8s.io/kubernetes/cmd/kube-apiserver:kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager:kube-controller-manager k8s.io/kubernetes/cmd/kubectl:kubectl" ;;
     istio) echo "istio.io/istio/pilot/cmd/pilot-discovery:pilot-discovery istio.io/istio/istioctl/cmd/istioctl:istioctl" ;;
     krew) echo "sigs.k8s.io/krew/cmd/krew:kubectl-krew sigs.k8s.io/krew/cmd/validate-krew-manifest:validate-krew-manifest" ;;
+    sail) echo "./cmd:sail-operator" ;;
   esac
+}
+
+# The Sail operator is built from its release source, which no module proxy serves (see
+# tests/lab-go/sail/README.md): the tarball is checked, unpacked into the family's output
+# directory, patched, and built there with the family's go.mod and go.sum.
+SAIL_VERSION=1.30.3
+SAIL_SHA256=1c3e9c0e690afe3cdac54b7664aabc0311e5c65d7c2985f369d80111997bd5cb
+SAIL_URL=https://github.com/istio-ecosystem/sail-operator/archive/refs/tags/$SAIL_VERSION.tar.gz
+sail_source() {
+  local out=$1 tarball=${MESH_LAB_SAIL_TARBALL:-$here/../../../shared/vendor/sail-operator-$SAIL_VERSION.tar.gz}
+  if [ ! -f "$tarball" ]; then
+    tarball="$out/sail-operator-$SAIL_VERSION.tar.gz"
+    echo "lab build:   fetching $SAIL_URL" >&2
+    curl -fsSL -o "$tarball" "$SAIL_URL" || { echo "build.sh: Sail operator source not found; set MESH_LAB_SAIL_TARBALL to sail-operator-$SAIL_VERSION.tar.gz ($SAIL_URL)" >&2; exit 2; }
+  fi
+  echo "$SAIL_SHA256  $tarball" | sha256sum -c --quiet - >&2 || { echo "build.sh: $tarball does not have sha256 $SAIL_SHA256" >&2; exit 2; }
+  rm -rf "$out/src" && mkdir -p "$out/src"
+  tar xzf "$tarball" -C "$out/src" --strip-components=1
+  (cd "$out/src" && patch -s -p1 < "$here/sail/openshift-tls-out.patch")
+  cp "$here/sail/go.mod" "$here/sail/go.sum" "$out/src/"
+  # Its image table, as the chart's Deployment hands it over (downward API of the annotations).
+  awk '/^  annotations:/ {on=1; next} on && /^    images\./ {sub(/^    /, ""); k=$1; sub(/:$/, "", k); print k "=\"" $2 "\""; next} on {exit}' \
+    "$out/src/chart/values.yaml" > "$out/sail-config.properties"
+  cat "$out"/src/chart/crds/sailoperator.io_*.yaml > "$out/sail-crds.yaml"
 }
 
 mkdir -p "$cache/bin"
 for fam in "${families[@]}"; do
-  key=$(cat "$here/$fam/go.mod" "$here/$fam/go.sum" 2>/dev/null | sha256sum | cut -c1-12)
+  key=$(cat "$here/$fam/go.mod" "$here/$fam/go.sum" "$here/$fam/"*.patch 2>/dev/null | sha256sum | cut -c1-12)
   out="$cache/$fam-$key"
   if [ -f "$out/.complete" ]; then
     echo "lab build: $fam up to date ($out)" >&2
@@ -66,10 +91,12 @@ for fam in "${families[@]}"; do
     echo "lab build: building $fam into $out (a cold build takes a while on few cores)" >&2
     mkdir -p "$out"
     start=$(date +%s)
+    src="$here/$fam"
+    if [ "$fam" = sail ]; then sail_source "$out"; src="$out/src"; fi
     for spec in $(programs_for "$fam"); do
       pkg=${spec%%:*}; name=${spec##*:}
       echo "lab build:   go build $pkg -> $name" >&2
-      (cd "$here/$fam" && go build -trimpath -ldflags "$(ldflags_for "$fam")" -o "$out/$name.tmp" "$pkg")
+      (cd "$src" && go build -trimpath -ldflags "$(ldflags_for "$fam")" -o "$out/$name.tmp" "$pkg")
       mv "$out/$name.tmp" "$out/$name"
     done
     touch "$out/.complete"
@@ -89,5 +116,10 @@ for fam in "${families[@]}"; do
     fi
     mkdir -p "$cache/share"
     ln -sfn "$out/istio-crd-all.gen.yaml" "$cache/share/istio-crd-all.gen.yaml"
+  fi
+  if [ "$fam" = sail ]; then
+    mkdir -p "$cache/share"
+    ln -sfn "$out/sail-crds.yaml" "$cache/share/sail-crds.yaml"
+    ln -sfn "$out/sail-config.properties" "$cache/share/sail-config.properties"
   fi
 done

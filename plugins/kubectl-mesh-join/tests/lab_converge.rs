@@ -175,7 +175,6 @@ fn same_objects(lab: &Lab, a: &str, b: &str) {
 fn converges(from: &[&str], to: &[&str]) {
     let n = from.len().max(to.len());
     let lab = Lab::up(2 * n).expect("lab");
-    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let names: Vec<&str> = to
@@ -267,7 +266,6 @@ fn the_peers_of_a_cluster_that_left_hold_what_a_fresh_join_without_it_writes() {
     ];
     let to = ["east primary net1", "west primary net1"];
     let lab = Lab::up(5).expect("lab");
-    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let all = ["east primary net", "west primary net", "north primary net"];
@@ -302,7 +300,6 @@ fn the_peers_of_a_cluster_that_left_hold_what_a_fresh_join_without_it_writes() {
 fn fields_another_manager_owns_stop_the_run_until_force_conflicts_and_the_charts_objects_are_never_taken()
  {
     let lab = Lab::up(2).expect("lab");
-    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let text_mesh = mesh(1, &["east primary net1", "west primary net1"]);

@@ -232,7 +232,6 @@ fn check_export_secrets(lab: &Lab, w: &Path) {
 #[test]
 fn dry_runs_installers_exports_and_purge_on_a_primary_remote_mesh() {
     let lab = Lab::up(2).expect("lab");
-    let _operator = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     prepare(&lab, w);

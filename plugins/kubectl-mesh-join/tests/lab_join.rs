@@ -168,7 +168,6 @@ fn check_remote_secret(lab: &Lab, dir: &Path, reader_ctx: &str, source: &str) {
 
 fn topology(mesh: &str, checks: impl Fn(&Lab, &Path)) {
     let lab = Lab::up(2).expect("lab");
-    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     prepare(&lab, w, mesh, "east,west");
@@ -438,7 +437,6 @@ fn primary_remote_multi_network() {
 #[test]
 fn multi_primary_on_three_clusters_survives_interruption() {
     let lab = Lab::up(3).expect("lab");
-    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     prepare(
@@ -512,7 +510,6 @@ fn multi_primary_on_three_clusters_survives_interruption() {
     }
     // The same end state as an uninterrupted run on fresh clusters.
     let fresh = Lab::up(3).expect("lab");
-    let _operator_fresh = mesh_lab::standin::OperatorStandIn::start(&fresh);
     let work2 = tempfile::tempdir().unwrap();
     std::fs::write(
         work2.path().join("mesh.yaml"),
@@ -563,7 +560,6 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn leave_returns_the_peer_to_its_state_before_the_join() {
     let lab = Lab::up(2).expect("lab");
-    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let alone = "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary}\n";

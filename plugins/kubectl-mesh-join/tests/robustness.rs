@@ -23,7 +23,6 @@ const MESH: &str = "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east
 #[test]
 fn second_runs_write_nothing_and_no_secret_reaches_a_log() {
     let lab = Lab::up(3).expect("lab");
-    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     std::fs::write(w.join("mesh.yaml"), MESH).unwrap();
@@ -276,7 +275,6 @@ fn second_runs_write_nothing_and_no_secret_reaches_a_log() {
 #[test]
 fn an_api_server_that_goes_away_is_named_and_nothing_is_written_behind_the_users_back() {
     let mut lab = Lab::up(3).expect("lab");
-    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     std::fs::write(w.join("mesh.yaml"), MESH).unwrap();
@@ -339,7 +337,6 @@ fn an_api_server_that_goes_away_is_named_and_nothing_is_written_behind_the_users
 #[test]
 fn an_api_server_stopped_mid_join_is_named_and_no_remote_secret_is_written() {
     let mut lab = Lab::up(3).expect("lab");
-    let _operator_lab = mesh_lab::standin::OperatorStandIn::start(&lab);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     std::fs::write(w.join("mesh.yaml"), MESH).unwrap();

@@ -12,9 +12,9 @@
 
 pub mod audit;
 pub mod istiod;
+pub mod operator;
 pub mod pki;
 pub mod process;
-pub mod standin;
 pub mod state;
 pub mod testing;
 
@@ -30,12 +30,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// The Sail operator CRDs as the lab serves them. The operator's own module is not served by
-/// the Go module proxy reachable here, so this is a stand-in written for the lab from the API
-/// documented in the project's reference notes: same group, kinds, scope, versions and the
-/// fields kubectl-mesh sets, with types and enums enforced by the API server.
-pub const SAIL_CRDS: &str = include_str!("../crds/sailoperator.io.yaml");
 
 /// Audit policy: metadata of every request, so benchmarks can count API requests.
 const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [\"RequestReceived\"]\nrules:\n- level: Request\n  verbs: [\"delete\", \"deletecollection\"]\n- level: Metadata\n";
@@ -56,6 +50,8 @@ pub struct LabOptions {
     pub base_port: Option<u16>,
     /// Install the Istio and Sail CRDs.
     pub crds: bool,
+    /// Run the Sail operator in every cluster (needs `crds`).
+    pub operator: bool,
     /// How long to wait for each stage.
     pub timeout: Duration,
 }
@@ -69,6 +65,7 @@ impl LabOptions {
             bin_dir: None,
             base_port: None,
             crds: true,
+            operator: true,
             timeout: Duration::from_secs(120),
         }
     }
@@ -326,6 +323,11 @@ impl Lab {
                 format!("--service-account-key-file={}", d("sa.pub")),
                 format!("--service-account-signing-key-file={}", d("sa.key")),
                 "--allow-privileged=true".into(),
+                // No process in the lab serves istiod's webhooks (its pods run no containers),
+                // so the API servers do not call admission webhooks: see WEBHOOKS in the lab
+                // README for what that hides.
+                "--disable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook"
+                    .into(),
                 "--profiling=false".into(),
                 format!("--audit-policy-file={}", d("audit-policy.yaml")),
                 format!("--audit-log-path={}", d("audit.log")),
@@ -378,61 +380,18 @@ impl Lab {
         );
 
         if options.crds {
-            let istio = self.bin_dir.join("../share/istio-crd-all.gen.yaml");
-            if !istio.is_file() {
-                bail!(
-                    "Istio CRDs not found at {}; hint: run tests/lab-go/build.sh istio",
-                    istio.display()
-                );
-            }
-            let sail = self.dir.join("sailoperator.io-crds.yaml");
-            pki::write(&self.dir, "sailoperator.io-crds.yaml", SAIL_CRDS, false)?;
-            for c in self.clusters.clone() {
-                let out = self.kubectl_quiet(
-                    &c.name,
-                    &[
-                        "apply",
-                        "--server-side",
-                        "--field-manager=mesh-lab",
-                        "-f",
-                        &istio.display().to_string(),
-                        "-f",
-                        &sail.display().to_string(),
-                    ],
-                )?;
-                if !out.status.success() {
-                    bail!(
-                        "installing CRDs into {} failed: {}",
-                        c.name,
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-            }
-            for c in self.clusters.clone() {
-                let out = self.kubectl_quiet(
-                    &c.name,
-                    &[
-                        "wait",
-                        "--for=condition=Established",
-                        "crd",
-                        "--all",
-                        "--timeout=60s",
-                    ],
-                )?;
-                if !out.status.success() {
-                    bail!(
-                        "CRDs in {} not Established: {}",
-                        c.name,
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-            }
+            self.install_crds()?;
             eprintln!(
                 "mesh-lab: CRDs established ({:.1}s)",
                 started.elapsed().as_secs_f64()
             );
         }
         self.save()?;
+        if options.crds && options.operator {
+            for i in 0..self.clusters.len() {
+                self.start_operator(i)?;
+            }
+        }
         Ok(())
     }
 
@@ -511,6 +470,17 @@ impl Lab {
     pub fn adopt_process(&mut self, cluster: usize, proc: Proc) -> Result<()> {
         self.procs.push((cluster, proc));
         self.save()
+    }
+
+    /// The newest process named `name` of a cluster (one started again after a stop).
+    pub(crate) fn procs_named(&mut self, cluster: usize, name: &str) -> Vec<&mut Proc> {
+        self.procs
+            .iter_mut()
+            .rev()
+            .filter(|(c, p)| *c == cluster && p.name == name)
+            .map(|(_, p)| p)
+            .take(1)
+            .collect()
     }
 
     fn procs_of(&mut self, cluster: usize) -> Vec<&mut Proc> {

@@ -2,7 +2,6 @@
 //!
 //!   cargo run -p mesh-lab -- up --clusters 2 --dir ./lab
 //!   cargo run -p mesh-lab -- status --dir ./lab
-//!   cargo run -p mesh-lab -- standin --dir ./lab
 //!   cargo run -p mesh-lab -- down --dir ./lab
 
 use clap::{Parser, Subcommand};
@@ -39,9 +38,12 @@ enum Cmd {
         /// Use fixed ports from here (10 per cluster) instead of free ones.
         #[arg(long)]
         base_port: Option<u16>,
-        /// Skip installing the Istio and Sail CRDs.
+        /// Skip installing the Istio and Sail CRDs (and so the operator).
         #[arg(long)]
         no_crds: bool,
+        /// Control plane only: no Sail operator, scheduler, nodes or load balancer.
+        #[arg(long)]
+        bare: bool,
         /// Seconds to wait for each stage.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
@@ -60,20 +62,6 @@ enum Cmd {
         /// Directory of the lab binaries (default: the build cache).
         #[arg(long, env = "MESH_LAB_BIN")]
         bin_dir: Option<PathBuf>,
-    },
-    /// Act as the Sail operator's stand-in until interrupted: mark every `Istio`/`IstioCNI`
-    /// Reconciled and Ready and create the reader ServiceAccount the charts would. It renders
-    /// nothing and runs no istiod (see `istiod` for a real one).
-    Standin {
-        /// Lab directory.
-        #[arg(long, default_value = "lab")]
-        dir: PathBuf,
-        /// Directory of the lab binaries (default: the build cache).
-        #[arg(long, env = "MESH_LAB_BIN")]
-        bin_dir: Option<PathBuf>,
-        /// Stop after this many seconds (default: run until interrupted).
-        #[arg(long)]
-        seconds: Option<u64>,
     },
     /// Stop the lab's processes.
     Down {
@@ -110,6 +98,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bin_dir,
             base_port,
             no_crds,
+            bare,
             timeout,
         } => {
             let started = Instant::now();
@@ -117,6 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             options.bin_dir = bin_dir;
             options.base_port = base_port;
             options.crds = !no_crds;
+            options.operator = !bare;
             options.timeout = Duration::from_secs(timeout);
             let lab = Lab::start(options)?;
             let kubeconfig = lab.kubeconfig();
@@ -179,30 +169,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "verify: kubectl mesh-verify --istiod-address {id}={} …",
                 info.monitoring
             );
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Standin {
-            dir,
-            bin_dir,
-            seconds,
-        } => {
-            let state = LabState::load(&dir)?;
-            let kubectl = bin_dir
-                .unwrap_or_else(mesh_lab::default_bin_dir)
-                .join("kubectl");
-            let contexts: Vec<String> = state.clusters.iter().map(|c| c.name.clone()).collect();
-            eprintln!(
-                "mesh-lab: operator stand-in for {} (marks Istio/IstioCNI Ready; renders nothing)",
-                contexts.join(", ")
-            );
-            let _standin =
-                mesh_lab::standin::OperatorStandIn::start_with(kubectl, state.kubeconfig, contexts);
-            match seconds {
-                Some(s) => std::thread::sleep(Duration::from_secs(s)),
-                None => loop {
-                    std::thread::park();
-                },
-            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Down { dir } => {

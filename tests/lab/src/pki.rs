@@ -81,6 +81,7 @@ pub fn write_cluster_pki(dir: &Path, cluster: &str) -> Result<ClusterPki> {
     let sa_key = KeyPair::generate()?;
 
     write(dir, "ca.crt", &ca_cert.pem(), false)?;
+    write(dir, "ca.key", &issuer.key().serialize_pem(), true)?;
     write(dir, "apiserver.crt", &serving_cert.pem(), false)?;
     write(dir, "apiserver.key", &serving_key.serialize_pem(), true)?;
     write(dir, "admin.crt", &admin_cert.pem(), false)?;
@@ -92,6 +93,42 @@ pub fn write_cluster_pki(dir: &Path, cluster: &str) -> Result<ClusterPki> {
         admin_cert_pem: admin_cert.pem(),
         admin_key_pem: admin_key.serialize_pem(),
     })
+}
+
+/// Writes `NAME.kubeconfig` into the cluster directory `dir`: a client certificate for user
+/// `user` (in group `system:masters`) signed by the cluster CA, so that a lab component (the
+/// operator, the scheduler, …) acts under its own name, as it would with its ServiceAccount,
+/// and the audit log tells its writes from a client's.
+pub fn component_kubeconfig(dir: &Path, server: &str, name: &str, user: &str) -> Result<std::path::PathBuf> {
+    use base64::Engine as _;
+    let read = |f: &str| fs::read_to_string(dir.join(f)).with_context(|| format!("reading {f} in {}", dir.display()));
+    let ca_pem = read("ca.crt")?;
+    let ca_key = KeyPair::from_pem(&read("ca.key")?)?;
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key)?;
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, user);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "system:masters");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    validity(&mut params);
+    let cert = params.signed_by(&key, &issuer)?;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let config = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": name,
+        "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority-data": b64(&ca_pem)}}],
+        "users": [{"name": name, "user": {
+            "client-certificate-data": b64(&cert.pem()),
+            "client-key-data": b64(&key.serialize_pem()),
+        }}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+    });
+    let file = format!("{name}.kubeconfig");
+    write(dir, &file, &yaml_serde::to_string(&config)?, true)?;
+    Ok(dir.join(file))
 }
 
 /// Writes a file, `0600` for keys.

@@ -87,23 +87,20 @@ fn decode(run: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// `mesh-join -f mesh.yaml --allow-loopback --create-reader` run in `cwd` while the lab's
-/// operator stand-in (see [`crate::standin`]) marks control planes Ready, as the Sail operator
-/// would. `--create-reader`: no installer renders the reader RBAC on a bare lab cluster.
+/// `mesh-join -f mesh.yaml --allow-loopback` run in `cwd`; the lab's Sail operator installs
+/// the control planes (and the reader account and RBAC, from its charts) and reports them Ready.
 pub fn join_mesh(bin: &str, lab: &Lab, cwd: &Path) -> Output {
     join_mesh_with(bin, lab, cwd, &[])
 }
 
 /// [`join_mesh`] with more flags (e.g. `--force-conflicts` to repair a field a test changed).
 pub fn join_mesh_with(bin: &str, lab: &Lab, cwd: &Path, extra: &[&str]) -> Output {
-    let _operator = crate::standin::OperatorStandIn::start(lab);
     let mut args = vec![
         "-f",
         "mesh.yaml",
         "--allow-loopback",
         "--timeout",
         "60s",
-        "--create-reader",
     ];
     args.extend_from_slice(extra);
     run_plugin(bin, lab, cwd, &args)
