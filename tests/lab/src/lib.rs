@@ -169,6 +169,18 @@ impl Lab {
         Ok(lab)
     }
 
+    /// [`Lab::up`] with the CRDs but the control plane only: no operator, scheduler, nodes or
+    /// load balancer. For tests that write the statuses a kubelet or an operator would (and say
+    /// so), which a running controller would overwrite.
+    pub fn up_bare(clusters: usize) -> Result<Lab> {
+        let temp = tempfile::Builder::new().prefix("mesh-lab-").tempdir()?;
+        let mut options = LabOptions::new(clusters, temp.path());
+        options.operator = false;
+        let mut lab = Lab::start(options)?;
+        lab.temp = Some(temp);
+        Ok(lab)
+    }
+
     /// [`Lab::up`] without the Istio and Sail CRDs (for tests that need only core APIs).
     pub fn up_without_crds(clusters: usize) -> Result<Lab> {
         let temp = tempfile::Builder::new().prefix("mesh-lab-").tempdir()?;

@@ -66,7 +66,7 @@ pub async fn apply(
     }
     let checked = server_dry_run(&kubes, &plan).await?;
     for why in &checked.unchecked {
-        printer.warn(&format!("warning: not checked by the API server: {why}"));
+        printer.warn(&format!("not checked by the API server: {why}"));
     }
     if mode == ApplyMode::ServerDryRun {
         emit(&plan, opts, printer)?;

@@ -1,0 +1,135 @@
+//! A mesh built the seeds' way (seed 004 with the upstream files it follows: `kubectl create
+//! secret generic cacerts`, a namespace label, one `Istio` manifest, `kubectl wait`, the
+//! published east-west gateway and expose-services files, `istioctl create-remote-secret |
+//! kubectl apply` per pair), with the lab's kubectl and istioctl and the real Sail operator:
+//! `mesh-verify` reads it as healthy, and `mesh-join` run over it afterwards writes only what
+//! the seeds' commands left out.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mesh_lab::Lab;
+use mesh_lab::audit::{marks, writes_since};
+use mesh_lab::testing::{describe as text, expect_success as ok, plugin_path, run_plugin as run};
+use serde_json::Value;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const JOIN: &str = env!("CARGO_BIN_EXE_kubectl-mesh_join");
+const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/seed");
+
+const MESH: &str = "meshID: mesh1\ncerts: ./mesh-certs\nistio:\n  version: v1.28.1\nclusters:\n- {name: c1, context: lab-1, network: network1, role: primary}\n- {name: c2, context: lab-2, network: network2, role: primary}\n";
+
+/// Seed 004, "Install Istio on the East cluster", step 1.
+fn istio_manifest(i: usize) -> String {
+    format!(
+        "apiVersion: sailoperator.io/v1\nkind: Istio\nmetadata:\n  name: default\nspec:\n  version: v1.28.1\n  namespace: istio-system\n  values:\n    global:\n      meshID: mesh1\n      network: network{i}\n      multiCluster:\n        clusterName: c{i}\n"
+    )
+}
+
+fn sh(lab: &Lab, cmd: &mut Command, stdin: Option<&[u8]>) -> Vec<u8> {
+    let mut child = cmd
+        .env("KUBECONFIG", lab.kubeconfig())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{cmd:?}: {}", text(&o));
+    o.stdout
+}
+
+fn kubectl(lab: &Lab, ctx: &str, args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
+    sh(lab, lab.kubectl(ctx).args(args), stdin)
+}
+
+/// The seeds' commands, one process each, in their order.
+fn build_the_seeds_way(lab: &Lab, w: &Path) {
+    for (i, ctx) in [(1, "lab-1"), (2, "lab-2")] {
+        let dir = w.join(format!("mesh-certs/c{i}"));
+        let files: Vec<String> = ["ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem"]
+            .iter()
+            .map(|f| format!("--from-file={}", dir.join(f).display()))
+            .collect();
+        kubectl(lab, ctx, &["create", "namespace", "istio-system"], None);
+        let mut args = vec!["create", "secret", "generic", "cacerts", "-n", "istio-system"];
+        args.extend(files.iter().map(String::as_str));
+        kubectl(lab, ctx, &args, None);
+        let label = format!("topology.istio.io/network=network{i}");
+        kubectl(lab, ctx, &["label", "namespace", "istio-system", &label], None);
+        kubectl(lab, ctx, &["apply", "-f", "-"], Some(istio_manifest(i).as_bytes()));
+        let wait = ["wait", "--for", "condition=Ready", "istio/default", "--timeout=3m"];
+        kubectl(lab, ctx, &wait, None);
+        let gateway = format!("{SEED}/east-west-gateway-net{i}.yaml");
+        kubectl(lab, ctx, &["apply", "-f", &gateway], None);
+        let expose = format!("{SEED}/expose-services.yaml");
+        kubectl(lab, ctx, &["apply", "-n", "istio-system", "-f", &expose], None);
+    }
+    let istioctl = lab.bin("istioctl").unwrap();
+    for (reader, source, name) in [("lab-1", "lab-2", "c2"), ("lab-2", "lab-1", "c1")] {
+        let secret = sh(
+            lab,
+            Command::new(&istioctl).args(["create-remote-secret", "--context", source, "--name", name]),
+            None,
+        );
+        kubectl(lab, reader, &["apply", "-f", "-"], Some(&secret));
+    }
+}
+
+fn failing(report: &Value) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["result"] == "fail")
+        .map(|c| format!("{} {} {}: {}", c["id"], c["cluster"], c["peer"], c["message"]))
+        .collect()
+}
+
+#[test]
+fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing() {
+    let mut lab = Lab::up(2).expect("lab");
+    let w = tempfile::tempdir().unwrap();
+    std::fs::write(w.path().join("mesh.yaml"), MESH).unwrap();
+    let certs = plugin_path("kubectl-mesh-certs");
+    ok(run(&certs, &lab, w.path(), &["create", "--clusters", "c1,c2"]));
+    build_the_seeds_way(&lab, w.path());
+
+    // istiod's own view comes from a real istiod per cluster (the operator's istiod pods run
+    // no container in the lab).
+    let istiods: Vec<_> = [(0, "c1"), (1, "c2")]
+        .iter()
+        .map(|(i, id)| lab.start_istiod(*i, id).expect("istiod"))
+        .collect();
+    let verify = plugin_path("kubectl-mesh-verify");
+    let mut args: Vec<String> = ["-f", "mesh.yaml", "--allow-loopback", "-o", "json", "--wait", "60s"]
+        .map(String::from)
+        .to_vec();
+    for i in &istiods {
+        args.extend(["--istiod-address".into(), format!("{}={}", i.cluster_id, i.monitoring)]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let v = run(&verify, &lab, w.path(), &args);
+    let report: Value = serde_json::from_slice(&v.stdout).expect("verify JSON");
+    assert_eq!(failing(&report), Vec::<String>::new(), "{}", text(&v));
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+
+    // mesh-join over it: only what the seeds left out is written.
+    let m = marks(&lab);
+    let o = ok(run(JOIN, &lab, w.path(), &["-f", "mesh.yaml", "--allow-loopback", "--timeout", "60s"]));
+    let writes = writes_since(&lab, &m);
+    eprintln!("join over the seed-built mesh wrote {writes:?}\n{}", text(&o));
+    let m = marks(&lab);
+    ok(run(JOIN, &lab, w.path(), &["-f", "mesh.yaml", "--allow-loopback", "--timeout", "60s"]));
+    let again = writes_since(&lab, &m);
+    assert!(again.iter().all(Vec::is_empty), "a second join wrote {again:?}");
+    assert!(
+        writes.iter().flatten().all(|w| !w.contains("secrets cacerts")),
+        "join rewrote the seeds' cacerts: {writes:?}"
+    );
+}
