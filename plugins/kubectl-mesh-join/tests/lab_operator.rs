@@ -50,22 +50,38 @@ fn istio(lab: &Lab, ctx: &str) -> Value {
 fn assert_operator_reconciled(lab: &Lab, ctx: &str) {
     let i = istio(lab, ctx);
     for kind in ["Reconciled", "Ready"] {
-        assert_eq!(condition(&i, kind)["status"], "True", "{ctx}: {kind} in {i}");
+        assert_eq!(
+            condition(&i, kind)["status"],
+            "True",
+            "{ctx}: {kind} in {i}"
+        );
     }
     assert_eq!(i["status"]["state"], "Healthy", "{ctx}: {i}");
     let rev = kubectl_json(lab, ctx, &["get", "istiorevisions", "default"]).expect("revision");
     assert_eq!(condition(&rev, "Ready")["status"], "True", "{ctx}: {rev}");
     let istiod = kubectl_json(lab, ctx, &["get", "deploy", "istiod", "-n", "istio-system"])
         .expect("istiod Deployment");
-    assert!(istiod["status"]["availableReplicas"].as_u64() >= Some(1), "{ctx}: {istiod}");
+    assert!(
+        istiod["status"]["availableReplicas"].as_u64() >= Some(1),
+        "{ctx}: {istiod}"
+    );
     let sa = kubectl_json(
         lab,
         ctx,
-        &["get", "sa", "istio-reader-service-account", "-n", "istio-system"],
+        &[
+            "get",
+            "sa",
+            "istio-reader-service-account",
+            "-n",
+            "istio-system",
+        ],
     )
     .expect("reader account");
     let labels = &sa["metadata"]["labels"];
-    assert_eq!(labels["app.kubernetes.io/managed-by"], "Helm", "{ctx}: {sa}");
+    assert_eq!(
+        labels["app.kubernetes.io/managed-by"], "Helm",
+        "{ctx}: {sa}"
+    );
     let managers: Vec<&str> = sa["metadata"]["managedFields"]
         .as_array()
         .into_iter()
@@ -99,10 +115,19 @@ fn join_waits_for_the_operators_ready_and_reads_the_gateway_address() {
         let gw = kubectl_json(
             &lab,
             ctx,
-            &["get", "deploy", "istio-eastwestgateway", "-n", "istio-system"],
+            &[
+                "get",
+                "deploy",
+                "istio-eastwestgateway",
+                "-n",
+                "istio-system",
+            ],
         )
         .expect("gateway Deployment");
-        assert!(gw["status"]["availableReplicas"].as_u64() >= Some(1), "{ctx}: {gw}");
+        assert!(
+            gw["status"]["availableReplicas"].as_u64() >= Some(1),
+            "{ctx}: {gw}"
+        );
     }
     for (ctx, peer) in [("lab-1", "west"), ("lab-2", "east")] {
         let name = format!("istio-remote-secret-{peer}");
@@ -117,11 +142,21 @@ fn join_waits_for_the_operators_ready_and_reads_the_gateway_address() {
     let m = marks(&lab);
     let again = ok(join(&lab, w.path(), "60s"));
     let writes = writes_since(&lab, &m);
-    assert!(writes.iter().all(Vec::is_empty), "{writes:?}\n{}", text(&again));
+    assert!(
+        writes.iter().all(Vec::is_empty),
+        "{writes:?}\n{}",
+        text(&again)
+    );
     let m = marks(&lab);
     ok(lab
         .kubectl("lab-1")
-        .args(["label", "ns", "istio-system", "topology.istio.io/network=other", "--overwrite"])
+        .args([
+            "label",
+            "ns",
+            "istio-system",
+            "topology.istio.io/network=other",
+            "--overwrite",
+        ])
         .output()
         .map(|o| {
             assert!(o.status.success());
@@ -130,7 +165,12 @@ fn join_waits_for_the_operators_ready_and_reads_the_gateway_address() {
         .unwrap());
     let fix = ok(join(&lab, w.path(), "60s"));
     assert!(
-        mesh_lab::audit::await_writes(&lab, &m, 2, std::time::Instant::now() + std::time::Duration::from_secs(5)),
+        mesh_lab::audit::await_writes(
+            &lab,
+            &m,
+            2,
+            std::time::Instant::now() + std::time::Duration::from_secs(5)
+        ),
         "the label change and its repair were not both seen\n{}",
         text(&fix)
     );
@@ -147,7 +187,11 @@ fn join_waits_for_the_operators_ready_and_reads_the_gateway_address() {
         .into_iter()
         .flatten()
         .filter(|c| c["result"] == "fail")
-        .filter(|c| c["id"].as_str().is_some_and(|id| id.starts_with("control-plane.")))
+        .filter(|c| {
+            c["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("control-plane."))
+        })
         .collect();
     let passed = report["checks"]
         .as_array()
@@ -155,8 +199,17 @@ fn join_waits_for_the_operators_ready_and_reads_the_gateway_address() {
         .flatten()
         .filter(|c| c["id"] == "control-plane.istio-ready" && c["result"] == "pass")
         .count();
-    assert_eq!(passed, 2, "control-plane.istio-ready should pass for both clusters\n{}", text(&v));
-    assert!(failed.is_empty(), "control-plane checks failed: {failed:?}\n{}", text(&v));
+    assert_eq!(
+        passed,
+        2,
+        "control-plane.istio-ready should pass for both clusters\n{}",
+        text(&v)
+    );
+    assert!(
+        failed.is_empty(),
+        "control-plane checks failed: {failed:?}\n{}",
+        text(&v)
+    );
 }
 
 #[test]
@@ -174,8 +227,14 @@ fn join_names_a_cluster_whose_operator_is_stopped_then_resumes() {
         text(&o)
     );
     // The fault landed: west's Istio has no status; east's operator (control) reconciled.
-    assert!(istio(&lab, "lab-2")["status"].is_null(), "lab-2 was reconciled");
-    assert_eq!(condition(&istio(&lab, "lab-1"), "Reconciled")["status"], "True");
+    assert!(
+        istio(&lab, "lab-2")["status"].is_null(),
+        "lab-2 was reconciled"
+    );
+    assert_eq!(
+        condition(&istio(&lab, "lab-1"), "Reconciled")["status"],
+        "True"
+    );
     lab.start_operator(1).expect("operator back");
     ok(join(&lab, w.path(), "120s"));
     assert_operator_reconciled(&lab, "lab-2");

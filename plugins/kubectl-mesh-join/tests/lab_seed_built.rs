@@ -52,29 +52,68 @@ fn kubectl(lab: &Lab, ctx: &str, args: &[&str], stdin: Option<&[u8]>) -> Vec<u8>
 fn build_the_seeds_way(lab: &Lab, w: &Path) {
     for (i, ctx) in [(1, "lab-1"), (2, "lab-2")] {
         let dir = w.join(format!("mesh-certs/c{i}"));
-        let files: Vec<String> = ["ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem"]
-            .iter()
-            .map(|f| format!("--from-file={}", dir.join(f).display()))
-            .collect();
+        let files: Vec<String> = [
+            "ca-cert.pem",
+            "ca-key.pem",
+            "root-cert.pem",
+            "cert-chain.pem",
+        ]
+        .iter()
+        .map(|f| format!("--from-file={}", dir.join(f).display()))
+        .collect();
         kubectl(lab, ctx, &["create", "namespace", "istio-system"], None);
-        let mut args = vec!["create", "secret", "generic", "cacerts", "-n", "istio-system"];
+        let mut args = vec![
+            "create",
+            "secret",
+            "generic",
+            "cacerts",
+            "-n",
+            "istio-system",
+        ];
         args.extend(files.iter().map(String::as_str));
         kubectl(lab, ctx, &args, None);
         let label = format!("topology.istio.io/network=network{i}");
-        kubectl(lab, ctx, &["label", "namespace", "istio-system", &label], None);
-        kubectl(lab, ctx, &["apply", "-f", "-"], Some(istio_manifest(i).as_bytes()));
-        let wait = ["wait", "--for", "condition=Ready", "istio/default", "--timeout=3m"];
+        kubectl(
+            lab,
+            ctx,
+            &["label", "namespace", "istio-system", &label],
+            None,
+        );
+        kubectl(
+            lab,
+            ctx,
+            &["apply", "-f", "-"],
+            Some(istio_manifest(i).as_bytes()),
+        );
+        let wait = [
+            "wait",
+            "--for",
+            "condition=Ready",
+            "istio/default",
+            "--timeout=3m",
+        ];
         kubectl(lab, ctx, &wait, None);
         let gateway = format!("{SEED}/east-west-gateway-net{i}.yaml");
         kubectl(lab, ctx, &["apply", "-f", &gateway], None);
         let expose = format!("{SEED}/expose-services.yaml");
-        kubectl(lab, ctx, &["apply", "-n", "istio-system", "-f", &expose], None);
+        kubectl(
+            lab,
+            ctx,
+            &["apply", "-n", "istio-system", "-f", &expose],
+            None,
+        );
     }
     let istioctl = lab.bin("istioctl").unwrap();
     for (reader, source, name) in [("lab-1", "lab-2", "c2"), ("lab-2", "lab-1", "c1")] {
         let secret = sh(
             lab,
-            Command::new(&istioctl).args(["create-remote-secret", "--context", source, "--name", name]),
+            Command::new(&istioctl).args([
+                "create-remote-secret",
+                "--context",
+                source,
+                "--name",
+                name,
+            ]),
             None,
         );
         kubectl(lab, reader, &["apply", "-f", "-"], Some(&secret));
@@ -87,7 +126,12 @@ fn failing(report: &Value) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter(|c| c["result"] == "fail")
-        .map(|c| format!("{} {} {}: {}", c["id"], c["cluster"], c["peer"], c["message"]))
+        .map(|c| {
+            format!(
+                "{} {} {}: {}",
+                c["id"], c["cluster"], c["peer"], c["message"]
+            )
+        })
         .collect()
 }
 
@@ -97,7 +141,12 @@ fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing()
     let w = tempfile::tempdir().unwrap();
     std::fs::write(w.path().join("mesh.yaml"), MESH).unwrap();
     let certs = plugin_path("kubectl-mesh-certs");
-    ok(run(&certs, &lab, w.path(), &["create", "--clusters", "c1,c2"]));
+    ok(run(
+        &certs,
+        &lab,
+        w.path(),
+        &["create", "--clusters", "c1,c2"],
+    ));
     build_the_seeds_way(&lab, w.path());
 
     // istiod's own view comes from a real istiod per cluster (the operator's istiod pods run
@@ -107,11 +156,22 @@ fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing()
         .map(|(i, id)| lab.start_istiod(*i, id).expect("istiod"))
         .collect();
     let verify = plugin_path("kubectl-mesh-verify");
-    let mut args: Vec<String> = ["-f", "mesh.yaml", "--allow-loopback", "-o", "json", "--wait", "60s"]
-        .map(String::from)
-        .to_vec();
+    let mut args: Vec<String> = [
+        "-f",
+        "mesh.yaml",
+        "--allow-loopback",
+        "-o",
+        "json",
+        "--wait",
+        "60s",
+    ]
+    .map(String::from)
+    .to_vec();
     for i in &istiods {
-        args.extend(["--istiod-address".into(), format!("{}={}", i.cluster_id, i.monitoring)]);
+        args.extend([
+            "--istiod-address".into(),
+            format!("{}={}", i.cluster_id, i.monitoring),
+        ]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let v = run(&verify, &lab, w.path(), &args);
@@ -121,15 +181,34 @@ fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing()
 
     // mesh-join over it: only what the seeds left out is written.
     let m = marks(&lab);
-    let o = ok(run(JOIN, &lab, w.path(), &["-f", "mesh.yaml", "--allow-loopback", "--timeout", "60s"]));
+    let o = ok(run(
+        JOIN,
+        &lab,
+        w.path(),
+        &["-f", "mesh.yaml", "--allow-loopback", "--timeout", "60s"],
+    ));
     let writes = writes_since(&lab, &m);
-    eprintln!("join over the seed-built mesh wrote {writes:?}\n{}", text(&o));
+    eprintln!(
+        "join over the seed-built mesh wrote {writes:?}\n{}",
+        text(&o)
+    );
     let m = marks(&lab);
-    ok(run(JOIN, &lab, w.path(), &["-f", "mesh.yaml", "--allow-loopback", "--timeout", "60s"]));
+    ok(run(
+        JOIN,
+        &lab,
+        w.path(),
+        &["-f", "mesh.yaml", "--allow-loopback", "--timeout", "60s"],
+    ));
     let again = writes_since(&lab, &m);
-    assert!(again.iter().all(Vec::is_empty), "a second join wrote {again:?}");
     assert!(
-        writes.iter().flatten().all(|w| !w.contains("secrets cacerts")),
+        again.iter().all(Vec::is_empty),
+        "a second join wrote {again:?}"
+    );
+    assert!(
+        writes
+            .iter()
+            .flatten()
+            .all(|w| !w.contains("secrets cacerts")),
         "join rewrote the seeds' cacerts: {writes:?}"
     );
 }

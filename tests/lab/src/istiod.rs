@@ -50,18 +50,37 @@ impl Istiod {
 
 /// Writes the cluster's `cacerts` keys into `dir` (0600), as the Secret volume would.
 fn fetch_cacerts(kubectl: &Path, kubeconfig: &Path, context: &str, dir: &Path) -> Result<()> {
-    let out = std::process::Command::new(kubectl)
+    let mut cmd = std::process::Command::new(kubectl);
+    cmd.arg(format!("--context={context}"));
+    write_cacerts(cmd, kubeconfig, "istio-system", context, dir)
+}
+
+/// [`fetch_cacerts`] with a single-context kubeconfig, from namespace `ns`.
+pub(crate) fn fetch_cacerts_from(
+    kubectl: &Path,
+    kubeconfig: &Path,
+    ns: &str,
+    dir: &Path,
+) -> Result<()> {
+    write_cacerts(
+        std::process::Command::new(kubectl),
+        kubeconfig,
+        ns,
+        "the cluster",
+        dir,
+    )
+}
+
+fn write_cacerts(
+    mut cmd: std::process::Command,
+    kubeconfig: &Path,
+    ns: &str,
+    context: &str,
+    dir: &Path,
+) -> Result<()> {
+    let out = cmd
         .arg(format!("--kubeconfig={}", kubeconfig.display()))
-        .arg(format!("--context={context}"))
-        .args([
-            "get",
-            "secret",
-            "cacerts",
-            "-n",
-            "istio-system",
-            "-o",
-            "json",
-        ])
+        .args(["get", "secret", "cacerts", "-n", ns, "-o", "json"])
         .output()?;
     if !out.status.success() {
         bail!(

@@ -12,8 +12,10 @@
 
 pub mod audit;
 pub mod istiod;
+pub mod netproxy;
 pub mod operator;
 pub mod pki;
+pub mod pods;
 pub mod process;
 pub mod state;
 pub mod testing;
@@ -33,6 +35,9 @@ use std::time::{Duration, Instant};
 
 /// Audit policy: metadata of every request, so benchmarks can count API requests.
 const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [\"RequestReceived\"]\nrules:\n- level: Request\n  verbs: [\"delete\", \"deletecollection\"]\n- level: Metadata\n";
+
+/// The fixed ports of a cluster, in order (`--base-port` hands out 10 per cluster).
+const PORTS_PER_CLUSTER: [&str; 3] = ["kube-apiserver", "etcd", "etcd peer"];
 
 /// Ports handed out in this process, so labs started side by side never collide.
 static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
@@ -222,7 +227,7 @@ impl Lab {
             Some(base) => {
                 let mut ports = Vec::new();
                 for i in 0..options.clusters {
-                    for (k, what) in ["kube-apiserver", "etcd", "etcd peer"].iter().enumerate() {
+                    for (k, what) in PORTS_PER_CLUSTER.iter().enumerate() {
                         let port = base
                             .checked_add((i * 10 + k) as u16)
                             .context("--base-port too high")?;
@@ -232,7 +237,7 @@ impl Lab {
                 }
                 ports
             }
-            None => reserve_ports(options.clusters * 3)?,
+            None => reserve_ports(options.clusters * PORTS_PER_CLUSTER.len())?,
         };
         let mut lab = Lab {
             dir: dir.clone(),
@@ -259,16 +264,23 @@ impl Lab {
             let cdir = self.dir.join(&name);
             fs::create_dir_all(cdir.join("etcd"))?;
             let pki = pki::write_cluster_pki(&cdir, &name)?;
-            let api_port = ports[i * 3];
+            let n = PORTS_PER_CLUSTER.len();
+            let api_port = ports[i * n];
             self.clusters.push(LabCluster {
                 server: format!("https://127.0.0.1:{api_port}"),
                 name,
                 api_port,
-                etcd_port: ports[i * 3 + 1],
+                etcd_port: ports[i * n + 1],
                 dir: cdir.clone(),
                 ca_pem: pki.ca_pem.clone(),
             });
             pki::write(&cdir, "audit-policy.yaml", AUDIT_POLICY, false)?;
+            pki::write(
+                &cdir,
+                "egress-selector.yaml",
+                &pods::egress_selector(&cdir.join(pods::SOCKET)),
+                false,
+            )?;
             let own = kubeconfig_yaml(&self.clusters[i..=i], std::slice::from_ref(&pki))?;
             pki::write(&cdir, "admin.kubeconfig", &own, true)?;
         }
@@ -287,7 +299,7 @@ impl Lab {
         // etcd
         for i in 0..self.clusters.len() {
             let c = self.clusters[i].clone();
-            let peer = ports[i * 3 + 2];
+            let peer = ports[i * PORTS_PER_CLUSTER.len() + 2];
             let args = vec![
                 format!("--name={}", c.name),
                 format!("--data-dir={}", c.dir.join("etcd").display()),
@@ -338,8 +350,11 @@ impl Lab {
                 // No process in the lab serves istiod's webhooks (its pods run no containers),
                 // so the API servers do not call admission webhooks: see WEBHOOKS in the lab
                 // README for what that hides.
-                "--disable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook"
-                    .into(),
+                "--enable-aggregator-routing=true".into(),
+                format!(
+                    "--egress-selector-config-file={}",
+                    d("egress-selector.yaml")
+                ),
                 "--profiling=false".into(),
                 format!("--audit-policy-file={}", d("audit-policy.yaml")),
                 format!("--audit-log-path={}", d("audit.log")),
@@ -401,6 +416,7 @@ impl Lab {
         self.save()?;
         if options.crds && options.operator {
             for i in 0..self.clusters.len() {
+                self.start_pod_runner(i)?;
                 self.start_operator(i)?;
             }
         }

@@ -63,6 +63,19 @@ enum Cmd {
         #[arg(long, env = "MESH_LAB_BIN")]
         bin_dir: Option<PathBuf>,
     },
+    /// (Started by `up`.) Run a cluster's pod network proxy and its istiod pods as processes.
+    #[command(hide = true)]
+    Pods {
+        /// The cluster directory.
+        #[arg(long)]
+        cluster_dir: PathBuf,
+        /// Directory of the lab binaries.
+        #[arg(long)]
+        bin_dir: PathBuf,
+        /// The cluster's API server URL.
+        #[arg(long)]
+        server: String,
+    },
     /// Stop the lab's processes.
     Down {
         /// Lab directory.
@@ -169,6 +182,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "verify: kubectl mesh-verify --istiod-address {id}={} …",
                 info.monitoring
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Pods {
+            cluster_dir,
+            bin_dir,
+            server,
+        } => {
+            let runner = mesh_lab::pods::Runner {
+                cluster_dir,
+                bin_dir,
+                server,
+            };
+            runner.run()?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Down { dir } => {

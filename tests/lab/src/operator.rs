@@ -73,7 +73,8 @@ impl Lab {
         let bin = find_bin(self.bin_dir(), OPERATOR)?;
         let config = share_file(self.bin_dir(), "sail-config.properties", "sail")?;
         let c = self.clusters()[cluster].clone();
-        let manifest = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {OPERATOR_NAMESPACE}\n");
+        let manifest =
+            format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {OPERATOR_NAMESPACE}\n");
         apply_stdin(self.kubectl(&c.name), &manifest, &c.name)?;
         let health = allocate_ports(1)?[0];
         let user = format!("system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR}");
@@ -102,11 +103,49 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Starts the pod runner of cluster `cluster` ([`crate::pods`]): the pod-network proxy
+    /// the API server's webhooks go through, and istiod's pods as local processes.
+    pub fn start_pod_runner(&mut self, cluster: usize) -> Result<()> {
+        let c = self.clusters()[cluster].clone();
+        let exe = lab_exe()?;
+        let args = vec![
+            "pods".to_string(),
+            format!("--cluster-dir={}", c.dir.display()),
+            format!("--bin-dir={}", self.bin_dir().display()),
+            format!("--server={}", c.server),
+        ];
+        self.spawn_extra(cluster, "mesh-lab-pods", &exe, &args, &[])?;
+        let mut procs = self.procs_named(cluster, "mesh-lab-pods");
+        wait_for(
+            "the pod runner",
+            Duration::from_secs(30),
+            &mut procs,
+            || std::os::unix::net::UnixStream::connect(c.dir.join(crate::pods::SOCKET)).is_ok(),
+        )
+    }
+}
+
+/// The `mesh-lab` program: this one, or the workspace's (built when missing) from a test.
+fn lab_exe() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    if exe.file_name().is_some_and(|n| n == "mesh-lab") {
+        return Ok(exe);
+    }
+    crate::plugin_bin("mesh-lab")
+}
+
 fn apply_stdin(mut cmd: std::process::Command, manifest: &str, context: &str) -> Result<()> {
     use std::io::Write as _;
     use std::process::Stdio;
     let mut child = cmd
-        .args(["apply", "--server-side", "--field-manager=mesh-lab", "-f", "-"])
+        .args([
+            "apply",
+            "--server-side",
+            "--field-manager=mesh-lab",
+            "-f",
+            "-",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -99,9 +99,16 @@ pub fn write_cluster_pki(dir: &Path, cluster: &str) -> Result<ClusterPki> {
 /// `user` (in group `system:masters`) signed by the cluster CA, so that a lab component (the
 /// operator, the scheduler, …) acts under its own name, as it would with its ServiceAccount,
 /// and the audit log tells its writes from a client's.
-pub fn component_kubeconfig(dir: &Path, server: &str, name: &str, user: &str) -> Result<std::path::PathBuf> {
+pub fn component_kubeconfig(
+    dir: &Path,
+    server: &str,
+    name: &str,
+    user: &str,
+) -> Result<std::path::PathBuf> {
     use base64::Engine as _;
-    let read = |f: &str| fs::read_to_string(dir.join(f)).with_context(|| format!("reading {f} in {}", dir.display()));
+    let read = |f: &str| {
+        fs::read_to_string(dir.join(f)).with_context(|| format!("reading {f} in {}", dir.display()))
+    };
     let ca_pem = read("ca.crt")?;
     let ca_key = KeyPair::from_pem(&read("ca.key")?)?;
     let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key)?;

@@ -120,9 +120,12 @@ impl Proc {
     }
 }
 
+/// Signals the process and its process group: every lab process leads its own group
+/// ([`Proc::spawn`]), so what it started itself (the pod runner's istiods) stops with it.
 fn signal(pid: u32, sig: Signal) {
     if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
         let _ = kill_process(pid, sig);
+        let _ = rustix::process::kill_process_group(pid, sig);
     }
 }
 

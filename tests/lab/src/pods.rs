@@ -1,0 +1,272 @@
+//! The lab's one real pod: istiod. kwok runs every pod as a status only; istiod is the pod the
+//! API server must reach (the sidecar injector and config validation are its webhooks), and
+//! the one program of a pod the lab can run natively. For every istiod pod kwok has given an
+//! address, the runner starts `pilot-discovery` as a local process with the pod's own
+//! arguments and environment (field references resolved as the kubelet would, `cacerts`
+//! mounted from the Secret), listening on loopback ports, and routes `POD_IP:PORT` to them
+//! through the pod-network proxy ([`crate::netproxy`]) the API server dials for webhooks.
+//! When the pod goes, its process is stopped.
+
+use crate::netproxy::{self, Routes};
+use anyhow::{Context, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub use netproxy::egress_selector;
+
+/// The pod-network proxy's socket, in the cluster directory.
+pub const SOCKET: &str = "pod-network.sock";
+
+/// The ports of the istiod container, by the flag that sets each listener.
+const LISTENERS: [(&str, u16); 5] = [
+    ("--httpAddr", 8080),
+    ("--grpcAddr", 15010),
+    ("--secureGRPCAddr", 15012),
+    ("--httpsAddr", 15017),
+    ("--monitoringAddr", 15014),
+];
+
+/// What the runner needs: the cluster's directory, the lab binaries, its proxy port.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    /// The cluster directory (`lab-N`).
+    pub cluster_dir: PathBuf,
+    /// The lab binaries.
+    pub bin_dir: PathBuf,
+    /// The API server URL.
+    pub server: String,
+}
+
+struct Running {
+    ip: String,
+    child: Child,
+}
+
+/// A container's environment as the kubelet would set it: literal values and the field
+/// references istiod uses (name, namespace, service account, node); resource references
+/// (GOMAXPROCS, GOMEMLIMIT) are left unset, as without limits.
+pub fn container_env(pod: &Value, container: &Value) -> Vec<(String, String)> {
+    let field = |path: &str| -> Option<String> {
+        let v = match path {
+            "metadata.name" => &pod["metadata"]["name"],
+            "metadata.namespace" => &pod["metadata"]["namespace"],
+            "spec.serviceAccountName" => &pod["spec"]["serviceAccountName"],
+            "spec.nodeName" => &pod["spec"]["nodeName"],
+            "status.podIP" => &pod["status"]["podIP"],
+            _ => return None,
+        };
+        v.as_str().map(str::to_string)
+    };
+    let mut out = Vec::new();
+    for e in container["env"].as_array().into_iter().flatten() {
+        let Some(name) = e["name"].as_str() else {
+            continue;
+        };
+        let value = match (&e["value"], &e["valueFrom"]["fieldRef"]["fieldPath"]) {
+            (Value::String(v), _) => Some(v.clone()),
+            (_, Value::String(path)) => field(path),
+            (Value::Null, Value::Null) if e["valueFrom"].is_null() => Some(String::new()),
+            _ => None,
+        };
+        if let Some(v) = value {
+            out.push((name.to_string(), v));
+        }
+    }
+    out
+}
+
+/// The container's command line with every listener moved to the given loopback ports
+/// (later flags win), and the routes `POD_IP:PORT` → `127.0.0.1:LOCAL` for the proxy.
+pub fn listen_locally(
+    container: &Value,
+    pod_ip: &str,
+    local: &[u16],
+) -> (Vec<String>, Vec<(String, String)>) {
+    let mut args: Vec<String> = container["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    let mut routes = Vec::new();
+    for ((flag, port), l) in LISTENERS.iter().zip(local) {
+        args.push(format!("{flag}=127.0.0.1:{l}"));
+        routes.push((format!("{pod_ip}:{port}"), format!("127.0.0.1:{l}")));
+    }
+    args.push(format!("--ctrlz_port={}", local[LISTENERS.len()]));
+    args.push("--ctrlz_address=127.0.0.1".into());
+    (args, routes)
+}
+
+impl Runner {
+    /// Serves the proxy and keeps the istiod processes in step with the pods, until killed.
+    pub fn run(&self) -> Result<()> {
+        let routes: Routes = Default::default();
+        let socket = self.cluster_dir.join(SOCKET);
+        netproxy::serve(&socket, routes.clone())
+            .with_context(|| format!("pod-network proxy on {}", socket.display()))?;
+        let user = "system:serviceaccount:istio-system:istiod";
+        let istiod =
+            crate::pki::component_kubeconfig(&self.cluster_dir, &self.server, "istiod", user)?;
+        let mut running: BTreeMap<String, Running> = BTreeMap::new();
+        loop {
+            if let Err(e) = self.sync(&istiod, &routes, &mut running) {
+                eprintln!("mesh-lab pods: {e:#}");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn pods(&self, kubeconfig: &Path) -> Result<Vec<Value>> {
+        let out = Command::new(self.bin_dir.join("kubectl"))
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .args(["get", "pods", "-A", "-l", "app=istiod", "-o", "json"])
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "listing istiod pods: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let list: Value = serde_json::from_slice(&out.stdout)?;
+        Ok(list["items"].as_array().cloned().unwrap_or_default())
+    }
+
+    fn sync(
+        &self,
+        kubeconfig: &Path,
+        routes: &Routes,
+        running: &mut BTreeMap<String, Running>,
+    ) -> Result<()> {
+        let pods = self.pods(kubeconfig)?;
+        let mut wanted = BTreeMap::new();
+        for pod in &pods {
+            let ip = pod["status"]["podIP"].as_str().unwrap_or_default();
+            let live = pod["metadata"]["deletionTimestamp"].is_null() && !ip.is_empty();
+            if live {
+                let key = format!(
+                    "{}/{}",
+                    pod["metadata"]["namespace"].as_str().unwrap_or_default(),
+                    pod["metadata"]["name"].as_str().unwrap_or_default()
+                );
+                wanted.insert(key, (ip.to_string(), pod));
+            }
+        }
+        let mut gone = Vec::new();
+        for (k, r) in running.iter_mut() {
+            let exited = r.child.try_wait().ok().flatten().is_some();
+            if exited || wanted.get(k).is_none_or(|(ip, _)| *ip != r.ip) {
+                gone.push(k.clone());
+            }
+        }
+        for key in gone {
+            if let Some(mut r) = running.remove(&key) {
+                let _ = r.child.kill();
+                let _ = r.child.wait();
+                if let Ok(mut table) = routes.lock() {
+                    table.retain(|k, _| !k.starts_with(&format!("{}:", r.ip)));
+                }
+            }
+        }
+        for (key, (ip, pod)) in wanted {
+            if !running.contains_key(&key) {
+                let child = self.start(pod, &ip, kubeconfig, routes)?;
+                running.insert(key, Running { ip, child });
+            }
+        }
+        Ok(())
+    }
+
+    fn start(&self, pod: &Value, ip: &str, kubeconfig: &Path, routes: &Routes) -> Result<Child> {
+        let name = pod["metadata"]["name"].as_str().unwrap_or("istiod");
+        let dir = self.cluster_dir.join("pods").join(name);
+        std::fs::create_dir_all(&dir)?;
+        let container = &pod["spec"]["containers"][0];
+        let local = crate::allocate_ports(LISTENERS.len() + 1)?;
+        let (args, table) = listen_locally(container, ip, &local);
+        let mut env = container_env(pod, container);
+        env.retain(|(k, _)| k != "KUBECONFIG");
+        env.push(("KUBECONFIG".into(), kubeconfig.display().to_string()));
+        let ns = pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("istio-system");
+        let cacerts = dir.join("cacerts");
+        if crate::istiod::fetch_cacerts_from(
+            &self.bin_dir.join("kubectl"),
+            kubeconfig,
+            ns,
+            &cacerts,
+        )
+        .is_ok()
+        {
+            env.push(("ROOT_CA_DIR".into(), cacerts.display().to_string()));
+        }
+        let log = std::fs::File::create(dir.join("istiod.log"))?;
+        let child = Command::new(self.bin_dir.join("pilot-discovery"))
+            .args(&args)
+            .envs(env)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting pilot-discovery")?;
+        if let Ok(mut t) = routes.lock() {
+            t.extend(table);
+        }
+        eprintln!(
+            "mesh-lab pods: istiod pod {name} ({ip}) runs as pid {}",
+            child.id()
+        );
+        Ok(child)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn env_as_the_kubelet_sets_it() {
+        let pod = json!({"metadata": {"name": "istiod-abc", "namespace": "istio-system"},
+            "spec": {"serviceAccountName": "istiod"}});
+        let c = json!({"env": [
+            {"name": "REVISION", "value": "default"},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "SERVICE_ACCOUNT", "valueFrom": {"fieldRef": {"fieldPath": "spec.serviceAccountName"}}},
+            {"name": "GOMAXPROCS", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+            {"name": "PLATFORM"}
+        ]});
+        let env = container_env(&pod, &c);
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("REVISION"), Some("default"));
+        assert_eq!(get("POD_NAME"), Some("istiod-abc"));
+        assert_eq!(get("SERVICE_ACCOUNT"), Some("istiod"));
+        assert_eq!(get("GOMAXPROCS"), None);
+        assert_eq!(get("PLATFORM"), Some(""));
+    }
+
+    #[test]
+    fn listeners_move_to_loopback_and_are_routed_from_the_pod_address() {
+        let c =
+            json!({"args": ["discovery", "--monitoringAddr=:15014", "--domain", "cluster.local"]});
+        let (args, routes) = listen_locally(&c, "10.1.0.7", &[1, 2, 3, 4, 5, 6]);
+        assert_eq!(args[0], "discovery");
+        assert!(
+            args.contains(&"--httpsAddr=127.0.0.1:4".to_string()),
+            "{args:?}"
+        );
+        assert_eq!(args.last().unwrap(), "--ctrlz_address=127.0.0.1");
+        // The pod's own --monitoringAddr comes first, ours after it wins.
+        let mon = args
+            .iter()
+            .rposition(|a| a.starts_with("--monitoringAddr"))
+            .unwrap();
+        assert_eq!(args[mon], "--monitoringAddr=127.0.0.1:5");
+        assert!(routes.contains(&("10.1.0.7:15017".into(), "127.0.0.1:4".into())));
+        assert!(routes.contains(&("10.1.0.7:15012".into(), "127.0.0.1:3".into())));
+    }
+}
