@@ -171,9 +171,9 @@ impl Runner {
             }
         }
         for (key, (ip, pod)) in wanted {
-            if !running.contains_key(&key) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = running.entry(key) {
                 let child = self.start(pod, &ip, kubeconfig, routes)?;
-                running.insert(key, Running { ip, child });
+                slot.insert(Running { ip, child });
             }
         }
         Ok(())
