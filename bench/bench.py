@@ -29,7 +29,6 @@ import benchlab  # noqa: E402
 import endstate  # noqa: E402
 import report  # noqa: E402
 import seedrun  # noqa: E402
-import standin  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 REL = REPO / "target" / "release"
@@ -67,16 +66,12 @@ def join_side(n, lb, side):
     lab = benchlab.Lab(str(REL / "mesh-lab"), lb, n)
     try:
         seedrun.prepare(lab, str(REL / "kubectl-mesh_certs"))
-        operator = standin.OperatorStandIn(lab)
-        try:
-            marks = lab.marks()
-            if side == "ours":
-                t = seedrun.timed(lambda: seedrun.mesh_join(lab, str(REL / "kubectl-mesh_join")))
-            else:
-                t = seedrun.timed(lambda: seedrun.seed_join(lab, lb))
-            requests = lab.requests_and_dry_runs_since(marks)
-        finally:
-            operator.stop()
+        marks = lab.marks()
+        if side == "ours":
+            t = seedrun.timed(lambda: seedrun.mesh_join(lab, str(REL / "kubectl-mesh_join")))
+        else:
+            t = seedrun.timed(lambda: seedrun.seed_join(lab, lb))
+        requests = lab.requests_and_dry_runs_since(marks)
         return lab, t, requests
     except BaseException:
         lab.down()
@@ -85,7 +80,6 @@ def join_side(n, lb, side):
 
 def verify_samples(lab, lb):
     """mesh-verify and the seeds' checks, alternating, on one joined lab."""
-    seedrun.settle(lab)
     out = {"ours": [], "seed": [], "ours_req": [], "seed_req": [], "result": None}
     for _ in range(2):
         marks = lab.marks()

@@ -82,12 +82,13 @@ per cluster `kubectl label namespace istio-system topology.istio.io/network=netw
 `kubectl apply -f east-west-gateway-netI.yaml` and `kubectl apply -n istio-system -f
 expose-services.yaml` (the published files, `bench/seed/`); per ordered pair `istioctl
 create-remote-secret --context X --name X | kubectl apply --context Y -f -` (the upstream
-form, which creates the reader account and its RBAC, as `mesh-join --create-reader` does).
-Ours: `kubectl mesh-join -f mesh.yaml --allow-loopback --create-reader`. Outside the timed
+form; the reader account and its RBAC come from the operator's charts on both sides).
+Ours: `kubectl mesh-join -f mesh.yaml --allow-loopback`. Outside the timed
 region and the same on both sides: certificates made and applied as seeds 000/001 do
 (`kubectl create namespace`, `kubectl create secret generic cacerts`), manifests written.
-Each side runs on its own fresh lab; a stand-in for the Sail operator marks `Istio` Ready as
-soon as it appears (a watch; its requests are not counted). Requests are every client request
+Each side runs on its own fresh lab with the real Sail operator, scheduler, fake nodes (kwok)
+and load balancer (MetalLB); the controllers' requests are not counted (they act under their
+own users). Requests are every client request
 in each API server's audit log, read up to a barrier write that the same filter must find.
 
 Before a ratio is printed, both sides' end states are compared: every object in
@@ -187,9 +188,9 @@ def startup_section(rows):
 
 NOT_COVERED = """## What these numbers do not cover
 
-- Real clusters: the lab is API servers, etcd and controller managers as local processes on one
-  host, with no nodes, no pods, no Sail operator (a stand-in marks `Istio` Ready at once) and no
-  load balancer. Network latency to a remote API server, an operator's real reconcile time and
+- Real clusters: the lab is API servers, etcd, controllers, the Sail operator and MetalLB as
+  local processes on one host; pods are kwok's (no image is pulled, no container starts except
+  istiod, which the lab runs as a process). Network latency to a remote API server and real
   pod start-up, which dominate a real join, are not in these figures.
 - Traffic: `mesh-verify --traffic` and the seeds' curl between clusters are not measured.
 - Primary-remote, single-network, CNI and Helm/istioctl installers: only multi-primary,

@@ -95,21 +95,11 @@ def pipe(lab, left, right):
 
 
 def mesh_join(lab, join_bin, extra=()):
-    """The timed side: one mesh-join, as the lab tests run it on a bare lab (the stand-in
-    marks control planes Ready): --create-reader (no chart creates the reader account and its
-    RBAC; the anchor's create-remote-secret creates them too), --allow-loopback (every API
-    server listens on 127.0.0.1)."""
-    sh([join_bin, "-f", str(lab.dir / "mesh.yaml"), "--allow-loopback", "--timeout", "120s", "--create-reader", *extra],
+    """The timed side: one mesh-join, as the lab tests run it (the lab's Sail operator installs
+    the control planes and the reader account; --allow-loopback: every API server listens on
+    127.0.0.1)."""
+    sh([join_bin, "-f", str(lab.dir / "mesh.yaml"), "--allow-loopback", "--timeout", "120s", *extra],
        env=lab.env())
-
-
-def settle(lab):
-    """After the join, outside any timing: what a load balancer controller would write (the
-    east-west gateway Service's address), which verify reads."""
-    for i, ctx in enumerate(lab.contexts, 1):
-        lb = f'{{"status":{{"loadBalancer":{{"ingress":[{{"ip":"192.0.2.{i}"}}]}}}}}}'
-        lab.kubectl(ctx, "patch", "service", "istio-eastwestgateway", "-n", "istio-system",
-                    "--subresource=status", "--type=merge", "-p", lb)
 
 
 def seed_checks(lab, bins):
