@@ -2,7 +2,7 @@
 # Builds the lab's Go programs from their modules into a version-keyed cache outside the
 # repository, so a cold machine builds once and every later run reuses the binaries.
 #
-#   tests/lab-go/build.sh [--print-dir] [FAMILY ...]     FAMILY: etcd k8s istio krew (default: all)
+#   tests/lab-go/build.sh [--print-dir] [FAMILY ...]     FAMILY: etcd k8s istio krew metallb (default: all)
 #
 # Each family has its own go.mod beside this script (so MVS never mixes their dependencies).
 # The cache key is the family plus a hash of its go.mod and go.sum: a version bump rebuilds,
@@ -19,12 +19,12 @@ families=()
 for arg in "$@"; do
   case "$arg" in
     --print-dir) print_dir=1 ;;
-    etcd|k8s|istio|krew) families+=("$arg") ;;
-    *) echo "build.sh: unknown family '$arg' (etcd, k8s, istio, krew)" >&2; exit 2 ;;
+    etcd|k8s|istio|krew|metallb) families+=("$arg") ;;
+    *) echo "build.sh: unknown family '$arg' (etcd, k8s, istio, krew, metallb)" >&2; exit 2 ;;
   esac
 done
 if [ "$print_dir" = 1 ]; then echo "$cache/bin"; exit 0; fi
-[ ${#families[@]} -gt 0 ] || families=(etcd k8s istio krew)
+[ ${#families[@]} -gt 0 ] || families=(etcd k8s istio krew metallb)
 
 command -v go >/dev/null || { echo "build.sh: Go is not installed (needed to build the lab)" >&2; exit 2; }
 
@@ -53,6 +53,9 @@ programs_for() {
     k8s) echo "k8s.io/kubernetes/cmd/kube-apiserver:kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager:kube-controller-manager k8s.io/kubernetes/cmd/kubectl:kubectl" ;;
     istio) echo "istio.io/istio/pilot/cmd/pilot-discovery:pilot-discovery istio.io/istio/istioctl/cmd/istioctl:istioctl" ;;
     krew) echo "sigs.k8s.io/krew/cmd/krew:kubectl-krew sigs.k8s.io/krew/cmd/validate-krew-manifest:validate-krew-manifest" ;;
+    # The controller only (it assigns addresses); the speaker, which answers ARP/BGP for
+    # them, has nothing to do when the addresses are local to this host.
+    metallb) echo "go.universe.tf/metallb/controller:metallb-controller" ;;
   esac
 }
 
@@ -89,5 +92,20 @@ for fam in "${families[@]}"; do
     fi
     mkdir -p "$cache/share"
     ln -sfn "$out/istio-crd-all.gen.yaml" "$cache/share/istio-crd-all.gen.yaml"
+  fi
+  # MetalLB's CRDs: its kustomize bases, without the patch that routes BGPPeer conversion to
+  # its webhook (the lab runs none; with conversion None both BGPPeer versions are still
+  # served, which is enough where no BGP peer is defined).
+  if [ "$fam" = metallb ]; then
+    if [ ! -f "$out/metallb-crds.yaml" ]; then
+      dir=$(cd "$here/metallb" && go list -m -f '{{.Dir}}' go.universe.tf/metallb)
+      for f in "$dir"/config/crd/bases/metallb.io_*.yaml; do
+        echo "---"; cat "$f"
+      done > "$out/metallb-crds.yaml.tmp"
+      chmod 0644 "$out/metallb-crds.yaml.tmp"
+      mv "$out/metallb-crds.yaml.tmp" "$out/metallb-crds.yaml"
+    fi
+    mkdir -p "$cache/share"
+    ln -sfn "$out/metallb-crds.yaml" "$cache/share/metallb-crds.yaml"
   fi
 done

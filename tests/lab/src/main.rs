@@ -42,6 +42,12 @@ enum Cmd {
         /// Skip installing the Istio and Sail CRDs.
         #[arg(long)]
         no_crds: bool,
+        /// Run no load-balancer controller (LoadBalancer Services then stay pending).
+        #[arg(long)]
+        no_load_balancers: bool,
+        /// The control plane only: no CRDs, no load balancers.
+        #[arg(long)]
+        bare: bool,
         /// Seconds to wait for each stage.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
@@ -110,13 +116,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bin_dir,
             base_port,
             no_crds,
+            no_load_balancers,
+            bare,
             timeout,
         } => {
             let started = Instant::now();
             let mut options = LabOptions::new(clusters, &dir);
             options.bin_dir = bin_dir;
             options.base_port = base_port;
-            options.crds = !no_crds;
+            options.crds = !(no_crds || bare);
+            options.load_balancers = !(no_load_balancers || bare);
             options.timeout = Duration::from_secs(timeout);
             let lab = Lab::start(options)?;
             let kubeconfig = lab.kubeconfig();
