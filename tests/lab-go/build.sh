@@ -54,7 +54,9 @@ programs_for() {
     istio) echo "istio.io/istio/pilot/cmd/pilot-discovery:pilot-discovery istio.io/istio/istioctl/cmd/istioctl:istioctl" ;;
     krew) echo "sigs.k8s.io/krew/cmd/krew:kubectl-krew sigs.k8s.io/krew/cmd/validate-krew-manifest:validate-krew-manifest" ;;
     # The controller only (it assigns addresses); the speaker, which answers ARP/BGP for
-    # them, has nothing to do when the addresses are local to this host.
+    # them, has nothing to do when the addresses are local to this host. v0.15.2 is the newest
+    # release the Go module proxy can build: v0.16.x needs github.com/metallb/frr-k8s v0.0.27,
+    # which it does not serve (v0.15.2 asks for v0.0.20; MVS takes v0.0.21, which it does).
     metallb) echo "go.universe.tf/metallb/controller:metallb-controller" ;;
   esac
 }

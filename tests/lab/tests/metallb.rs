@@ -175,11 +175,21 @@ fn mesh_lab(args: &[&str], dir: &Path) -> Output {
         .expect("mesh-lab")
 }
 
+/// Takes a lab started with `mesh-lab up` down again, also when the test fails.
+struct Down<'a>(&'a Path);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        let _ = mesh_lab(&["down"], self.0);
+    }
+}
+
 #[test]
 fn without_load_balancers_a_service_stays_pending_while_with_them_it_gets_an_address() {
     let tmp = tempfile::tempdir().expect("tmp");
     let on = tmp.path().join("on");
     let off = tmp.path().join("off");
+    let (_down_on, _down_off) = (Down(&on), Down(&off));
     let up_on = mesh_lab(&["up", "--clusters", "1", "--no-crds"], &on);
     assert!(up_on.status.success(), "up: {}", text(&up_on));
     let up_off = mesh_lab(
@@ -224,11 +234,11 @@ fn without_load_balancers_a_service_stays_pending_while_with_them_it_gets_an_add
         created.elapsed()
     );
 
-    let on = on.canonicalize().expect("lab dir");
     for dir in [&on, &off] {
         let down = mesh_lab(&["down"], dir);
         assert!(down.status.success(), "down: {}", text(&down));
     }
+    let on_dir = on.canonicalize().expect("lab dir").display().to_string();
     let leftover = fs::read_dir("/proc")
         .expect("/proc")
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
@@ -238,7 +248,7 @@ fn without_load_balancers_a_service_stays_pending_while_with_them_it_gets_an_add
             let zombie = stat
                 .rsplit_once(')')
                 .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
-            !zombie && String::from_utf8_lossy(&cmd).contains(&on.display().to_string())
+            !zombie && String::from_utf8_lossy(&cmd).contains(&on_dir)
         })
         .count();
     assert_eq!(leftover, 0, "processes left after down");
