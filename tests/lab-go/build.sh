@@ -2,7 +2,7 @@
 # Builds the lab's Go programs from their modules into a version-keyed cache outside the
 # repository, so a cold machine builds once and every later run reuses the binaries.
 #
-#   tests/lab-go/build.sh [--print-dir] [FAMILY ...]     FAMILY: etcd k8s istio krew sail (default: all)
+#   tests/lab-go/build.sh [--print-dir] [FAMILY ...]     FAMILY: etcd k8s istio krew sail metallb (default: all)
 #
 # Each family has its own go.mod beside this script (so MVS never mixes their dependencies).
 # The cache key is the family plus a hash of its go.mod and go.sum: a version bump rebuilds,
@@ -19,12 +19,12 @@ families=()
 for arg in "$@"; do
   case "$arg" in
     --print-dir) print_dir=1 ;;
-    etcd|k8s|istio|krew|sail) families+=("$arg") ;;
-    *) echo "build.sh: unknown family '$arg' (etcd, k8s, istio, krew, sail)" >&2; exit 2 ;;
+    etcd|k8s|istio|krew|sail|metallb) families+=("$arg") ;;
+    *) echo "build.sh: unknown family '$arg' (etcd, k8s, istio, krew, sail, metallb)" >&2; exit 2 ;;
   esac
 done
 if [ "$print_dir" = 1 ]; then echo "$cache/bin"; exit 0; fi
-[ ${#families[@]} -gt 0 ] || families=(etcd k8s istio krew sail)
+[ ${#families[@]} -gt 0 ] || families=(etcd k8s istio krew sail metallb)
 
 command -v go >/dev/null || { echo "build.sh: Go is not installed (needed to build the lab)" >&2; exit 2; }
 
@@ -54,6 +54,11 @@ programs_for() {
     istio) echo "istio.io/istio/pilot/cmd/pilot-discovery:pilot-discovery istio.io/istio/istioctl/cmd/istioctl:istioctl" ;;
     krew) echo "sigs.k8s.io/krew/cmd/krew:kubectl-krew sigs.k8s.io/krew/cmd/validate-krew-manifest:validate-krew-manifest" ;;
     sail) echo "./cmd:sail-operator" ;;
+    # The controller only (it assigns addresses); the speaker, which answers ARP/BGP for
+    # them, has nothing to do when the addresses are local to this host. v0.15.2 is the newest
+    # release the Go module proxy can build: v0.16.x needs github.com/metallb/frr-k8s v0.0.27,
+    # which it does not serve (v0.15.2 asks for v0.0.20; MVS takes v0.0.21, which it does).
+    metallb) echo "go.universe.tf/metallb/controller:metallb-controller" ;;
   esac
 }
 
@@ -121,5 +126,20 @@ for fam in "${families[@]}"; do
     mkdir -p "$cache/share"
     ln -sfn "$out/sail-crds.yaml" "$cache/share/sail-crds.yaml"
     ln -sfn "$out/sail-config.properties" "$cache/share/sail-config.properties"
+  fi
+  # MetalLB's CRDs: its kustomize bases, without the patch that routes BGPPeer conversion to
+  # its webhook (the lab runs none; with conversion None both BGPPeer versions are still
+  # served, which is enough where no BGP peer is defined).
+  if [ "$fam" = metallb ]; then
+    if [ ! -f "$out/metallb-crds.yaml" ]; then
+      dir=$(cd "$here/metallb" && go list -m -f '{{.Dir}}' go.universe.tf/metallb)
+      for f in "$dir"/config/crd/bases/metallb.io_*.yaml; do
+        echo "---"; cat "$f"
+      done > "$out/metallb-crds.yaml.tmp"
+      chmod 0644 "$out/metallb-crds.yaml.tmp"
+      mv "$out/metallb-crds.yaml.tmp" "$out/metallb-crds.yaml"
+    fi
+    mkdir -p "$cache/share"
+    ln -sfn "$out/metallb-crds.yaml" "$cache/share/metallb-crds.yaml"
   fi
 done

@@ -1,6 +1,7 @@
 //! The kubectl-mesh lab: real Kubernetes control planes (etcd, kube-apiserver,
 //! kube-controller-manager) as local processes, several clusters side by side on loopback
-//! ports, with the Istio and Sail operator CRDs installed.
+//! ports, with the Istio and Sail operator CRDs installed and load balancers (MetalLB's
+//! controller) giving `type: LoadBalancer` Services loopback addresses.
 //!
 //! ```no_run
 //! let lab = mesh_lab::Lab::up(2)?;                  // stopped when `lab` is dropped
@@ -12,6 +13,7 @@
 
 pub mod audit;
 pub mod istiod;
+pub mod metallb;
 pub mod netproxy;
 pub mod operator;
 pub mod pki;
@@ -57,6 +59,8 @@ pub struct LabOptions {
     pub crds: bool,
     /// Run the Sail operator in every cluster (needs `crds`).
     pub operator: bool,
+    /// Give `type: LoadBalancer` Services addresses (MetalLB's controller, see [`metallb`]).
+    pub load_balancers: bool,
     /// How long to wait for each stage.
     pub timeout: Duration,
 }
@@ -71,6 +75,7 @@ impl LabOptions {
             base_port: None,
             crds: true,
             operator: true,
+            load_balancers: true,
             timeout: Duration::from_secs(120),
         }
     }
@@ -181,16 +186,19 @@ impl Lab {
         let temp = tempfile::Builder::new().prefix("mesh-lab-").tempdir()?;
         let mut options = LabOptions::new(clusters, temp.path());
         options.operator = false;
+        options.load_balancers = false;
         let mut lab = Lab::start(options)?;
         lab.temp = Some(temp);
         Ok(lab)
     }
 
-    /// [`Lab::up`] without the Istio and Sail CRDs (for tests that need only core APIs).
+    /// [`Lab::up`] with the control plane only: no Istio and Sail CRDs, no operator, no load
+    /// balancers (for tests that need only core APIs).
     pub fn up_without_crds(clusters: usize) -> Result<Lab> {
         let temp = tempfile::Builder::new().prefix("mesh-lab-").tempdir()?;
         let mut options = LabOptions::new(clusters, temp.path());
         options.crds = false;
+        options.load_balancers = false;
         let mut lab = Lab::start(options)?;
         lab.temp = Some(temp);
         Ok(lab)
@@ -412,6 +420,9 @@ impl Lab {
                 "mesh-lab: CRDs established ({:.1}s)",
                 started.elapsed().as_secs_f64()
             );
+        }
+        if options.load_balancers {
+            self.start_load_balancers(options.timeout)?;
         }
         self.save()?;
         if options.crds && options.operator {

@@ -41,6 +41,9 @@ enum Cmd {
         /// Skip installing the Istio and Sail CRDs (and so the operator).
         #[arg(long)]
         no_crds: bool,
+        /// Run no load-balancer controller (LoadBalancer Services then stay pending).
+        #[arg(long)]
+        no_load_balancers: bool,
         /// Control plane only: no Sail operator, scheduler, nodes or load balancer.
         #[arg(long)]
         bare: bool,
@@ -111,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bin_dir,
             base_port,
             no_crds,
+            no_load_balancers,
             bare,
             timeout,
         } => {
@@ -120,6 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             options.base_port = base_port;
             options.crds = !no_crds;
             options.operator = !bare;
+            options.load_balancers = !(no_load_balancers || bare);
             options.timeout = Duration::from_secs(timeout);
             let lab = Lab::start(options)?;
             let kubeconfig = lab.kubeconfig();

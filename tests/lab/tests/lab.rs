@@ -379,7 +379,7 @@ fn the_command_line_brings_a_lab_up_reports_it_and_takes_it_down() {
     let dir = tmp.path().join("lab");
     let exe = env!("CARGO_BIN_EXE_mesh-lab");
     let up = Command::new(exe)
-        .args(["up", "--clusters", "1", "--no-crds", "--dir"])
+        .args(["up", "--clusters", "1", "--bare", "--dir"])
         .arg(&dir)
         .output()
         .expect("mesh-lab up");
