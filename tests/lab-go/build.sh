@@ -88,7 +88,7 @@ sail_source() {
 
 mkdir -p "$cache/bin"
 for fam in "${families[@]}"; do
-  key=$(cat "$here/$fam/go.mod" "$here/$fam/go.sum" "$here/$fam/"*.patch 2>/dev/null | sha256sum | cut -c1-12)
+  key=$({ cat "$here/$fam/go.mod" "$here/$fam/go.sum"; cat "$here/$fam/"*.patch 2>/dev/null || true; } | sha256sum | cut -c1-12)
   out="$cache/$fam-$key"
   if [ -f "$out/.complete" ]; then
     echo "lab build: $fam up to date ($out)" >&2
