@@ -17,6 +17,7 @@ pub mod process;
 pub mod standin;
 pub mod state;
 pub mod testing;
+pub mod workloads;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
@@ -56,6 +57,8 @@ pub struct LabOptions {
     pub base_port: Option<u16>,
     /// Install the Istio and Sail CRDs.
     pub crds: bool,
+    /// Pods that get scheduled and become Ready ([`workloads`]); `false`: a bare control plane.
+    pub workloads: bool,
     /// How long to wait for each stage.
     pub timeout: Duration,
 }
@@ -69,6 +72,7 @@ impl LabOptions {
             bin_dir: None,
             base_port: None,
             crds: true,
+            workloads: true,
             timeout: Duration::from_secs(120),
         }
     }
@@ -197,6 +201,7 @@ impl Lab {
         ] {
             find_bin(&bin_dir, name)?;
         }
+        workloads::find_programs(&bin_dir, &options)?;
         fs::create_dir_all(&options.dir)
             .with_context(|| format!("creating the lab directory {}", options.dir.display()))?;
         let dir = options.dir.canonicalize()?;
@@ -354,7 +359,10 @@ impl Lab {
             let d = |f: &str| c.dir.join(f).display().to_string();
             let args = vec![
                 format!("--kubeconfig={}", d("admin.kubeconfig")),
-                "--controllers=serviceaccount-token-controller,serviceaccount-controller,namespace-controller,garbage-collector-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,legacy-serviceaccount-token-cleaner-controller".into(),
+                format!(
+                    "--controllers={}",
+                    workloads::controllers(options.workloads)
+                ),
                 format!("--service-account-private-key-file={}", d("sa.key")),
                 format!("--root-ca-file={}", d("ca.crt")),
                 "--leader-elect=false".into(),
@@ -376,6 +384,9 @@ impl Lab {
             "mesh-lab: kube-controller-manager ready ({:.1}s)",
             started.elapsed().as_secs_f64()
         );
+        if options.workloads {
+            self.start_workloads(options)?;
+        }
 
         if options.crds {
             let istio = self.bin_dir.join("../share/istio-crd-all.gen.yaml");

@@ -42,6 +42,10 @@ enum Cmd {
         /// Skip installing the Istio and Sail CRDs.
         #[arg(long)]
         no_crds: bool,
+        /// Control plane only: no scheduler, nodes, operator or load balancer (pods stay
+        /// Pending).
+        #[arg(long)]
+        bare: bool,
         /// Seconds to wait for each stage.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
@@ -110,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bin_dir,
             base_port,
             no_crds,
+            bare,
             timeout,
         } => {
             let started = Instant::now();
@@ -117,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             options.bin_dir = bin_dir;
             options.base_port = base_port;
             options.crds = !no_crds;
+            options.workloads = !bare;
             options.timeout = Duration::from_secs(timeout);
             let lab = Lab::start(options)?;
             let kubeconfig = lab.kubeconfig();
