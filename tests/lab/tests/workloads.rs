@@ -209,6 +209,11 @@ fn deployments_and_daemonsets_become_available_on_fake_nodes_and_a_bare_lab_runs
         memory.iter().map(|k| k / 1024).collect::<Vec<_>>(),
         available.as_secs_f64()
     );
+    // kwok plays the kubelet's part in deletion too: the namespace and its pods go away.
+    let del = ["delete", "namespace", "demo", "--wait", "--timeout=60s"];
+    let out = lab.kubectl("lab-1").args(del).output().expect("kubectl");
+    assert!(out.status.success(), "namespace deletion: {}", text(&out));
+    assert!(items(&lab, "lab-1", &["get", "pods", "-n", "demo"]).is_empty());
     drop(lab);
 
     // Negative: the same Deployment on a bare control plane stays at 0 available.
