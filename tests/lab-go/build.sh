@@ -2,12 +2,14 @@
 # Builds the lab's Go programs from their modules into a version-keyed cache outside the
 # repository, so a cold machine builds once and every later run reuses the binaries.
 #
-#   tests/lab-go/build.sh [--print-dir] [FAMILY ...]     FAMILY: etcd k8s istio krew sail metallb (default: all)
+#   tests/lab-go/build.sh [--print-dir] [FAMILY ...]     FAMILY: etcd k8s istio krew kwok sail metallb (default: all)
 #
 # Each family has its own go.mod beside this script (so MVS never mixes their dependencies).
 # The cache key is the family plus a hash of its go.mod and go.sum: a version bump rebuilds,
-# anything else is a no-op. The binaries land in $MESH_LAB_CACHE/<family>-<key>/ and a stable
-# link $MESH_LAB_CACHE/bin/<program> points at the current build.
+# anything else is a no-op. A family counts as built when every one of its programs is in its
+# output directory; a program added to a family is built alone, the others are kept. The
+# binaries land in $MESH_LAB_CACHE/<family>-<key>/ and a stable link $MESH_LAB_CACHE/bin/<program>
+# points at the current build.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,12 +21,12 @@ families=()
 for arg in "$@"; do
   case "$arg" in
     --print-dir) print_dir=1 ;;
-    etcd|k8s|istio|krew|sail|metallb) families+=("$arg") ;;
-    *) echo "build.sh: unknown family '$arg' (etcd, k8s, istio, krew, sail, metallb)" >&2; exit 2 ;;
+    etcd|k8s|istio|krew|kwok|sail|metallb) families+=("$arg") ;;
+    *) echo "build.sh: unknown family '$arg' (etcd, k8s, istio, krew, kwok, sail, metallb)" >&2; exit 2 ;;
   esac
 done
 if [ "$print_dir" = 1 ]; then echo "$cache/bin"; exit 0; fi
-[ ${#families[@]} -gt 0 ] || families=(etcd k8s istio krew sail metallb)
+[ ${#families[@]} -gt 0 ] || families=(etcd k8s istio krew kwok sail metallb)
 
 command -v go >/dev/null || { echo "build.sh: Go is not installed (needed to build the lab)" >&2; exit 2; }
 
@@ -50,9 +52,10 @@ ldflags_for() {
 programs_for() {
   case "$1" in
     etcd) echo "go.etcd.io/etcd/server/v3:etcd" ;;
-    k8s) echo "k8s.io/kubernetes/cmd/kube-apiserver:kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager:kube-controller-manager k8s.io/kubernetes/cmd/kubectl:kubectl" ;;
+    k8s) echo "k8s.io/kubernetes/cmd/kube-apiserver:kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager:kube-controller-manager k8s.io/kubernetes/cmd/kubectl:kubectl k8s.io/kubernetes/cmd/kube-scheduler:kube-scheduler" ;;
     istio) echo "istio.io/istio/pilot/cmd/pilot-discovery:pilot-discovery istio.io/istio/istioctl/cmd/istioctl:istioctl" ;;
     krew) echo "sigs.k8s.io/krew/cmd/krew:kubectl-krew sigs.k8s.io/krew/cmd/validate-krew-manifest:validate-krew-manifest" ;;
+    kwok) echo "sigs.k8s.io/kwok/cmd/kwok:kwok" ;;
     sail) echo "./cmd:sail-operator" ;;
     # The controller only (it assigns addresses); the speaker, which answers ARP/BGP for
     # them, has nothing to do when the addresses are local to this host. v0.15.2 is the newest
@@ -90,7 +93,11 @@ mkdir -p "$cache/bin"
 for fam in "${families[@]}"; do
   key=$({ cat "$here/$fam/go.mod" "$here/$fam/go.sum"; cat "$here/$fam/"*.patch 2>/dev/null || true; } | sha256sum | cut -c1-12)
   out="$cache/$fam-$key"
-  if [ -f "$out/.complete" ]; then
+  missing=()
+  for spec in $(programs_for "$fam"); do
+    [ -f "$out/${spec##*:}" ] || missing+=("$spec")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
     echo "lab build: $fam up to date ($out)" >&2
   else
     echo "lab build: building $fam into $out (a cold build takes a while on few cores)" >&2
@@ -98,13 +105,12 @@ for fam in "${families[@]}"; do
     start=$(date +%s)
     src="$here/$fam"
     if [ "$fam" = sail ]; then sail_source "$out"; src="$out/src"; fi
-    for spec in $(programs_for "$fam"); do
+    for spec in "${missing[@]}"; do
       pkg=${spec%%:*}; name=${spec##*:}
       echo "lab build:   go build $pkg -> $name" >&2
       (cd "$src" && go build -trimpath -ldflags "$(ldflags_for "$fam")" -o "$out/$name.tmp" "$pkg")
       mv "$out/$name.tmp" "$out/$name"
     done
-    touch "$out/.complete"
     echo "lab build: $fam done in $(( $(date +%s) - start ))s" >&2
   fi
   for spec in $(programs_for "$fam"); do

@@ -21,6 +21,7 @@ pub mod pods;
 pub mod process;
 pub mod state;
 pub mod testing;
+pub mod workloads;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
@@ -61,6 +62,8 @@ pub struct LabOptions {
     pub operator: bool,
     /// Give `type: LoadBalancer` Services addresses (MetalLB's controller, see [`metallb`]).
     pub load_balancers: bool,
+    /// Pods that get scheduled and become Ready ([`workloads`]); `false`: a bare control plane.
+    pub workloads: bool,
     /// How long to wait for each stage.
     pub timeout: Duration,
 }
@@ -76,6 +79,7 @@ impl LabOptions {
             crds: true,
             operator: true,
             load_balancers: true,
+            workloads: true,
             timeout: Duration::from_secs(120),
         }
     }
@@ -187,6 +191,7 @@ impl Lab {
         let mut options = LabOptions::new(clusters, temp.path());
         options.operator = false;
         options.load_balancers = false;
+        options.workloads = false;
         let mut lab = Lab::start(options)?;
         lab.temp = Some(temp);
         Ok(lab)
@@ -199,6 +204,7 @@ impl Lab {
         let mut options = LabOptions::new(clusters, temp.path());
         options.crds = false;
         options.load_balancers = false;
+        options.workloads = false;
         let mut lab = Lab::start(options)?;
         lab.temp = Some(temp);
         Ok(lab)
@@ -219,6 +225,7 @@ impl Lab {
         ] {
             find_bin(&bin_dir, name)?;
         }
+        workloads::find_programs(&bin_dir, &options)?;
         fs::create_dir_all(&options.dir)
             .with_context(|| format!("creating the lab directory {}", options.dir.display()))?;
         let dir = options.dir.canonicalize()?;
@@ -391,7 +398,10 @@ impl Lab {
             let d = |f: &str| c.dir.join(f).display().to_string();
             let args = vec![
                 format!("--kubeconfig={}", d("admin.kubeconfig")),
-                "--controllers=serviceaccount-token-controller,serviceaccount-controller,namespace-controller,garbage-collector-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,legacy-serviceaccount-token-cleaner-controller".into(),
+                format!(
+                    "--controllers={}",
+                    workloads::controllers(options.workloads)
+                ),
                 format!("--service-account-private-key-file={}", d("sa.key")),
                 format!("--root-ca-file={}", d("ca.crt")),
                 "--leader-elect=false".into(),
@@ -413,6 +423,9 @@ impl Lab {
             "mesh-lab: kube-controller-manager ready ({:.1}s)",
             started.elapsed().as_secs_f64()
         );
+        if options.workloads {
+            self.start_workloads(options)?;
+        }
 
         if options.crds {
             self.install_crds()?;

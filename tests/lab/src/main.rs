@@ -125,6 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             options.crds = !no_crds;
             options.operator = !bare;
             options.load_balancers = !(no_load_balancers || bare);
+            options.workloads = !bare;
             options.timeout = Duration::from_secs(timeout);
             let lab = Lab::start(options)?;
             let kubeconfig = lab.kubeconfig();

@@ -43,6 +43,10 @@ pub struct Runner {
 struct Running {
     ip: String,
     child: Child,
+    /// The loopback port of its HTTP listener (`/ready`).
+    http: u16,
+    /// Whether the pod's status says Ready (as this runner last wrote it).
+    ready: bool,
 }
 
 /// A container's environment as the kubelet would set it: literal values and the field
@@ -172,14 +176,65 @@ impl Runner {
         }
         for (key, (ip, pod)) in wanted {
             if let std::collections::btree_map::Entry::Vacant(slot) = running.entry(key) {
-                let child = self.start(pod, &ip, kubeconfig, routes)?;
-                slot.insert(Running { ip, child });
+                let (child, http) = self.start(pod, &ip, kubeconfig, routes)?;
+                slot.insert(Running {
+                    ip,
+                    child,
+                    http,
+                    ready: false,
+                });
+            }
+        }
+        for (key, r) in running.iter_mut() {
+            let ready = crate::http_get(r.http, "/ready").is_some_and(|(code, _)| code == 200);
+            if ready != r.ready {
+                self.report_ready(kubeconfig, key, ready)?;
+                r.ready = ready;
             }
         }
         Ok(())
     }
 
-    fn start(&self, pod: &Value, ip: &str, kubeconfig: &Path, routes: &Routes) -> Result<Child> {
+    /// Writes the pod's Ready condition from the readiness probe, as the kubelet does.
+    fn report_ready(&self, kubeconfig: &Path, key: &str, ready: bool) -> Result<()> {
+        let (ns, name) = key.split_once('/').unwrap_or(("istio-system", key));
+        let status = if ready { "True" } else { "False" };
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let patch = serde_json::json!({"status": {"conditions": [
+            {"type": "Ready", "status": status, "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": status, "lastTransitionTime": now},
+        ]}});
+        let out = Command::new(self.bin_dir.join("kubectl"))
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .args([
+                "patch",
+                "pod",
+                name,
+                "-n",
+                ns,
+                "--subresource=status",
+                "--type=strategic",
+            ])
+            .args(["-p", &patch.to_string()])
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "reporting {key} Ready={status}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("mesh-lab pods: istiod pod {key} Ready={status}");
+        Ok(())
+    }
+
+    fn start(
+        &self,
+        pod: &Value,
+        ip: &str,
+        kubeconfig: &Path,
+        routes: &Routes,
+    ) -> Result<(Child, u16)> {
         let name = pod["metadata"]["name"].as_str().unwrap_or("istiod");
         let dir = self.cluster_dir.join("pods").join(name);
         std::fs::create_dir_all(&dir)?;
@@ -220,7 +275,7 @@ impl Runner {
             "mesh-lab pods: istiod pod {name} ({ip}) runs as pid {}",
             child.id()
         );
-        Ok(child)
+        Ok((child, local[0]))
     }
 }
 

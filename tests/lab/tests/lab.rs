@@ -342,7 +342,13 @@ fn a_failed_start_says_why_and_leaves_no_processes() {
     let real = mesh_lab::default_bin_dir();
     let broken = tmp.path().join("broken-bin");
     fs::create_dir_all(&broken).expect("mkdir");
-    for name in ["etcd", "kube-controller-manager", "kubectl"] {
+    for name in [
+        "etcd",
+        "kube-controller-manager",
+        "kubectl",
+        "kube-scheduler",
+        "kwok",
+    ] {
         std::os::unix::fs::symlink(real.join(name), broken.join(name)).expect("link");
     }
     let fake = broken.join("kube-apiserver");
@@ -379,7 +385,7 @@ fn the_command_line_brings_a_lab_up_reports_it_and_takes_it_down() {
     let dir = tmp.path().join("lab");
     let exe = env!("CARGO_BIN_EXE_mesh-lab");
     let up = Command::new(exe)
-        .args(["up", "--clusters", "1", "--bare", "--dir"])
+        .args(["up", "--clusters", "1", "--no-crds", "--bare", "--dir"])
         .arg(&dir)
         .output()
         .expect("mesh-lab up");
@@ -401,7 +407,13 @@ fn the_command_line_brings_a_lab_up_reports_it_and_takes_it_down() {
         .expect("status");
     let report: serde_json::Value = serde_json::from_str(&ok(status, "status")).expect("json");
     let procs = report.as_array().expect("array");
-    assert_eq!(procs.len(), 3);
+    // --bare: the control plane only, no kube-scheduler or kwok.
+    let names: Vec<_> = procs.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["etcd", "kube-apiserver", "kube-controller-manager"],
+        "{report}"
+    );
     assert!(procs.iter().all(|p| p["running"] == true));
     // Up again on a running lab: refused.
     let again = Command::new(exe)
