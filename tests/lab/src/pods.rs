@@ -105,6 +105,44 @@ pub fn listen_locally(
     (args, routes)
 }
 
+fn pod_key(pod: &Value) -> String {
+    let m = &pod["metadata"];
+    format!(
+        "{}/{}",
+        m["namespace"].as_str().unwrap_or_default(),
+        m["name"].as_str().unwrap_or_default()
+    )
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The status patch a kubelet sends when a pod's readiness probe turns `ready`.
+pub fn readiness_patch(pod: &Value, ready: bool, now: &str) -> Value {
+    let status = if ready { "True" } else { "False" };
+    let containers: Vec<Value> = pod["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let mut c = c.clone();
+            c["ready"] = Value::Bool(ready);
+            c["started"] = Value::Bool(true);
+            c
+        })
+        .collect();
+    serde_json::json!({"status": {
+        "conditions": [
+            {"type": "Ready", "status": status, "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": status, "lastTransitionTime": now},
+        ],
+        "containerStatuses": containers,
+    }})
+}
+
 impl Runner {
     /// Serves the proxy and keeps the istiod processes in step with the pods, until killed.
     pub fn run(&self) -> Result<()> {
@@ -187,25 +225,22 @@ impl Runner {
         }
         for (key, r) in running.iter_mut() {
             let ready = crate::http_get(r.http, "/ready").is_some_and(|(code, _)| code == 200);
-            if ready != r.ready {
-                self.report_ready(kubeconfig, key, ready)?;
+            let pod = pods.iter().find(|p| pod_key(p) == *key);
+            if let (true, Some(pod)) = (ready != r.ready, pod) {
+                self.report_ready(kubeconfig, pod, ready)?;
                 r.ready = ready;
             }
         }
         Ok(())
     }
 
-    /// Writes the pod's Ready condition from the readiness probe, as the kubelet does.
-    fn report_ready(&self, kubeconfig: &Path, key: &str, ready: bool) -> Result<()> {
-        let (ns, name) = key.split_once('/').unwrap_or(("istio-system", key));
+    /// Writes the pod's readiness from the probe, as the kubelet does: the Ready and
+    /// ContainersReady conditions and each container's `ready`.
+    fn report_ready(&self, kubeconfig: &Path, pod: &Value, ready: bool) -> Result<()> {
+        let key = pod_key(pod);
+        let (ns, name) = key.split_once('/').unwrap_or(("istio-system", &key));
+        let patch = readiness_patch(pod, ready, &now());
         let status = if ready { "True" } else { "False" };
-        let now = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        let patch = serde_json::json!({"status": {"conditions": [
-            {"type": "Ready", "status": status, "lastTransitionTime": now},
-            {"type": "ContainersReady", "status": status, "lastTransitionTime": now},
-        ]}});
         let out = Command::new(self.bin_dir.join("kubectl"))
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .args([
@@ -283,6 +318,21 @@ impl Runner {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn readiness_as_the_kubelet_reports_it() {
+        let pod = json!({"status": {"containerStatuses": [{"name": "discovery", "ready": false, "image": "pilot"}]}});
+        let p = readiness_patch(&pod, true, "t");
+        assert_eq!(
+            p["status"]["conditions"][0],
+            json!({"type": "Ready", "status": "True", "lastTransitionTime": "t"})
+        );
+        assert_eq!(p["status"]["containerStatuses"][0]["ready"], true);
+        assert_eq!(p["status"]["containerStatuses"][0]["image"], "pilot");
+        let p = readiness_patch(&pod, false, "t");
+        assert_eq!(p["status"]["conditions"][1]["status"], "False");
+        assert_eq!(p["status"]["containerStatuses"][0]["ready"], false);
+    }
 
     #[test]
     fn env_as_the_kubelet_sets_it() {

@@ -336,6 +336,8 @@ mod tests {
             &"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".to_string()
         ));
         assert!(args.contains(&"--cidr=10.1.255.0/24".to_string()));
-        assert_eq!(KWOK_STAGES.matches("kind: Stage").count(), 4);
+        assert_eq!(KWOK_STAGES.matches("kind: Stage").count(), 5);
+        // istiod's pods are left to the pod runner's readiness probe.
+        assert!(KWOK_STAGES.contains("name: pod-running-istiod"));
     }
 }
