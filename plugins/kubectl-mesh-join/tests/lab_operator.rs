@@ -163,7 +163,13 @@ fn join_waits_for_the_operators_ready_and_reads_the_gateway_address() {
             o
         })
         .unwrap());
-    let fix = ok(join(&lab, w.path(), "60s"));
+    // The label is now kubectl's: the repair must take it over explicitly.
+    let fix = ok(run(
+        JOIN,
+        &lab,
+        w.path(),
+        &["-f", "mesh.yaml", "--allow-loopback", "--force-conflicts"],
+    ));
     assert!(
         mesh_lab::audit::await_writes(
             &lab,
