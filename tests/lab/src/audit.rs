@@ -33,7 +33,11 @@ fn read_events(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
-/// A stored write by a client (not the controllers, not a dry run, not a review): `verb
+/// User agents of the lab's own cluster components, which write as the lab's admin user:
+/// the controller manager, the scheduler (pod bindings) and kwok (node and pod status).
+const COMPONENT_AGENTS: &[&str] = &["kube-controller-manager/", "kube-scheduler/", "kwok/"];
+
+/// A stored write by a client (not the lab's components, not a dry run, not a review): `verb
 /// resource name`.
 pub fn stored_write(e: &Value) -> Option<String> {
     let user = e["user"]["username"].as_str().unwrap_or("system:");
@@ -42,7 +46,7 @@ pub fn stored_write(e: &Value) -> Option<String> {
     let resource = e["objectRef"]["resource"].as_str().unwrap_or_default();
     let counts = e["stage"] == "ResponseComplete"
         && !user.starts_with("system:")
-        && !agent.starts_with("kube-controller-manager")
+        && !COMPONENT_AGENTS.iter().any(|a| agent.starts_with(a))
         && matches!(verb, "create" | "update" | "patch" | "delete")
         && !resource.starts_with("selfsubject")
         && !is_dry_run(e);
@@ -176,6 +180,16 @@ mod tests {
         let mut controller = base.clone();
         controller["user"]["username"] = json!("system:kube-controller-manager");
         assert_eq!(stored_write(&controller), None);
+        let mut component = base.clone();
+        for agent in [
+            "kube-scheduler/v0.0.0 (linux/amd64)",
+            "kwok/v0.8.0 (linux/amd64)",
+        ] {
+            component["userAgent"] = json!(agent);
+            assert_eq!(stored_write(&component), None, "{agent}");
+        }
+        component["userAgent"] = json!("kubectl-mesh-join/0.1.0");
+        assert!(stored_write(&component).is_some());
         let mut get = base;
         get["verb"] = json!("get");
         assert_eq!(stored_write(&get), None);
