@@ -13,7 +13,7 @@ from pathlib import Path
 from benchlab import sh
 
 SEED = Path(__file__).resolve().parent / "seed"
-ISTIO_VERSION = "v1.28.1"
+ISTIO_VERSION = "v1.30.3"
 
 # Seed 004, "Install Istio on the East cluster", step 1 (sailoperator.io/v1).
 ISTIO_MANIFEST = """apiVersion: sailoperator.io/v1

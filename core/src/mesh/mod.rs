@@ -3,7 +3,7 @@
 //! ```yaml
 //! meshID: mesh1
 //! certs: ./mesh-certs
-//! istio: { version: v1.28.1 }
+//! istio: { version: v1.30.3 }
 //! clusters:
 //!   - { name: east, context: kind-east, network: network1, role: primary }
 //!   - { name: west, context: kind-west, network: network2, role: remote, primary: east }
@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The default Istio version for new control planes.
-pub const DEFAULT_ISTIO_VERSION: &str = "v1.28.1";
+pub const DEFAULT_ISTIO_VERSION: &str = "v1.30.3";
 
 /// A cluster's role in the control plane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -39,7 +39,7 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IstioSpec {
-    /// Istio version for the `Istio` resources (`v1.28.1`).
+    /// Istio version for the `Istio` resources (default `v1.30.3`, the newest Sail 1.30.3 installs).
     #[serde(default = "default_version")]
     pub version: String,
     /// Also install `IstioCNI`.

@@ -17,12 +17,12 @@ use std::process::{Command, Stdio};
 const JOIN: &str = env!("CARGO_BIN_EXE_kubectl-mesh_join");
 const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/seed");
 
-const MESH: &str = "meshID: mesh1\ncerts: ./mesh-certs\nistio:\n  version: v1.28.1\nclusters:\n- {name: c1, context: lab-1, network: network1, role: primary}\n- {name: c2, context: lab-2, network: network2, role: primary}\n";
+const MESH: &str = "meshID: mesh1\ncerts: ./mesh-certs\nistio:\n  version: v1.30.3\nclusters:\n- {name: c1, context: lab-1, network: network1, role: primary}\n- {name: c2, context: lab-2, network: network2, role: primary}\n";
 
 /// Seed 004, "Install Istio on the East cluster", step 1.
 fn istio_manifest(i: usize) -> String {
     format!(
-        "apiVersion: sailoperator.io/v1\nkind: Istio\nmetadata:\n  name: default\nspec:\n  version: v1.28.1\n  namespace: istio-system\n  values:\n    global:\n      meshID: mesh1\n      network: network{i}\n      multiCluster:\n        clusterName: c{i}\n"
+        "apiVersion: sailoperator.io/v1\nkind: Istio\nmetadata:\n  name: default\nspec:\n  version: v1.30.3\n  namespace: istio-system\n  values:\n    global:\n      meshID: mesh1\n      network: network{i}\n      multiCluster:\n        clusterName: c{i}\n"
     )
 }
 
