@@ -120,6 +120,33 @@ pub fn kubeconfig(cluster: &str, server: &str, ca_b64: &str, token: &str) -> Str
     yaml_serde::to_string(&config).unwrap_or_default()
 }
 
+/// Whether `existing` (a remote secret's kubeconfig, e.g. written by `istioctl
+/// create-remote-secret`) reads the same cluster the same way as ours would: the same server,
+/// CA and token in its current context, whatever its layout. Then it is kept as it is.
+pub fn same_access(existing: &str, server: &str, ca_b64: &str, token: &str) -> bool {
+    let Ok(config) = yaml_serde::from_str::<Value>(existing) else {
+        return false;
+    };
+    let named = |list: &str, name: &Value| {
+        config[list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| &e["name"] == name)
+            .cloned()
+    };
+    let Some(context) = named("contexts", &config["current-context"]) else {
+        return false;
+    };
+    let cluster = named("clusters", &context["context"]["cluster"]).unwrap_or_default();
+    let user = named("users", &context["context"]["user"]).unwrap_or_default();
+    let trim = |s: &str| s.trim_end_matches('/').to_string();
+    cluster["cluster"]["server"].as_str().map(trim) == Some(trim(server))
+        && cluster["cluster"]["certificate-authority-data"].as_str() == Some(ca_b64)
+        && user["user"]["token"].as_str() == Some(token)
+        && user["user"].as_object().is_some_and(|u| u.len() == 1)
+}
+
 /// The remote secret for `cluster`, to be created in the reading cluster's Istio namespace.
 pub fn remote_secret(cluster: &str, kubeconfig: &str) -> Value {
     json!({
@@ -170,6 +197,34 @@ mod tests {
         ] {
             assert!(!is_loopback(s), "{s}");
         }
+    }
+
+    #[test]
+    fn access_is_compared_by_meaning_not_by_bytes() {
+        let ours = kubeconfig("west", "https://10.0.0.2:6443", "Q0E=", "tok");
+        assert!(same_access(&ours, "https://10.0.0.2:6443/", "Q0E=", "tok"));
+        // istioctl's layout: other order, flow style, the same meaning.
+        let theirs = "apiVersion: v1\nclusters:\n- cluster: {certificate-authority-data: Q0E=, server: 'https://10.0.0.2:6443'}\n  name: west\ncontexts:\n- context: {cluster: west, user: west}\n  name: west\ncurrent-context: west\nkind: Config\npreferences: {}\nusers:\n- name: west\n  user: {token: tok}\n";
+        assert!(same_access(theirs, "https://10.0.0.2:6443", "Q0E=", "tok"));
+        for (server, ca, token) in [
+            ("https://10.0.0.3:6443", "Q0E=", "tok"),
+            ("https://10.0.0.2:6443", "Q0I=", "tok"),
+            ("https://10.0.0.2:6443", "Q0E=", "old"),
+        ] {
+            assert!(
+                !same_access(theirs, server, ca, token),
+                "{server} {ca} {token}"
+            );
+        }
+        // A user with more than the token (an exec plugin, a client certificate) is not ours.
+        let exec = theirs.replace("{token: tok}", "{token: tok, exec: {command: x}}");
+        assert!(!same_access(&exec, "https://10.0.0.2:6443", "Q0E=", "tok"));
+        assert!(!same_access(
+            "not: [yaml",
+            "https://10.0.0.2:6443",
+            "Q0E=",
+            "tok"
+        ));
     }
 
     #[test]

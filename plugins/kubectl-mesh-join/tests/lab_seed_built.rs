@@ -180,6 +180,22 @@ fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing()
     assert_eq!(v.status.code(), Some(0), "{}", text(&v));
 
     // mesh-join over it: only what the seeds left out is written.
+    let plan = run(
+        JOIN,
+        &lab,
+        w.path(),
+        &[
+            "plan",
+            "-f",
+            "mesh.yaml",
+            "--allow-loopback",
+            "--force-conflicts",
+        ],
+    );
+    eprintln!(
+        "plan over the seed-built mesh (taking every field):\n{}",
+        text(&plan)
+    );
     let m = marks(&lab);
     let o = ok(run(
         JOIN,

@@ -331,9 +331,32 @@ async fn remote_secret_step(
         ));
         return Ok(step);
     };
-    let kubeconfig = remote_secret::kubeconfig(source, server, &ca, &token);
+    let mut kubeconfig = remote_secret::kubeconfig(source, server, &ca, &token);
+    let existing = existing_kubeconfig(reader, source).await?;
+    let kept = existing
+        .filter(|e| remote_secret::same_access(e, server, &ca, &token))
+        .inspect(|e| kubeconfig.clone_from(e));
     let secret = as_data(remote_secret::remote_secret(source, &kubeconfig));
-    plan_object(reader, secret, true, pending).await
+    let mut step = plan_object(reader, secret, true, pending).await?;
+    if kept.is_some() {
+        step.note = Some(
+            "kept: the existing kubeconfig reads the same server with the same CA and token".into(),
+        );
+    }
+    Ok(step)
+}
+
+/// The kubeconfig under key `source` of the remote secret for `source` in `reader`, if any.
+async fn existing_kubeconfig(reader: &Kube, source: &str) -> Result<Option<String>, ClusterError> {
+    use base64::Engine as _;
+    let name = format!("{REMOTE_SECRET_PREFIX}{source}");
+    let secret = reader
+        .get("v1", "Secret", Some(ISTIO_NAMESPACE), &name)
+        .await?;
+    Ok(secret
+        .and_then(|s| s["data"][source].as_str().map(str::to_string))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok()))
 }
 
 /// The namespaces a cluster plan creates.
