@@ -170,10 +170,20 @@ pub fn allocate_ports(count: usize) -> Result<Vec<u16>> {
 
 impl Lab {
     /// Starts `clusters` clusters in a temporary directory (kept when `MESH_LAB_KEEP` is set,
-    /// for reading the logs after a failed test).
+    /// for reading the logs after a failed test), with everything: CRDs, the Sail operator,
+    /// scheduler and fake nodes, istiod's pods as processes, load balancers.
+    /// [`Lab::up_with`] chooses.
     pub fn up(clusters: usize) -> Result<Lab> {
+        Lab::up_with(clusters, |_| {})
+    }
+
+    /// [`Lab::up`] with the options `adjust` leaves ([`LabOptions::new`]'s defaults: CRDs and
+    /// load balancers).
+    pub fn up_with(clusters: usize, adjust: impl FnOnce(&mut LabOptions)) -> Result<Lab> {
         let temp = tempfile::Builder::new().prefix("mesh-lab-").tempdir()?;
-        let mut lab = Lab::start(LabOptions::new(clusters, temp.path()))?;
+        let mut options = LabOptions::new(clusters, temp.path());
+        adjust(&mut options);
+        let mut lab = Lab::start(options)?;
         if std::env::var_os("MESH_LAB_KEEP").is_some() {
             eprintln!("mesh-lab: keeping {}", temp.path().display());
             let _ = temp.keep();

@@ -17,6 +17,9 @@ use std::time::Duration;
 
 pub use netproxy::egress_selector;
 
+/// The file in the cluster directory that names the newest istiod pod's monitoring address.
+pub const MONITORING_FILE: &str = "istiod-monitoring.addr";
+
 /// The pod-network proxy's socket, in the cluster directory.
 pub const SOCKET: &str = "pod-network.sock";
 
@@ -310,6 +313,10 @@ impl Runner {
             "mesh-lab pods: istiod pod {name} ({ip}) runs as pid {}",
             child.id()
         );
+        // Where to reach this istiod's monitoring port (`mesh-verify --istiod-address`): the
+        // lab has no kubelet to port-forward through.
+        let monitoring = format!("127.0.0.1:{}\n", local[4]);
+        std::fs::write(self.cluster_dir.join(MONITORING_FILE), monitoring)?;
         Ok((child, local[0]))
     }
 }

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mesh_lab::state::LabState;
-use mesh_lab::{Lab, LabOptions, metallb};
+use mesh_lab::{Lab, metallb};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -90,11 +90,8 @@ fn wait_ingress(
 
 #[test]
 fn each_cluster_gives_load_balancers_addresses_from_its_own_pool_and_nothing_else() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let mut options = LabOptions::new(2, tmp.path());
-    options.crds = false;
     let started = Instant::now();
-    let lab = Lab::start(options).expect("lab");
+    let lab = Lab::up_with(2, |o| o.crds = false).expect("lab");
     eprintln!(
         "lab: 2 clusters with load balancers up in {:.1}s; controller RSS (MiB): {:?}",
         started.elapsed().as_secs_f64(),
