@@ -81,7 +81,7 @@ sail_source() {
   echo "$SAIL_SHA256  $tarball" | sha256sum -c --quiet - >&2 || { echo "build.sh: $tarball does not have sha256 $SAIL_SHA256" >&2; exit 2; }
   rm -rf "$out/src" && mkdir -p "$out/src"
   tar xzf "$tarball" -C "$out/src" --strip-components=1
-  (cd "$out/src" && patch -s -p1 < "$here/sail/openshift-tls-out.patch")
+  (cd "$out/src" && patch -s -p1 < "$here/sail/lab.patch")
   cp "$here/sail/go.mod" "$here/sail/go.sum" "$out/src/"
   # Its image table, as the chart's Deployment hands it over (downward API of the annotations).
   awk '/^  annotations:/ {on=1; next} on && /^    images\./ {sub(/^    /, ""); k=$1; sub(/:$/, "", k); print k "=\"" $2 "\""; next} on {exit}' \

@@ -63,7 +63,7 @@ fn a_remote_reaches_its_primary_at_the_load_balancer_address_without_east_west_a
     let dir = tempfile::tempdir().unwrap();
     let out = expect_success(join(&lab, dir.path(), "60s"));
     let address = gateway_ingress(&lab, "lab-1");
-    assert_eq!(address, "127.0.101.1", "{}", describe(&out));
+    assert_eq!(address, "198.18.1.1", "{}", describe(&out));
     let west = kubectl_json(&lab, "lab-2", &["get", "istios.sailoperator.io", "default"])
         .expect("west's Istio");
     assert_eq!(

@@ -17,6 +17,7 @@ pub mod metallb;
 pub mod netproxy;
 pub mod operator;
 pub mod pki;
+pub mod podnet;
 pub mod pods;
 pub mod process;
 pub mod state;

@@ -78,6 +78,9 @@ enum Cmd {
         /// The cluster's API server URL.
         #[arg(long)]
         server: String,
+        /// Also serve the proxy on this loopback port (`HTTPS_PROXY` for the operator).
+        #[arg(long)]
+        http_proxy_port: Option<u16>,
     },
     /// Stop the lab's processes.
     Down {
@@ -194,11 +197,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cluster_dir,
             bin_dir,
             server,
+            http_proxy_port,
         } => {
             let runner = mesh_lab::pods::Runner {
                 cluster_dir,
                 bin_dir,
                 server,
+                http_proxy_port,
             };
             runner.run()?;
             Ok(ExitCode::SUCCESS)

@@ -3,8 +3,9 @@
 //! `status.loadBalancer.ingress` as on a cloud.
 //!
 //! Only the controller runs: it assigns addresses from an `IPAddressPool`. Its speaker, which
-//! would announce them (ARP, BGP), has nothing to do here because every pool lies in
-//! 127.0.0.0/8 (see [`pool_range`]). The CRDs come from the same MetalLB module version as
+//! would announce them (ARP, BGP), has nothing to do here: the lab's pod network routes the
+//! few connections it makes real (see [`crate::podnet`]), and every pool lies in a range that
+//! is never routed (see [`pool_range`]). The CRDs come from the same MetalLB module version as
 //! the binary (`tests/lab-go/build.sh metallb` puts them in the cache's `share/`).
 
 use crate::{Lab, allocate_ports, find_bin, pki};
@@ -21,17 +22,17 @@ pub const POOL: &str = "lab-pool";
 /// MetalLB's CRDs, in the cache's `share/` directory beside `bin/`.
 pub const CRD_FILE: &str = "metallb-crds.yaml";
 
-/// Clusters that can have a pool of their own (`127.0.101.0` … `127.0.255.0`).
-pub const MAX_CLUSTERS: usize = 155;
+/// Clusters that can have a pool of their own (`198.18.1.0` … `198.18.255.0`).
+pub const MAX_CLUSTERS: usize = 255;
 
-/// The address range of lab cluster `index` (0-based): `127.0.(101+index).1-…254`.
+/// The address range of lab cluster `index` (0-based): `198.18.(1+index).1-…254`.
 ///
-/// Why loopback: on Linux the whole of 127.0.0.0/8 is local to the host without any
-/// configuration, so an address handed out here belongs to this machine as a cloud load
-/// balancer's would belong to the cloud, needs no speaker, root or interface, and can never
-/// reach another machine. One /24 per cluster keeps clusters from overlapping, and starting at
-/// 127.0.101.0 keeps clear of 127.0.0.1, where the lab's own servers listen. `.0` and `.255`
-/// are left out: some clients refuse them.
+/// Why 198.18.0.0/15: it is reserved for benchmarks (RFC 2544) and never routed, so an
+/// address handed out here reaches no other machine; unlike loopback it is a valid endpoint
+/// address (Kubernetes refuses 127.0.0.0/8 in EndpointSlices, and a remote cluster's istiod
+/// Service points at its primary's gateway address). The lab's pod network routes the istiod
+/// ports a gateway exposes (see [`crate::podnet`]). One /24 per cluster keeps clusters from
+/// overlapping; `.0` and `.255` are left out: some clients refuse them.
 pub fn pool_range(index: usize) -> Result<String> {
     if index >= MAX_CLUSTERS {
         bail!(
@@ -40,8 +41,8 @@ pub fn pool_range(index: usize) -> Result<String> {
             index + 1
         );
     }
-    let third = 101 + index;
-    Ok(format!("127.0.{third}.1-127.0.{third}.254"))
+    let third = 1 + index;
+    Ok(format!("198.18.{third}.1-198.18.{third}.254"))
 }
 
 /// How many addresses [`pool_range`] holds.
@@ -227,11 +228,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pools_are_on_loopback_one_per_cluster_and_never_overlap() {
-        assert_eq!(pool_range(0).unwrap(), "127.0.101.1-127.0.101.254");
-        assert_eq!(pool_range(1).unwrap(), "127.0.102.1-127.0.102.254");
+    fn pools_are_unrouted_one_per_cluster_and_never_overlap() {
+        assert_eq!(pool_range(0).unwrap(), "198.18.1.1-198.18.1.254");
+        assert_eq!(pool_range(1).unwrap(), "198.18.2.1-198.18.2.254");
         let last = pool_range(MAX_CLUSTERS - 1).unwrap();
-        assert_eq!(last, "127.0.255.1-127.0.255.254");
+        assert_eq!(last, "198.18.255.1-198.18.255.254");
         let ranges: std::collections::BTreeSet<_> =
             (0..MAX_CLUSTERS).map(|i| pool_range(i).unwrap()).collect();
         assert_eq!(ranges.len(), MAX_CLUSTERS);
@@ -250,7 +251,7 @@ mod tests {
         assert_eq!(docs[0]["metadata"]["name"], NAMESPACE);
         assert_eq!(docs[1]["kind"], "IPAddressPool");
         assert_eq!(docs[1]["metadata"]["namespace"], NAMESPACE);
-        assert_eq!(docs[1]["spec"]["addresses"][0], "127.0.103.1-127.0.103.254");
+        assert_eq!(docs[1]["spec"]["addresses"][0], "198.18.3.1-198.18.3.254");
     }
 
     #[test]

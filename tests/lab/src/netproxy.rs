@@ -6,13 +6,22 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpStream};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
+#[cfg(test)]
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// `POD_IP:PORT` → `127.0.0.1:PORT` of the process serving it.
 pub type Routes = Arc<Mutex<BTreeMap<String, String>>>;
+
+/// Where a CONNECT target goes: a loopback address, or nowhere.
+pub type Router = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// A router over one fixed table.
+pub fn table_router(routes: Routes) -> Router {
+    Arc::new(move |target: &str| routes.lock().ok()?.get(target).cloned())
+}
 
 /// The API server's egress selector configuration: `cluster` traffic through the proxy.
 pub fn egress_selector(socket: &Path) -> String {
@@ -24,14 +33,32 @@ pub fn egress_selector(socket: &Path) -> String {
 
 /// Serves the proxy on the Unix socket `socket` until the process ends (one thread per
 /// connection).
-pub fn serve(socket: &Path, routes: Routes) -> std::io::Result<()> {
+pub fn serve(socket: &Path, router: Router) -> std::io::Result<()> {
     let _ = std::fs::remove_file(socket);
     let listener = UnixListener::bind(socket)?;
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
-            let routes = routes.clone();
+            let router = router.clone();
             std::thread::spawn(move || {
-                let _ = handle(conn, &routes);
+                let _ = conn
+                    .try_clone()
+                    .and_then(|w| handle(BufReader::new(conn), w, &router));
+            });
+        }
+    });
+    Ok(())
+}
+
+/// The same proxy on `127.0.0.1:port`, for programs that take `HTTPS_PROXY`.
+pub fn serve_tcp(port: u16, router: Router) -> std::io::Result<()> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let router = router.clone();
+            std::thread::spawn(move || {
+                let _ = conn
+                    .try_clone()
+                    .and_then(|w| handle(BufReader::new(conn), w, &router));
             });
         }
     });
@@ -46,9 +73,11 @@ pub fn connect_target(request_line: &str) -> Option<&str> {
     parts.next()?.starts_with("HTTP/").then_some(target)
 }
 
-fn handle(conn: UnixStream, routes: &Routes) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(conn.try_clone()?);
+fn handle<R, W>(mut reader: BufReader<R>, conn: W, router: &Router) -> std::io::Result<()>
+where
+    R: std::io::Read + Send + 'static,
+    W: HalfClose + Send + 'static,
+{
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let target = connect_target(line.trim_end()).map(str::to_string);
@@ -58,7 +87,7 @@ fn handle(conn: UnixStream, routes: &Routes) -> std::io::Result<()> {
             break;
         }
     }
-    let local = target.and_then(|t| routes.lock().ok()?.get(&t).cloned());
+    let local = target.and_then(|t| router(&t));
     let mut client = conn;
     let Some(local) = local else {
         client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n")?;
@@ -72,17 +101,38 @@ fn handle(conn: UnixStream, routes: &Routes) -> std::io::Result<()> {
         }
     };
     client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
-    client.set_read_timeout(None)?;
     let buffered = reader.buffer().to_vec();
     splice(client, reader, upstream, buffered)
 }
 
-fn splice(
-    client: UnixStream,
-    reader: BufReader<UnixStream>,
+/// A stream whose writing half can be closed on its own.
+pub trait HalfClose: Write {
+    /// Closes the writing half (the peer reads end of stream).
+    fn close_write(&self);
+}
+
+impl HalfClose for std::os::unix::net::UnixStream {
+    fn close_write(&self) {
+        let _ = self.shutdown(Shutdown::Write);
+    }
+}
+
+impl HalfClose for TcpStream {
+    fn close_write(&self) {
+        let _ = self.shutdown(Shutdown::Write);
+    }
+}
+
+fn splice<R, W>(
+    client: W,
+    reader: BufReader<R>,
     mut upstream: TcpStream,
     buffered: Vec<u8>,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    R: std::io::Read + Send + 'static,
+    W: HalfClose + Send + 'static,
+{
     upstream.write_all(&buffered)?;
     let mut from_client = reader.into_inner();
     let mut to_upstream = upstream.try_clone()?;
@@ -92,7 +142,7 @@ fn splice(
     });
     let mut to_client = client;
     let _ = std::io::copy(&mut upstream, &mut to_client);
-    let _ = to_client.shutdown(Shutdown::Write);
+    to_client.close_write();
     let _ = up.join();
     Ok(())
 }
@@ -126,7 +176,7 @@ mod tests {
             .insert("10.1.0.5:15017".into(), backend_addr);
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("proxy.sock");
-        serve(&socket, routes).unwrap();
+        serve(&socket, table_router(routes)).unwrap();
         let ask = |target: &str| {
             let mut s = UnixStream::connect(&socket).unwrap();
             write!(s, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").unwrap();

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 /// The operator's program name (in `status` and for [`Lab::stop_process`]).
 pub const OPERATOR: &str = "sail-operator";
 
+/// The file in a cluster directory naming the pod network's proxy port.
+const PROXY_PORT_FILE: &str = "pod-network.port";
+
 /// The namespace the operator runs in (`POD_NAMESPACE`), as its chart installs it.
 pub const OPERATOR_NAMESPACE: &str = "sail-operator";
 
@@ -87,7 +90,15 @@ impl Lab {
             format!("-health-probe-bind-address=127.0.0.1:{health}"),
             "-zap-log-level=info".into(),
         ];
-        let env = vec![("POD_NAMESPACE".to_string(), OPERATOR_NAMESPACE.to_string())];
+        let mut env = vec![("POD_NAMESPACE".to_string(), OPERATOR_NAMESPACE.to_string())];
+        // Its probe of a remote's istiod goes through the pod network, which resolves
+        // Service names as the cluster's DNS would (the operator runs outside any pod).
+        if let Ok(port) = std::fs::read_to_string(c.dir.join(PROXY_PORT_FILE)) {
+            env.push((
+                "HTTPS_PROXY".into(),
+                format!("http://127.0.0.1:{}", port.trim()),
+            ));
+        }
         self.spawn_extra(cluster, OPERATOR, &bin, &args, &env)?;
         let started = Instant::now();
         let what = format!("the Sail operator of {}", c.name);
@@ -109,11 +120,14 @@ impl Lab {
     pub fn start_pod_runner(&mut self, cluster: usize) -> Result<()> {
         let c = self.clusters()[cluster].clone();
         let exe = lab_exe()?;
+        let port = allocate_ports(1)?[0];
+        std::fs::write(c.dir.join(PROXY_PORT_FILE), port.to_string())?;
         let args = vec![
             "pods".to_string(),
             format!("--cluster-dir={}", c.dir.display()),
             format!("--bin-dir={}", self.bin_dir().display()),
             format!("--server={}", c.server),
+            format!("--http-proxy-port={port}"),
         ];
         self.spawn_extra(cluster, "mesh-lab-pods", &exe, &args, &[])?;
         let mut procs = self.procs_named(cluster, "mesh-lab-pods");

@@ -8,6 +8,7 @@
 //! When the pod goes, its process is stopped.
 
 use crate::netproxy::{self, Routes};
+use crate::podnet::{self, Kubectl};
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -41,6 +42,8 @@ pub struct Runner {
     pub bin_dir: PathBuf,
     /// The API server URL.
     pub server: String,
+    /// Also serve the proxy on this loopback port (`HTTPS_PROXY` for the operator).
+    pub http_proxy_port: Option<u16>,
 }
 
 struct Running {
@@ -150,19 +153,64 @@ impl Runner {
     /// Serves the proxy and keeps the istiod processes in step with the pods, until killed.
     pub fn run(&self) -> Result<()> {
         let routes: Routes = Default::default();
-        let socket = self.cluster_dir.join(SOCKET);
-        netproxy::serve(&socket, routes.clone())
-            .with_context(|| format!("pod-network proxy on {}", socket.display()))?;
         let user = "system:serviceaccount:istio-system:istiod";
         let istiod =
             crate::pki::component_kubeconfig(&self.cluster_dir, &self.server, "istiod", user)?;
+        let k = Kubectl {
+            bin: self.bin_dir.join("kubectl"),
+            kubeconfig: istiod.clone(),
+        };
+        let router = podnet::router(k.clone(), self.lab_dir(), routes.clone());
+        let socket = self.cluster_dir.join(SOCKET);
+        netproxy::serve(&socket, router.clone())
+            .with_context(|| format!("pod-network proxy on {}", socket.display()))?;
+        if let Some(port) = self.http_proxy_port {
+            netproxy::serve_tcp(port, router)
+                .with_context(|| format!("pod-network proxy on port {port}"))?;
+        }
         let mut running: BTreeMap<String, Running> = BTreeMap::new();
+        let mut through_gateway = Vec::new();
         loop {
             if let Err(e) = self.sync(&istiod, &routes, &mut running) {
                 eprintln!("mesh-lab pods: {e:#}");
             }
+            self.route_gateway(&k, &routes, &running, &mut through_gateway);
             std::thread::sleep(Duration::from_millis(500));
         }
+    }
+
+    fn lab_dir(&self) -> PathBuf {
+        self.cluster_dir
+            .parent()
+            .unwrap_or(&self.cluster_dir)
+            .to_path_buf()
+    }
+
+    /// Routes the gateway's exposed istiod ports to a Ready istiod of this cluster, and
+    /// publishes this cluster's table for the others.
+    fn route_gateway(
+        &self,
+        k: &Kubectl,
+        routes: &Routes,
+        running: &BTreeMap<String, Running>,
+        previous: &mut Vec<String>,
+    ) {
+        let Ok(mut table) = routes.lock() else { return };
+        for key in previous.drain(..) {
+            table.remove(&key);
+        }
+        if let Some(r) = running.values().find(|r| r.ready) {
+            for (from, to) in podnet::gateway_routes(k, &table, &r.ip) {
+                previous.push(from.clone());
+                table.insert(from, to);
+            }
+        }
+        let name = self
+            .cluster_dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy();
+        podnet::publish(&self.lab_dir(), &name, &table);
     }
 
     fn pods(&self, kubeconfig: &Path) -> Result<Vec<Value>> {

@@ -1,5 +1,5 @@
 //! Load balancers in the lab: MetalLB's controller gives `type: LoadBalancer` Services an
-//! address from their own cluster's loopback pool, as a cloud would, and nothing else does.
+//! address from their own cluster's pool, as a cloud would, and nothing else does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mesh_lab::state::LabState;
@@ -123,7 +123,7 @@ fn each_cluster_gives_load_balancers_addresses_from_its_own_pool_and_nothing_els
         )
         .unwrap_or_else(|| panic!("{ctx}: the east-west gateway got no address"));
         eprintln!("{ctx}: istio-eastwestgateway got {ip} after {took:?}");
-        let pool = format!("127.0.{}.", 101 + i);
+        let pool = format!("198.18.{}.", 1 + i);
         assert!(
             ip.starts_with(&pool),
             "{ctx}: {ip} is not from its pool {pool}0/24"

@@ -1,6 +1,8 @@
 //! Carrying a join out in the seeds' order, per group of clusters (primaries, then remotes):
 //! control plane → wait Ready → gateways and exposure (→ the gateway's address, when a remote
-//! needs it) → reader token once its ServiceAccount exists → remote secrets. Each stage is
+//! needs it) → reader token once its ServiceAccount exists → remote secrets; for remotes the
+//! reader token and remote secrets come before the wait (seed 001: a remote is Ready only once
+//! its primary's istiod reads it). Each stage is
 //! planned by the servers again right before it is applied (earlier stages changed what
 //! exists) and applied exactly; `--no-wait` applies the control planes and says what it left.
 
@@ -50,14 +52,26 @@ pub async fn run(
             .collect()
     });
     let mut created: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut secrets_done = false;
     for group in groups.iter().filter(|g| !g.is_empty()) {
-        if let Some(status) =
-            control_planes(opts, fleet, group, &mut done, &mut created, printer).await?
-        {
-            return Ok(Outcome { done, status });
-        }
+        let names = apply_control_planes(opts, fleet, group, &mut done, &mut created).await?;
         if opts.no_wait {
             continue;
+        }
+        let mut later = "gateways and exposure, reader tokens, remote secrets";
+        if group[0].role == Role::Remote && opts.installer == Installer::Sail {
+            // A remote turns Ready only once its primary's istiod reads it (it patches the
+            // remote's webhooks, which the operator then probes): its reader token and the
+            // remote secrets come before the wait, as in the seeds.
+            if let Some(status) = reader_tokens(opts, scope, fleet, &mut done, printer).await? {
+                return Ok(Outcome { done, status });
+            }
+            remote_secrets(scope, fleet, servers, &created, &mut done, printer).await?;
+            secrets_done = true;
+            later = "gateways and exposure";
+        }
+        if let Some(status) = wait_ready(opts, fleet, &names, &mut done, printer, later).await? {
+            return Ok(Outcome { done, status });
         }
         apply_stage(opts, fleet, group, Stage::Gateways, &mut done).await?;
         let needs_address: Vec<String> = group
@@ -82,10 +96,12 @@ pub async fn run(
             status: ExitStatus::Success,
         });
     }
-    if let Some(status) = reader_tokens(opts, scope, fleet, &mut done, printer).await? {
-        return Ok(Outcome { done, status });
+    if !secrets_done {
+        if let Some(status) = reader_tokens(opts, scope, fleet, &mut done, printer).await? {
+            return Ok(Outcome { done, status });
+        }
+        remote_secrets(scope, fleet, servers, &created, &mut done, printer).await?;
     }
-    remote_secrets(scope, fleet, servers, &created, &mut done, printer).await?;
     Ok(Outcome {
         done,
         status: ExitStatus::Success,
@@ -93,16 +109,15 @@ pub async fn run(
 }
 
 /// Applies the control plane stage of a group (a remote whose pilot address is unknown is
-/// left, named) and waits for Ready unless `--no-wait`. `Some(status)` ends the run.
-async fn control_planes(
+/// refused, named); returns the clusters to wait for.
+async fn apply_control_planes(
     opts: &JoinOptions,
     fleet: &Fleet,
     group: &[&ClusterSpec],
     done: &mut Plan,
     created: &mut BTreeMap<String, Vec<String>>,
-    printer: &Printer,
-) -> Result<Option<ExitStatus>, Error> {
-    let mut ready_group = Vec::new();
+) -> Result<Vec<String>, Error> {
+    let mut names = Vec::new();
     for c in group {
         let pilot = pilot_for(&opts.mesh, c, fleet).await?;
         if c.role == Role::Remote && pilot.is_none() {
@@ -124,14 +139,27 @@ async fn control_planes(
             apply_one(fleet, &cp, Stage::ControlPlane).await?;
             done.merge(cp);
         }
-        ready_group.push(c.name.clone());
+        names.push(c.name.clone());
     }
-    if opts.no_wait || opts.installer != Installer::Sail {
+    Ok(names)
+}
+
+/// Waits for the group's control planes to be Ready (Sail only). `Some(status)` ends the
+/// run, naming what was left (`later`).
+async fn wait_ready(
+    opts: &JoinOptions,
+    fleet: &Fleet,
+    names: &[String],
+    done: &mut Plan,
+    printer: &Printer,
+    later: &str,
+) -> Result<Option<ExitStatus>, Error> {
+    if opts.installer != Installer::Sail {
         return Ok(None);
     }
     let late = wait_control_planes(
         fleet,
-        &ready_group,
+        names,
         opts.mesh.istio.cni,
         opts.wait_timeout,
         printer,
@@ -140,13 +168,7 @@ async fn control_planes(
     if late.is_empty() {
         return Ok(None);
     }
-    let taken = std::mem::take(done);
-    let out = left(
-        &late,
-        "gateways and exposure, reader tokens, remote secrets",
-        taken,
-        printer,
-    );
+    let out = left(&late, later, std::mem::take(done), printer);
     *done = out.done;
     Ok(Some(out.status))
 }

@@ -1,0 +1,228 @@
+//! Routing on the lab's pod network, across clusters: what cluster DNS, Service routing and
+//! an east-west gateway do for the few connections the lab makes real.
+//!
+//! - Service names (`istiod.istio-system.svc:443`) resolve as cluster DNS and kube-proxy would:
+//!   the Service's port to its target port on a ready endpoint of its EndpointSlices (for a
+//!   selector-less Service, the endpoints its owner wrote, e.g. a remote's istiod pointing at
+//!   its primary's gateway).
+//! - Each cluster's runner publishes its routes in `LAB/pod-network/<cluster>.json`; a target
+//!   not in the cluster's own table is looked up in the others' (load-balancer addresses are
+//!   reachable from every cluster, as on one network).
+//! - An east-west gateway's load-balancer address routes the istiod ports a Gateway in that
+//!   cluster exposes (15012, 15017: what the expose-istiod Gateway and its TLS passthrough
+//!   routes do) to that cluster's istiod. Nothing else is routed through a gateway: 15443
+//!   (cross-network mTLS to workloads) needs Envoy, which the lab does not run.
+
+use crate::netproxy::{Router, Routes};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+/// The istiod ports an east-west gateway can expose.
+pub const EXPOSED_ISTIOD_PORTS: [u16; 2] = [15012, 15017];
+
+/// How to ask one cluster's API server.
+#[derive(Debug, Clone)]
+pub struct Kubectl {
+    /// The kubectl program.
+    pub bin: PathBuf,
+    /// A single-context kubeconfig.
+    pub kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    /// `kubectl get ARGS -o json`, `None` on failure.
+    pub fn get(&self, args: &[&str]) -> Option<Value> {
+        let out = Command::new(&self.bin)
+            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .arg("get")
+            .args(args)
+            .args(["-o", "json"])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten()
+    }
+}
+
+/// `name.namespace.svc[.cluster.local]:port` → (name, namespace, port).
+pub fn service_target(target: &str) -> Option<(&str, &str, u16)> {
+    let (host, port) = target.rsplit_once(':')?;
+    let host = host
+        .strip_suffix(".svc.cluster.local")
+        .or_else(|| host.strip_suffix(".svc"))?;
+    let (name, ns) = host.split_once('.')?;
+    Some((name, ns, port.parse().ok()?))
+}
+
+/// The `ip:port` a Service port leads to: its target port (number, or the name of an
+/// EndpointSlice port) on the first ready endpoint.
+pub fn endpoint_of(service: &Value, slices: &[Value], port: u16) -> Option<String> {
+    let sp = service["spec"]["ports"]
+        .as_array()?
+        .iter()
+        .find(|p| p["port"].as_u64() == Some(u64::from(port)))?;
+    let name = sp["name"].as_str().unwrap_or_default();
+    for slice in slices {
+        let port = slice["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"].as_str().unwrap_or_default() == name)
+            .and_then(|p| p["port"].as_u64())
+            .or_else(|| sp["targetPort"].as_u64());
+        let ready = slice["endpoints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["conditions"]["ready"] != false);
+        if let (Some(port), Some(e)) = (port, ready) {
+            return Some(format!("{}:{port}", e["addresses"][0].as_str()?));
+        }
+    }
+    None
+}
+
+fn resolve_service(k: &Kubectl, target: &str) -> Option<String> {
+    let (name, ns, port) = service_target(target)?;
+    let service = k.get(&["service", name, "-n", ns])?;
+    let selector = format!("kubernetes.io/service-name={name}");
+    let slices = k.get(&["endpointslices", "-n", ns, "-l", &selector])?;
+    endpoint_of(&service, slices["items"].as_array()?, port)
+}
+
+/// The directory of the published route tables.
+pub fn tables_dir(lab_dir: &Path) -> PathBuf {
+    lab_dir.join("pod-network")
+}
+
+/// Writes this cluster's routes for the other clusters' proxies.
+pub fn publish(lab_dir: &Path, cluster: &str, table: &BTreeMap<String, String>) {
+    let dir = tables_dir(lab_dir);
+    let _ = std::fs::create_dir_all(&dir);
+    let tmp = dir.join(format!(".{cluster}.json"));
+    if std::fs::write(&tmp, serde_json::to_vec(table).unwrap_or_default()).is_ok() {
+        let _ = std::fs::rename(tmp, dir.join(format!("{cluster}.json")));
+    }
+}
+
+fn published(lab_dir: &Path, target: &str) -> Option<String> {
+    let entries = std::fs::read_dir(tables_dir(lab_dir)).ok()?;
+    entries.flatten().find_map(|e| {
+        let text = std::fs::read(e.path()).ok()?;
+        let table: BTreeMap<String, String> = serde_json::from_slice(&text).ok()?;
+        table.get(target).cloned()
+    })
+}
+
+/// The router of one cluster's proxy: Service names resolved in that cluster, then its own
+/// table, then the tables the other clusters published.
+pub fn router(k: Kubectl, lab_dir: PathBuf, own: Routes) -> Router {
+    Arc::new(move |target: &str| {
+        let target = resolve_service(&k, target).unwrap_or_else(|| target.to_string());
+        let local = own.lock().ok()?.get(&target).cloned();
+        local.or_else(|| published(&lab_dir, &target))
+    })
+}
+
+/// Routes through this cluster's east-west gateway: each load-balancer address of
+/// `istio-eastwestgateway`, for each istiod port a Gateway here exposes, to where `istiod`
+/// (`POD_IP`) serves that port.
+pub fn gateway_routes(
+    k: &Kubectl,
+    own: &BTreeMap<String, String>,
+    istiod_ip: &str,
+) -> Vec<(String, String)> {
+    let Some(svc) = k.get(&["service", "istio-eastwestgateway", "-n", "istio-system"]) else {
+        return Vec::new();
+    };
+    let gateways = k
+        .get(&["gateways.networking.istio.io", "-A"])
+        .unwrap_or_default();
+    let exposed = exposed_ports(&gateways);
+    let mut out = Vec::new();
+    for ingress in svc["status"]["loadBalancer"]["ingress"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let Some(ip) = ingress["ip"].as_str() else {
+            continue;
+        };
+        for port in EXPOSED_ISTIOD_PORTS.iter().filter(|p| exposed.contains(p)) {
+            if let Some(local) = own.get(&format!("{istiod_ip}:{port}")) {
+                out.push((format!("{ip}:{port}"), local.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The istiod ports the east-west gateway's Gateways expose (servers selecting
+/// `istio: eastwestgateway`).
+pub fn exposed_ports(gateways: &Value) -> Vec<u16> {
+    let mut ports = Vec::new();
+    for g in gateways["items"].as_array().into_iter().flatten() {
+        if g["spec"]["selector"]["istio"] != "eastwestgateway" {
+            continue;
+        }
+        for s in g["spec"]["servers"].as_array().into_iter().flatten() {
+            if let Some(p) = s["port"]["number"]
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+            {
+                ports.push(p);
+            }
+        }
+    }
+    ports
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn service_names_as_cluster_dns_has_them() {
+        assert_eq!(
+            service_target("istiod.istio-system.svc:443"),
+            Some(("istiod", "istio-system", 443))
+        );
+        assert_eq!(
+            service_target("istiod.istio-system.svc.cluster.local:15012"),
+            Some(("istiod", "istio-system", 15012))
+        );
+        assert_eq!(service_target("10.1.1.1:15017"), None);
+        assert_eq!(service_target("istiod:443"), None);
+    }
+
+    #[test]
+    fn a_service_port_leads_to_a_ready_endpoint_on_its_target_port() {
+        let svc = json!({"spec": {"ports": [{"name": "https-webhook", "port": 443, "targetPort": 15017}]}});
+        let slices = vec![json!({"ports": [{"name": "https-webhook", "port": 15017}],
+                   "endpoints": [{"addresses": ["10.1.1.9"], "conditions": {"ready": false}},
+                                 {"addresses": ["10.1.1.1"], "conditions": {"ready": true}}]})];
+        assert_eq!(
+            endpoint_of(&svc, &slices, 443),
+            Some("10.1.1.1:15017".into())
+        );
+        assert_eq!(endpoint_of(&svc, &slices, 80), None);
+        assert_eq!(endpoint_of(&svc, &[], 443), None);
+    }
+
+    #[test]
+    fn only_ports_a_gateway_of_the_east_west_gateway_exposes() {
+        let gws = json!({"items": [
+            {"spec": {"selector": {"istio": "eastwestgateway"}, "servers": [
+                {"port": {"number": 15012}}, {"port": {"number": 15017}}]}},
+            {"spec": {"selector": {"istio": "ingressgateway"}, "servers": [{"port": {"number": 443}}]}},
+        ]});
+        assert_eq!(exposed_ports(&gws), vec![15012, 15017]);
+        assert!(exposed_ports(&json!({"items": []})).is_empty());
+    }
+}
