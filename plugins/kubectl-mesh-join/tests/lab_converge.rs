@@ -328,10 +328,6 @@ fn fields_another_manager_owns_stop_the_run_until_force_conflicts_and_the_charts
         "lab-1",
         "apiVersion: sailoperator.io/v1\nkind: Istio\nmetadata: {name: default}\nspec: {values: {global: {network: gitops-net}}}\n",
     );
-    take(
-        "lab-2",
-        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: istio-reader-service-account, namespace: istio-system, labels: {app: gitops}}\n",
-    );
     let m = marks(&lab);
     let refused = join_with(&lab, w, "mesh.yaml", &text_mesh, &[]);
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
@@ -347,9 +343,8 @@ fn fields_another_manager_owns_stop_the_run_until_force_conflicts_and_the_charts
         writes.iter().all(Vec::is_empty),
         "a refused run wrote {writes:?}"
     );
-    // The reader account's conflict is found too (the run stops at the first cluster's).
-    // The reader account is the charts' (here: the gitops tool's): even --create-reader never
-    // takes it over; the plan says it is left as it is, and its fields stay the other tool's.
+    // The reader account and its RBAC are the charts' (the operator's Helm release): even
+    // --create-reader leaves them as they are, and takes none of their fields.
     let only_west = ok(join_with(
         &lab,
         w,
@@ -358,50 +353,37 @@ fn fields_another_manager_owns_stop_the_run_until_force_conflicts_and_the_charts
         &["--only", "west", "--create-reader"],
     ));
     let table = String::from_utf8_lossy(&only_west.stdout);
-    assert!(
-        table.lines().any(|l| l
-            .contains("ServiceAccount istio-system/istio-reader-service-account")
-            && l.contains("left as it is")),
-        "{table}"
-    );
-    let sa = kubectl_json(
-        &lab,
-        "lab-2",
+    for object in [
+        "ServiceAccount istio-system/istio-reader-service-account",
+        "ClusterRole istio-reader-clusterrole-istio-system",
+        "ClusterRoleBinding istio-reader-clusterrole-istio-system",
+    ] {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.contains(object) && l.contains("left as it is")),
+            "{object}: {table}"
+        );
+    }
+    let managers = |args: &[&str]| {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.push("--show-managed-fields");
+        kubectl_json(&lab, "lab-2", &all).unwrap()["metadata"]["managedFields"].to_string()
+    };
+    for args in [
+        &["sa", "istio-reader-service-account", "-n", "istio-system"][..],
+        &["clusterrole", "istio-reader-clusterrole-istio-system"][..],
         &[
-            "get",
-            "sa",
-            "istio-reader-service-account",
-            "-n",
-            "istio-system",
-            "--show-managed-fields",
-        ],
-    )
-    .unwrap();
-    assert_eq!(sa["metadata"]["labels"]["app"], "gitops");
-    let managers: Vec<&str> = sa["metadata"]["managedFields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["manager"].as_str())
-        .collect();
-    assert!(!managers.contains(&"kubectl-mesh"), "{managers:?}");
-    // Positive control: the same run takes the ClusterRole, which nobody else made.
-    let role = kubectl_json(
-        &lab,
-        "lab-2",
-        &[
-            "get",
-            "clusterrole",
+            "clusterrolebinding",
             "istio-reader-clusterrole-istio-system",
-            "--show-managed-fields",
-        ],
-    )
-    .unwrap();
-    assert!(
-        role["metadata"]["managedFields"]
-            .to_string()
-            .contains("kubectl-mesh")
-    );
+        ][..],
+    ] {
+        let m = managers(args);
+        assert!(!m.contains("kubectl-mesh"), "{args:?}: {m}");
+    }
+    // Positive control: the probe sees our manager where we do write (west's Istio).
+    assert!(managers(&["istio", "default"]).contains("kubectl-mesh"));
     // Positive control: --force-conflicts writes, the fields are ours again, and a later run
     // is quiet.
     let forced = ok(join_with(

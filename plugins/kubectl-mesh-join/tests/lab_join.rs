@@ -465,7 +465,6 @@ fn multi_primary_on_three_clusters_survives_interruption() {
                 "--timeout",
                 "60s",
                 "--allow-loopback",
-                "--create-reader",
             ])
             .current_dir(w)
             .env("KUBECONFIG", lab.kubeconfig())

@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mesh_lab::Lab;
-use mesh_lab::standin::OperatorStandIn;
 use mesh_lab::testing::{describe, expect_success, kubectl_json, plugin_path, run_plugin};
 use std::path::Path;
 use std::process::Output;
@@ -16,7 +15,7 @@ const MESH: &str = "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n\
 - {name: east, context: lab-1, network: network1, role: primary}\n\
 - {name: west, context: lab-2, network: network2, role: remote, primary: east}\n";
 
-/// Certificates made and applied, then `mesh-join` with the operator's stand-in.
+/// Certificates made and applied, then `mesh-join` (the lab's Sail operator installs).
 fn join(lab: &Lab, dir: &Path, timeout: &str) -> Output {
     std::fs::write(dir.join("mesh.yaml"), MESH).unwrap();
     let certs = plugin_path("kubectl-mesh-certs");
@@ -29,15 +28,7 @@ fn join(lab: &Lab, dir: &Path, timeout: &str) -> Output {
     ];
     expect_success(run_plugin(&certs, lab, dir, &create));
     expect_success(run_plugin(&certs, lab, dir, &["apply", "-f", "mesh.yaml"]));
-    let _operator = OperatorStandIn::start(lab);
-    let args = [
-        "-f",
-        "mesh.yaml",
-        "--allow-loopback",
-        "--create-reader",
-        "--timeout",
-        timeout,
-    ];
+    let args = ["-f", "mesh.yaml", "--allow-loopback", "--timeout", timeout];
     run_plugin(JOIN, lab, dir, &args)
 }
 
