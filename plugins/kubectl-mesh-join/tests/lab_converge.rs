@@ -97,8 +97,13 @@ fn snapshot(lab: &Lab, ctx: &str) -> BTreeMap<String, Value> {
             .unwrap_or_else(|| panic!("{ctx}: kubectl get {kind} failed"));
         for item in list["items"].as_array().unwrap() {
             let name = item["metadata"]["name"].as_str().unwrap().to_string();
-            let system =
-                name.starts_with("system:") || name == "kube-root-ca.crt" || name == "default";
+            // The operator's Helm release history differs with the path taken; what the
+            // release rendered (istiod, its config, RBAC) is compared like our objects.
+            let history = item["type"] == "helm.sh/release.v1";
+            let system = name.starts_with("system:")
+                || name == "kube-root-ca.crt"
+                || name == "default"
+                || history;
             let ours = ns.is_some() || kind.contains("sailoperator") || name.starts_with("istio");
             if !system && ours {
                 out.insert(format!("{kind} {name}"), normalize(item.clone()));

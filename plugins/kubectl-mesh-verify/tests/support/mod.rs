@@ -54,7 +54,8 @@ pub fn patch_status(lab: &Lab, ctx: &str, what: &[&str], status: &Value) {
     kubectl(lab, ctx, &args);
 }
 
-/// What the Sail operator writes on a reconciled, healthy `Istio` (the lab runs no operator).
+/// What the Sail operator writes on a reconciled, healthy `Istio` (the lab's operator writes
+/// the same once istiod is Ready; tests that fault it write it themselves).
 pub fn istio_reconciled(lab: &Lab, ctx: &str) {
     let now = "2026-01-01T00:00:00Z";
     patch_status(
@@ -67,15 +68,16 @@ pub fn istio_reconciled(lab: &Lab, ctx: &str) {
     );
 }
 
-/// An istiod Pod object as the operator's Deployment would create it. The lab has no kubelet,
-/// so its status (Running, Ready) is written through the status subresource, as a kubelet would.
+/// A second istiod Pod object, whose kubelet the test plays: bound to a node nothing serves
+/// (so neither the scheduler, kwok nor the lab's pod runner acts on it), its status (Running,
+/// Ready, or crash-looping) written through the status subresource, as a kubelet would.
 pub fn istiod_pod(lab: &Lab, ctx: &str) {
     apply(
         lab,
         ctx,
         &json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "istiod-lab", "namespace": "istio-system", "labels": {"app": "istiod", "istio": "pilot"}},
-            "spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.28.1"}]}}),
+            "spec": {"nodeName": "no-kubelet", "containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.28.1"}]}}),
     );
     istiod_pod_status(lab, ctx, true, 0, None);
 }
