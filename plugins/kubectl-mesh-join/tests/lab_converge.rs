@@ -124,6 +124,14 @@ fn normalize(mut v: Value) -> Value {
     ] {
         meta.remove(k);
     }
+    for owner in meta
+        .get_mut("ownerReferences")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        owner.as_object_mut().map(|o| o.remove("uid"));
+    }
     if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
         a.remove("kubernetes.io/service-account.uid");
         a.remove("deployment.kubernetes.io/revision");

@@ -459,13 +459,7 @@ fn multi_primary_on_three_clusters_survives_interruption() {
     for writes in [1usize, 2, 3] {
         let m = marks(&lab);
         let mut child = Command::new(JOIN)
-            .args([
-                "-f",
-                "mesh.yaml",
-                "--timeout",
-                "60s",
-                "--allow-loopback",
-            ])
+            .args(["-f", "mesh.yaml", "--timeout", "60s", "--allow-loopback"])
             .current_dir(w)
             .env("KUBECONFIG", lab.kubeconfig())
             .stdout(std::process::Stdio::null())

@@ -237,7 +237,7 @@ mod tests {
             (0..MAX_CLUSTERS).map(|i| pool_range(i).unwrap()).collect();
         assert_eq!(ranges.len(), MAX_CLUSTERS);
         let err = pool_range(MAX_CLUSTERS).unwrap_err().to_string();
-        assert!(err.contains("lab-156") && err.contains("hint"), "{err}");
+        assert!(err.contains("lab-256") && err.contains("hint"), "{err}");
     }
 
     #[test]

@@ -162,6 +162,21 @@ pub fn gateway_routes(
     out
 }
 
+/// The addresses a gateway Service is reached at: its load-balancer ingress and its
+/// `externalIPs` (what kube-proxy routes on a real node; the mesh file's `eastWestAddress`).
+pub fn gateway_addresses(svc: &Value) -> Vec<String> {
+    let ingress = svc["status"]["loadBalancer"]["ingress"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    let external = svc["spec"]["externalIPs"].as_array().into_iter().flatten();
+    ingress
+        .map(|i| &i["ip"])
+        .chain(external)
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
 /// The istiod ports the east-west gateway's Gateways expose (servers selecting
 /// `istio: eastwestgateway`).
 pub fn exposed_ports(gateways: &Value) -> Vec<u16> {
@@ -213,6 +228,14 @@ mod tests {
         );
         assert_eq!(endpoint_of(&svc, &slices, 80), None);
         assert_eq!(endpoint_of(&svc, &[], 443), None);
+    }
+
+    #[test]
+    fn a_gateway_is_reached_at_its_load_balancer_and_external_addresses() {
+        let svc = json!({"spec": {"externalIPs": ["192.0.2.1"]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "198.18.1.1"}, {"hostname": "lb.example"}]}}});
+        assert_eq!(gateway_addresses(&svc), vec!["198.18.1.1", "192.0.2.1"]);
+        assert!(gateway_addresses(&json!({})).is_empty());
     }
 
     #[test]

@@ -224,7 +224,11 @@ impl Runner {
             String::from_utf8_lossy(&out.stderr)
         );
         let list: Value = serde_json::from_slice(&out.stdout)?;
-        let cluster = self.cluster_dir.file_name().unwrap_or_default().to_string_lossy();
+        let cluster = self
+            .cluster_dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy();
         let prefix = format!("{cluster}-");
         // Only pods on the lab's own (kwok) nodes: an object a test writes as a kubelet would,
         // on no node or another, is not ours to run.
@@ -232,7 +236,11 @@ impl Runner {
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|p| p["spec"]["nodeName"].as_str().is_some_and(|n| n.starts_with(&prefix)))
+            .filter(|p| {
+                p["spec"]["nodeName"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(&prefix))
+            })
             .cloned()
             .collect())
     }

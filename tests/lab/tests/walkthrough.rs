@@ -29,16 +29,35 @@ fn walkthrough() -> String {
 #[test]
 fn the_readme_lab_walkthrough_runs_as_written() {
     let script = walkthrough();
-    assert!(script.contains("kubectl-mesh_join -f mesh.yaml"), "{script}");
-    assert!(!script.contains("--no-wait") && !script.contains("eastWestAddress"), "{script}");
-    let bin = Path::new(env!("CARGO_BIN_EXE_mesh-lab")).parent().unwrap().to_path_buf();
-    for plugin in ["kubectl-mesh-certs", "kubectl-mesh-join", "kubectl-mesh-verify"] {
+    assert!(
+        script.contains("kubectl-mesh_join -f mesh.yaml"),
+        "{script}"
+    );
+    assert!(
+        !script.contains("--no-wait") && !script.contains("eastWestAddress"),
+        "{script}"
+    );
+    let bin = Path::new(env!("CARGO_BIN_EXE_mesh-lab"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    for plugin in [
+        "kubectl-mesh-certs",
+        "kubectl-mesh-join",
+        "kubectl-mesh-verify",
+    ] {
         mesh_lab::plugin_bin(plugin).expect("plugin binary");
     }
     let dir = tempfile::tempdir().unwrap();
     // Whatever happens, the lab it started is stopped.
-    let guarded = format!("trap 'mesh-lab down --dir ./lab >/dev/null 2>&1' EXIT\nset -euo pipefail\n{script}\n");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let guarded = format!(
+        "trap 'mesh-lab down --dir ./lab >/dev/null 2>&1' EXIT\nset -euo pipefail\n{script}\n"
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let out = Command::new("bash")
         .arg("-c")
         .arg(&guarded)
