@@ -29,7 +29,8 @@ fn mesh(first: usize, clusters: &[&str]) -> String {
         let ctx = format!("lab-{}", first + i);
         let extra = match f.get(3) {
             Some(p) => format!(", primary: {p}"),
-            None => format!(", eastWestAddress: 192.0.2.{}", i + 1),
+            // One address per lab cluster: the lab's clusters share one network.
+            None => format!(", eastWestAddress: 192.0.2.{}", first + i),
         };
         out.push_str(&format!(
             "- {{name: {}, context: {ctx}, network: {}, role: {}{extra}}}\n",
