@@ -128,6 +128,36 @@ fn join_waits_for_the_operators_ready_and_reads_the_gateway_address() {
             gw["status"]["availableReplicas"].as_u64() >= Some(1),
             "{ctx}: {gw}"
         );
+        // Its pods were created after the injector served: istiod injected them (the
+        // Deployment asks for `image: auto`; the pod runs istio-proxy's real image).
+        let pods = kubectl_json(
+            &lab,
+            ctx,
+            &[
+                "get",
+                "pods",
+                "-n",
+                "istio-system",
+                "-l",
+                "app=istio-eastwestgateway",
+            ],
+        )
+        .expect("gateway pods");
+        let pods = pods["items"].as_array().unwrap();
+        assert!(!pods.is_empty(), "{ctx}: no gateway pods");
+        for pod in pods {
+            let image = pod["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                image.contains("proxyv2"),
+                "{ctx}: gateway pod not injected: {pod}"
+            );
+            assert!(
+                pod["metadata"]["annotations"]["sidecar.istio.io/status"].is_string(),
+                "{ctx}: {pod}"
+            );
+        }
     }
     for (ctx, peer) in [("lab-1", "west"), ("lab-2", "east")] {
         let name = format!("istio-remote-secret-{peer}");
