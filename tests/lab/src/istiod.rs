@@ -94,6 +94,9 @@ fn write_cacerts(
         let bytes =
             base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or_default())?;
         let path = dir.join(k);
+        if fs::read(&path).is_ok_and(|old| old == bytes) {
+            continue; // as a Secret volume: a file changes only when the Secret does
+        }
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create(true)

@@ -19,6 +19,7 @@ pub mod operator;
 pub mod pki;
 pub mod podnet;
 pub mod pods;
+pub mod podspec;
 pub mod process;
 pub mod state;
 pub mod testing;

@@ -9,6 +9,7 @@
 
 use crate::netproxy::{self, Routes};
 use crate::podnet::{self, Kubectl};
+use crate::podspec::{LISTENERS, container_env, listen_locally, now, pod_key, readiness_patch};
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -23,15 +24,6 @@ pub const MONITORING_FILE: &str = "istiod-monitoring.addr";
 
 /// The pod-network proxy's socket, in the cluster directory.
 pub const SOCKET: &str = "pod-network.sock";
-
-/// The ports of the istiod container, by the flag that sets each listener.
-const LISTENERS: [(&str, u16); 5] = [
-    ("--httpAddr", 8080),
-    ("--grpcAddr", 15010),
-    ("--secureGRPCAddr", 15012),
-    ("--httpsAddr", 15017),
-    ("--monitoringAddr", 15014),
-];
 
 /// What the runner needs: the cluster's directory, the lab binaries, its proxy port.
 #[derive(Debug, Clone)]
@@ -53,100 +45,8 @@ struct Running {
     http: u16,
     /// Whether the pod's status says Ready (as this runner last wrote it).
     ready: bool,
-}
-
-/// A container's environment as the kubelet would set it: literal values and the field
-/// references istiod uses (name, namespace, service account, node); resource references
-/// (GOMAXPROCS, GOMEMLIMIT) are left unset, as without limits.
-pub fn container_env(pod: &Value, container: &Value) -> Vec<(String, String)> {
-    let field = |path: &str| -> Option<String> {
-        let v = match path {
-            "metadata.name" => &pod["metadata"]["name"],
-            "metadata.namespace" => &pod["metadata"]["namespace"],
-            "spec.serviceAccountName" => &pod["spec"]["serviceAccountName"],
-            "spec.nodeName" => &pod["spec"]["nodeName"],
-            "status.podIP" => &pod["status"]["podIP"],
-            _ => return None,
-        };
-        v.as_str().map(str::to_string)
-    };
-    let mut out = Vec::new();
-    for e in container["env"].as_array().into_iter().flatten() {
-        let Some(name) = e["name"].as_str() else {
-            continue;
-        };
-        let value = match (&e["value"], &e["valueFrom"]["fieldRef"]["fieldPath"]) {
-            (Value::String(v), _) => Some(v.clone()),
-            (_, Value::String(path)) => field(path),
-            (Value::Null, Value::Null) if e["valueFrom"].is_null() => Some(String::new()),
-            _ => None,
-        };
-        if let Some(v) = value {
-            out.push((name.to_string(), v));
-        }
-    }
-    out
-}
-
-/// The container's command line with every listener moved to the given loopback ports
-/// (later flags win), and the routes `POD_IP:PORT` → `127.0.0.1:LOCAL` for the proxy.
-pub fn listen_locally(
-    container: &Value,
-    pod_ip: &str,
-    local: &[u16],
-) -> (Vec<String>, Vec<(String, String)>) {
-    let mut args: Vec<String> = container["args"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a.as_str().map(str::to_string))
-        .collect();
-    let mut routes = Vec::new();
-    for ((flag, port), l) in LISTENERS.iter().zip(local) {
-        args.push(format!("{flag}=127.0.0.1:{l}"));
-        routes.push((format!("{pod_ip}:{port}"), format!("127.0.0.1:{l}")));
-    }
-    args.push(format!("--ctrlz_port={}", local[LISTENERS.len()]));
-    args.push("--ctrlz_address=127.0.0.1".into());
-    (args, routes)
-}
-
-fn pod_key(pod: &Value) -> String {
-    let m = &pod["metadata"];
-    format!(
-        "{}/{}",
-        m["namespace"].as_str().unwrap_or_default(),
-        m["name"].as_str().unwrap_or_default()
-    )
-}
-
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-/// The status patch a kubelet sends when a pod's readiness probe turns `ready`.
-pub fn readiness_patch(pod: &Value, ready: bool, now: &str) -> Value {
-    let status = if ready { "True" } else { "False" };
-    let containers: Vec<Value> = pod["status"]["containerStatuses"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            let mut c = c.clone();
-            c["ready"] = Value::Bool(ready);
-            c["started"] = Value::Bool(true);
-            c
-        })
-        .collect();
-    serde_json::json!({"status": {
-        "conditions": [
-            {"type": "Ready", "status": status, "lastTransitionTime": now},
-            {"type": "ContainersReady", "status": status, "lastTransitionTime": now},
-        ],
-        "containerStatuses": containers,
-    }})
+    /// Its `cacerts` volume (refreshed from the Secret, as the kubelet does) and namespace.
+    cacerts: Option<(PathBuf, String)>,
 }
 
 impl Runner {
@@ -283,16 +183,21 @@ impl Runner {
         }
         for (key, (ip, pod)) in wanted {
             if let std::collections::btree_map::Entry::Vacant(slot) = running.entry(key) {
-                let (child, http) = self.start(pod, &ip, kubeconfig, routes)?;
+                let (child, http, cacerts) = self.start(pod, &ip, kubeconfig, routes)?;
                 slot.insert(Running {
                     ip,
                     child,
                     http,
                     ready: false,
+                    cacerts,
                 });
             }
         }
+        let kubectl = self.bin_dir.join("kubectl");
         for (key, r) in running.iter_mut() {
+            if let Some((dir, ns)) = &r.cacerts {
+                let _ = crate::istiod::fetch_cacerts_from(&kubectl, kubeconfig, ns, dir);
+            }
             let ready = crate::http_get(r.http, "/ready").is_some_and(|(code, _)| code == 200);
             let pod = pods.iter().find(|p| pod_key(p) == *key);
             if let (true, Some(pod)) = (ready != r.ready, pod) {
@@ -338,7 +243,7 @@ impl Runner {
         ip: &str,
         kubeconfig: &Path,
         routes: &Routes,
-    ) -> Result<(Child, u16)> {
+    ) -> Result<(Child, u16, Option<(PathBuf, String)>)> {
         let name = pod["metadata"]["name"].as_str().unwrap_or("istiod");
         let dir = self.cluster_dir.join("pods").join(name);
         std::fs::create_dir_all(&dir)?;
@@ -352,14 +257,9 @@ impl Runner {
             .as_str()
             .unwrap_or("istio-system");
         let cacerts = dir.join("cacerts");
-        if crate::istiod::fetch_cacerts_from(
-            &self.bin_dir.join("kubectl"),
-            kubeconfig,
-            ns,
-            &cacerts,
-        )
-        .is_ok()
-        {
+        let kubectl = self.bin_dir.join("kubectl");
+        let mounted = crate::istiod::fetch_cacerts_from(&kubectl, kubeconfig, ns, &cacerts).is_ok();
+        if mounted {
             env.push(("ROOT_CA_DIR".into(), cacerts.display().to_string()));
         }
         let log = std::fs::File::create(dir.join("istiod.log"))?;
@@ -383,68 +283,6 @@ impl Runner {
         // lab has no kubelet to port-forward through.
         let monitoring = format!("127.0.0.1:{}\n", local[4]);
         std::fs::write(self.cluster_dir.join(MONITORING_FILE), monitoring)?;
-        Ok((child, local[0]))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn readiness_as_the_kubelet_reports_it() {
-        let pod = json!({"status": {"containerStatuses": [{"name": "discovery", "ready": false, "image": "pilot"}]}});
-        let p = readiness_patch(&pod, true, "t");
-        assert_eq!(
-            p["status"]["conditions"][0],
-            json!({"type": "Ready", "status": "True", "lastTransitionTime": "t"})
-        );
-        assert_eq!(p["status"]["containerStatuses"][0]["ready"], true);
-        assert_eq!(p["status"]["containerStatuses"][0]["image"], "pilot");
-        let p = readiness_patch(&pod, false, "t");
-        assert_eq!(p["status"]["conditions"][1]["status"], "False");
-        assert_eq!(p["status"]["containerStatuses"][0]["ready"], false);
-    }
-
-    #[test]
-    fn env_as_the_kubelet_sets_it() {
-        let pod = json!({"metadata": {"name": "istiod-abc", "namespace": "istio-system"},
-            "spec": {"serviceAccountName": "istiod"}});
-        let c = json!({"env": [
-            {"name": "REVISION", "value": "default"},
-            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-            {"name": "SERVICE_ACCOUNT", "valueFrom": {"fieldRef": {"fieldPath": "spec.serviceAccountName"}}},
-            {"name": "GOMAXPROCS", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
-            {"name": "PLATFORM"}
-        ]});
-        let env = container_env(&pod, &c);
-        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        assert_eq!(get("REVISION"), Some("default"));
-        assert_eq!(get("POD_NAME"), Some("istiod-abc"));
-        assert_eq!(get("SERVICE_ACCOUNT"), Some("istiod"));
-        assert_eq!(get("GOMAXPROCS"), None);
-        assert_eq!(get("PLATFORM"), Some(""));
-    }
-
-    #[test]
-    fn listeners_move_to_loopback_and_are_routed_from_the_pod_address() {
-        let c =
-            json!({"args": ["discovery", "--monitoringAddr=:15014", "--domain", "cluster.local"]});
-        let (args, routes) = listen_locally(&c, "10.1.0.7", &[1, 2, 3, 4, 5, 6]);
-        assert_eq!(args[0], "discovery");
-        assert!(
-            args.contains(&"--httpsAddr=127.0.0.1:4".to_string()),
-            "{args:?}"
-        );
-        assert_eq!(args.last().unwrap(), "--ctrlz_address=127.0.0.1");
-        // The pod's own --monitoringAddr comes first, ours after it wins.
-        let mon = args
-            .iter()
-            .rposition(|a| a.starts_with("--monitoringAddr"))
-            .unwrap();
-        assert_eq!(args[mon], "--monitoringAddr=127.0.0.1:5");
-        assert!(routes.contains(&("10.1.0.7:15017".into(), "127.0.0.1:4".into())));
-        assert!(routes.contains(&("10.1.0.7:15012".into(), "127.0.0.1:3".into())));
+        Ok((child, local[0], mounted.then(|| (cacerts, ns.to_string()))))
     }
 }
