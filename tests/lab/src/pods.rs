@@ -38,6 +38,9 @@ pub struct Runner {
     pub http_proxy_port: Option<u16>,
 }
 
+/// A Secret volume: its directory and the Secret's namespace.
+type Volume = (PathBuf, String);
+
 struct Running {
     ip: String,
     child: Child,
@@ -45,8 +48,8 @@ struct Running {
     http: u16,
     /// Whether the pod's status says Ready (as this runner last wrote it).
     ready: bool,
-    /// Its `cacerts` volume (refreshed from the Secret, as the kubelet does) and namespace.
-    cacerts: Option<(PathBuf, String)>,
+    /// Its `cacerts` volume (refreshed from the Secret, as the kubelet does).
+    cacerts: Option<Volume>,
 }
 
 impl Runner {
@@ -243,7 +246,7 @@ impl Runner {
         ip: &str,
         kubeconfig: &Path,
         routes: &Routes,
-    ) -> Result<(Child, u16, Option<(PathBuf, String)>)> {
+    ) -> Result<(Child, u16, Option<Volume>)> {
         let name = pod["metadata"]["name"].as_str().unwrap_or("istiod");
         let dir = self.cluster_dir.join("pods").join(name);
         std::fs::create_dir_all(&dir)?;
