@@ -135,6 +135,8 @@ fn normalize(mut v: Value) -> Value {
     }
     if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
         a.remove("kubernetes.io/service-account.uid");
+        // istiod's leader elections: which pod holds a lease, and since when.
+        a.remove("control-plane.alpha.kubernetes.io/leader");
         a.remove("deployment.kubernetes.io/revision");
     }
     let o = v.as_object_mut().unwrap();
