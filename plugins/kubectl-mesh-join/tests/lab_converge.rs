@@ -114,7 +114,29 @@ fn snapshot(lab: &Lab, ctx: &str) -> BTreeMap<String, Value> {
     out
 }
 
+/// The mesh files give each lab cluster its own gateway address (192.0.2.N); a converged
+/// cluster and its fresh twin differ in N only.
+fn mask_addresses(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains("192.0.2.") => {
+            let mut out = String::new();
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find("192.0.2.") {
+                out.push_str(&rest[..i + 8]);
+                rest = rest[i + 8..].trim_start_matches(|c: char| c.is_ascii_digit());
+                out.push('N');
+            }
+            out.push_str(rest);
+            *s = out;
+        }
+        Value::Array(a) => a.iter_mut().for_each(mask_addresses),
+        Value::Object(o) => o.values_mut().for_each(mask_addresses),
+        _ => {}
+    }
+}
+
 fn normalize(mut v: Value) -> Value {
+    mask_addresses(&mut v);
     let meta = v["metadata"].as_object_mut().unwrap();
     for k in [
         "uid",
