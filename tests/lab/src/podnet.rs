@@ -145,14 +145,7 @@ pub fn gateway_routes(
         .unwrap_or_default();
     let exposed = exposed_ports(&gateways);
     let mut out = Vec::new();
-    for ingress in svc["status"]["loadBalancer"]["ingress"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let Some(ip) = ingress["ip"].as_str() else {
-            continue;
-        };
+    for ip in gateway_addresses(&svc) {
         for port in EXPOSED_ISTIOD_PORTS.iter().filter(|p| exposed.contains(p)) {
             if let Some(local) = own.get(&format!("{istiod_ip}:{port}")) {
                 out.push((format!("{ip}:{port}"), local.clone()));
