@@ -48,7 +48,7 @@ fn join_with(
     extra: &[&str],
 ) -> std::process::Output {
     std::fs::write(dir.join(file), text).unwrap();
-    let mut args = vec!["-f", file, "--timeout", "60s", "--allow-loopback"];
+    let mut args = vec!["-f", file, "--timeout", "180s", "--allow-loopback"];
     args.extend_from_slice(extra);
     run(JOIN, lab, dir, &args)
 }

@@ -95,7 +95,7 @@ pub fn join_mesh(bin: &str, lab: &Lab, cwd: &Path) -> Output {
 
 /// [`join_mesh`] with more flags (e.g. `--force-conflicts` to repair a field a test changed).
 pub fn join_mesh_with(bin: &str, lab: &Lab, cwd: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["-f", "mesh.yaml", "--allow-loopback", "--timeout", "60s"];
+    let mut args = vec!["-f", "mesh.yaml", "--allow-loopback", "--timeout", "180s"];
     args.extend_from_slice(extra);
     run_plugin(bin, lab, cwd, &args)
 }
