@@ -182,6 +182,42 @@ fn istiod_takes_every_stage_without_restart_and_openssl_verifies_each_chain() {
     ok(certs(&lab, w, &["apply", "-f", "mesh.yaml"]));
     let join = mesh_lab::testing::plugin_path("kubectl-mesh-join");
     ok(mesh_lab::testing::join_mesh(&join, &lab, w));
+    // The operator's istiod (the lab runs its pod) must accept a changed root too: the
+    // setting a user gives it for a root rotation, and its rollout.
+    for (ctx, _) in CTXS {
+        let env = r#"{"spec":{"values":{"pilot":{"env":{"ISTIO_MULTIROOT_MESH":"true"}}}}}"#;
+        let patch = lab
+            .kubectl(ctx)
+            .args(["patch", "istio", "default", "--type=merge", "-p", env])
+            .output()
+            .unwrap();
+        assert!(
+            patch.status.success(),
+            "{}",
+            String::from_utf8_lossy(&patch.stderr)
+        );
+    }
+    for (ctx, _) in CTXS {
+        eventually(
+            120,
+            "the operator rolls istiod out with the setting",
+            || {
+                let d = mesh_lab::testing::kubectl_json(
+                    &lab,
+                    ctx,
+                    &["get", "deploy", "istiod", "-n", "istio-system"],
+                );
+                d.is_some_and(|d| {
+                    d["spec"]["template"]
+                        .to_string()
+                        .contains("ISTIO_MULTIROOT_MESH")
+                        && d["status"]["updatedReplicas"] == d["spec"]["replicas"]
+                        && d["status"]["availableReplicas"] == d["spec"]["replicas"]
+                        && d["status"]["replicas"] == d["spec"]["replicas"]
+                })
+            },
+        );
+    }
     let istiods = start_istiods(&mut lab);
     for d in &istiods {
         eventually(60, "each istiod syncs the other cluster", || {
