@@ -37,7 +37,7 @@ fn fails(report: &Value, id: &str, cluster: &str) -> bool {
 
 #[test]
 fn istiod_knows_every_gateway_and_endpoint_and_each_fault_is_named() {
-    let mut lab = Lab::up(2).expect("lab");
+    let mut lab = Lab::up_with(2, |o| o.load_balancers = false).expect("lab");
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let (certs, join) = setup(&mut lab, w);
@@ -248,7 +248,7 @@ fn service_and_secret_faults(mesh: &Mesh) {
 /// istiod for a primary with remotes, as the join configures it), helloworld in both, and
 /// returns the report once it passes.
 fn joined(mesh_yaml: &str, primaries: &[(usize, &str, bool)]) -> Value {
-    let mut lab = Lab::up(2).expect("lab");
+    let mut lab = Lab::up_with(2, |o| o.load_balancers = false).expect("lab");
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let certs = mesh_lab::testing::plugin_path("kubectl-mesh-certs");

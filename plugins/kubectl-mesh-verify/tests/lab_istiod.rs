@@ -70,7 +70,7 @@ fn status_of(z: &[Value], id: &str) -> Option<String> {
 
 #[test]
 fn istiod_loads_our_ca_syncs_every_remote_and_forgets_one_that_leaves() {
-    let mut lab = Lab::up(3).expect("lab");
+    let mut lab = Lab::up_with(3, |o| o.load_balancers = false).expect("lab");
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let (certs, join) = bins();
@@ -209,7 +209,7 @@ fn istiod_loads_our_ca_syncs_every_remote_and_forgets_one_that_leaves() {
 
 #[test]
 fn istioctl_and_our_remote_secrets_are_equivalent_and_a_broken_one_is_reported() {
-    let mut lab = Lab::up(2).expect("lab");
+    let mut lab = Lab::up_with(2, |o| o.load_balancers = false).expect("lab");
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let (certs, join) = bins();

@@ -13,7 +13,7 @@ const VERIFY: &str = env!("CARGO_BIN_EXE_kubectl-mesh_verify");
 
 #[test]
 fn traffic_deploys_per_cluster_versions_reports_unready_pods_and_cleans_up() {
-    let lab = Lab::up(2).expect("lab");
+    let lab = Lab::up_with(2, |o| o.load_balancers = false).expect("lab");
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let certs = mesh_lab::plugin_bin("kubectl-mesh-certs")

@@ -18,7 +18,7 @@ use support::*;
 
 #[test]
 fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
-    let mut lab = Lab::up(2).expect("lab");
+    let mut lab = Lab::up_with(2, |o| o.load_balancers = false).expect("lab");
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let (certs, join) = setup(&mut lab, w);

@@ -16,7 +16,7 @@ use support::*;
 
 #[test]
 fn a_primary_remote_lab_mesh_exposes_istiod_and_passes() {
-    let mut lab = Lab::up(2).expect("lab");
+    let mut lab = Lab::up_with(2, |o| o.load_balancers = false).expect("lab");
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let (certs, join) = (

@@ -1,6 +1,7 @@
 //! The lab mesh `lab_verify` checks: running `mesh-verify` with every istiod address, and the
-//! objects the lab cannot produce by itself (it runs no Sail operator and no kubelet), written
-//! the way their owners write them.
+//! objects a test writes to inject a fault, written the way their owners write them. These
+//! meshes give each gateway its address in the mesh file (`eastWestAddress`), so their labs run
+//! no load balancer (with one, istiod would also see the load-balancer address).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 pub mod setup;
