@@ -71,7 +71,8 @@ pub fn pre_checks_pass_on_fresh_clusters(lab: &Lab, w: &std::path::Path) {
         ("pre.kubernetes-version", "pass"),
         ("pre.sail-crds", "pass"),
         ("pre.permissions", "pass"),
-        ("pre.kernel", "skip"),
+        // kwok's nodes report kernel "kwok-0.8.0", which the check cannot read as a version.
+        ("pre.kernel", "warn"),
         ("pre.load-balancer", "pass"),
         ("pre.unique-names", "pass"),
     ] {
