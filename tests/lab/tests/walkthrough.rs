@@ -51,7 +51,7 @@ fn the_readme_lab_walkthrough_runs_as_written() {
     let dir = tempfile::tempdir().unwrap();
     // Whatever happens, the lab it started is stopped.
     let guarded = format!(
-        "trap 'mesh-lab down --dir ./lab >/dev/null 2>&1' EXIT\nset -euo pipefail\n{script}\n"
+        "trap 'mesh-lab down --dir ./lab >/dev/null 2>&1 || true' EXIT\nset -euo pipefail\n{script}\n"
     );
     let path = format!(
         "{}:{}",
