@@ -36,33 +36,35 @@ pub fn egress_selector(socket: &Path) -> String {
 pub fn serve(socket: &Path, router: Router) -> std::io::Result<()> {
     let _ = std::fs::remove_file(socket);
     let listener = UnixListener::bind(socket)?;
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let router = router.clone();
-            std::thread::spawn(move || {
-                let _ = conn
-                    .try_clone()
-                    .and_then(|w| handle(BufReader::new(conn), w, &router));
-            });
-        }
-    });
+    accept_forever(move || listener.accept().map(|(s, _)| s), router);
     Ok(())
 }
 
 /// The same proxy on `127.0.0.1:port`, for programs that take `HTTPS_PROXY`.
 pub fn serve_tcp(port: u16, router: Router) -> std::io::Result<()> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    accept_forever(move || listener.accept().map(|(s, _)| s), router);
+    Ok(())
+}
+
+/// Accepts connections on a thread of its own and handles each on another.
+fn accept_forever<S>(
+    mut accept: impl FnMut() -> std::io::Result<S> + Send + 'static,
+    router: Router,
+) where
+    S: HalfClose + std::io::Read + Send + 'static,
+{
     std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
+        loop {
+            let Ok(conn) = accept() else { continue };
             let router = router.clone();
             std::thread::spawn(move || {
                 let _ = conn
-                    .try_clone()
+                    .split()
                     .and_then(|w| handle(BufReader::new(conn), w, &router));
             });
         }
     });
-    Ok(())
 }
 
 /// The target of a `CONNECT host:port HTTP/1.1` request line.
@@ -106,20 +108,28 @@ where
 }
 
 /// A stream whose writing half can be closed on its own.
-pub trait HalfClose: Write {
+pub trait HalfClose: Write + Sized {
     /// Closes the writing half (the peer reads end of stream).
     fn close_write(&self);
+    /// A second handle on the same stream (one side reads, the other writes).
+    fn split(&self) -> std::io::Result<Self>;
 }
 
 impl HalfClose for std::os::unix::net::UnixStream {
     fn close_write(&self) {
         let _ = self.shutdown(Shutdown::Write);
     }
+    fn split(&self) -> std::io::Result<Self> {
+        self.try_clone()
+    }
 }
 
 impl HalfClose for TcpStream {
     fn close_write(&self) {
         let _ = self.shutdown(Shutdown::Write);
+    }
+    fn split(&self) -> std::io::Result<Self> {
+        self.try_clone()
     }
 }
 
