@@ -89,10 +89,30 @@ pub fn tally(output: &str) -> BTreeMap<String, usize> {
     t
 }
 
+/// What one cluster's curl got: helloworld's versions counted, and curl's first error if any.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Answers {
+    pub versions: BTreeMap<String, usize>,
+    pub curl_error: Option<String>,
+}
+
+/// Reads the curl pod's output: answers on stdout, curl's errors (`curl: (6) …`) on stderr.
+pub fn answers(stdout: &str, stderr: &str) -> Answers {
+    let curl_error = stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string);
+    Answers {
+        versions: tally(stdout),
+        curl_error,
+    }
+}
+
 /// Judges the matrix: every cluster must have reached every cluster's version.
 pub fn judge(
     clusters: &[String],
-    matrix: &BTreeMap<String, Result<BTreeMap<String, usize>, String>>,
+    matrix: &BTreeMap<String, Result<Answers, String>>,
     requests: usize,
     out: &mut Vec<CheckResult>,
 ) {
@@ -102,8 +122,10 @@ pub fn judge(
         let who = Some(c.as_str());
         match matrix.get(c) {
             None => out.push(e.skip(who, "not run")),
+            Some(Err(why)) if why.starts_with(NOT_SENT) => out.push(e.problem(who, why.clone(), "kubectl exec -n mesh-verify-traffic deploy/curl -- true (rerun with --keep to inspect); the API server must reach the node's kubelet to exec")),
             Some(Err(why)) => out.push(e.problem(who, why.clone(), "kubectl get pods -n mesh-verify-traffic -o wide (rerun with --keep to inspect); pods need nodes, image pulls and sidecar injection")),
-            Some(Ok(t)) => {
+            Some(Ok(a)) => {
+                let t = &a.versions;
                 let row = want.iter().map(|v| format!("{v}:{}", t.get(v).copied().unwrap_or(0))).collect::<Vec<_>>().join(" ");
                 let missing: Vec<String> = want
                     .iter()
@@ -116,7 +138,11 @@ pub fn judge(
                 } else {
                     out.push(e.problem(
                         who,
-                        format!("{requests} requests from {c}: {row}; never answered by {}", missing.join(", ")),
+                        format!(
+                            "{requests} requests from {c}: {row}; never answered by {}{}",
+                            missing.join(", "),
+                            a.curl_error.as_ref().map(|e| format!("; curl said: {e}")).unwrap_or_default()
+                        ),
                         "traffic stays in its cluster: check the remote-access and network checks (remote secrets, east-west gateway, cross-network Gateway)",
                     ));
                 }
@@ -170,7 +196,17 @@ async fn pods_ready(kube: &Kube, ns: &str) -> Result<Result<String, String>, Clu
     })
 }
 
-async fn exec_requests(kube: &Kube, ns: &str, pod: &str, n: usize) -> Result<String, String> {
+/// How a failure to run the requests at all begins (it has its own hint).
+const NOT_SENT: &str = "the requests were not sent";
+
+/// What the curl pod printed: helloworld's answers on stdout, curl's errors on stderr.
+#[derive(Debug)]
+struct Sent {
+    stdout: String,
+    stderr: String,
+}
+
+async fn exec_requests(kube: &Kube, ns: &str, pod: &str, n: usize) -> Result<Sent, String> {
     use k8s_openapi::api::core::v1::Pod;
     use kube::api::AttachParams;
     use tokio::io::AsyncReadExt;
@@ -178,32 +214,55 @@ async fn exec_requests(kube: &Kube, ns: &str, pod: &str, n: usize) -> Result<Str
     let script = format!(
         "for i in $(seq {n}); do curl -sS --max-time 5 helloworld.{ns}:5000/hello; echo; done"
     );
+    let params = AttachParams::default().container("curl").stdin(false);
     let mut proc = pods
-        .exec(
-            pod,
-            vec!["sh", "-c", &script],
-            &AttachParams::default()
-                .container("curl")
-                .stdin(false)
-                .stdout(true)
-                .stderr(false),
-        )
+        .exec(pod, vec!["sh", "-c", &script], &params)
         .await
         .map_err(|e| format!("exec into {ns}/{pod}: {e}"))?;
-    let mut out = String::new();
+    let status = proc.take_status();
+    let (mut stdout, mut stderr) = (String::new(), String::new());
     if let Some(mut s) = proc.stdout() {
-        s.read_to_string(&mut out)
+        s.read_to_string(&mut stdout)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("exec into {ns}/{pod}: reading its output: {e}"))?;
     }
+    if let Some(mut s) = proc.stderr() {
+        let _ = s.read_to_string(&mut stderr).await;
+    }
+    let status = match status {
+        Some(s) => s.await,
+        None => None,
+    };
     let _ = proc.join().await;
-    Ok(out)
+    exec_outcome(ns, pod, status, Sent { stdout, stderr })
+}
+
+/// An exec whose status is not Success, or that ended without a status and printed nothing,
+/// did not send the requests: that is its own failure, never "no answers".
+fn exec_outcome(
+    ns: &str,
+    pod: &str,
+    status: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>,
+    sent: Sent,
+) -> Result<Sent, String> {
+    match status {
+        Some(s) if s.status.as_deref() == Some("Success") => Ok(sent),
+        Some(s) => Err(format!(
+            "{NOT_SENT}: exec into {ns}/{pod} failed: {}",
+            s.message.unwrap_or_else(|| s.reason.unwrap_or_default())
+        )),
+        None if sent.stdout.trim().is_empty() && sent.stderr.trim().is_empty() => Err(format!(
+            "{NOT_SENT}: exec into {ns}/{pod} ended without a status or any \
+             output (the node's kubelet did not run it)"
+        )),
+        None => Ok(sent),
+    }
 }
 
 /// Runs the check on every cluster: deploy, wait, request, tally, clean up.
 pub async fn run(kubes: &[(String, Kube)], opts: &TrafficOptions, out: &mut Vec<CheckResult>) {
     let names: Vec<String> = kubes.iter().map(|(n, _)| n.clone()).collect();
-    let mut matrix: BTreeMap<String, Result<BTreeMap<String, usize>, String>> = BTreeMap::new();
+    let mut matrix: BTreeMap<String, Result<Answers, String>> = BTreeMap::new();
     // Deploy everywhere first.
     for (i, (name, kube)) in kubes.iter().enumerate() {
         for m in manifests(opts, i) {
@@ -257,7 +316,7 @@ pub async fn run(kubes: &[(String, Kube)], opts: &TrafficOptions, out: &mut Vec<
         if let Some(pod) = curl_pods.get(name) {
             let r = exec_requests(kube, &opts.namespace, pod, opts.requests)
                 .await
-                .map(|o| tally(&o));
+                .map(|o| answers(&o.stdout, &o.stderr));
             matrix.insert(name.clone(), r);
         }
     }
@@ -278,25 +337,59 @@ mod tests {
     #[test]
     fn tallies_and_judges_the_matrix() {
         let out = "Hello version: v1, instance: helloworld-v1-abc\nHello version: v2, instance: helloworld-v2-def\n\nHello version: v1, instance: x\n";
-        let t = tally(out);
-        assert_eq!(t.get("v1"), Some(&2));
-        assert_eq!(t.get("v2"), Some(&1));
+        let t = answers(out, "");
+        assert_eq!(t.versions.get("v1"), Some(&2));
+        assert_eq!(t.versions.get("v2"), Some(&1));
         let clusters = vec!["east".to_string(), "west".to_string()];
         let mut m = BTreeMap::new();
         m.insert("east".to_string(), Ok(t));
         m.insert(
             "west".to_string(),
-            Ok(tally("Hello version: v2, instance: y\n")),
+            Ok(answers(
+                "Hello version: v2, instance: y\n",
+                "\ncurl: (28) Connection timed out after 5001 milliseconds\n",
+            )),
         );
         let mut r = Vec::new();
         judge(&clusters, &m, 3, &mut r);
         assert_eq!(r[0].result, crate::checks::Outcome::Pass, "{r:?}");
+        assert!(!r[0].message.contains("curl said"), "{}", r[0].message);
         assert_eq!(r[1].result, crate::checks::Outcome::Fail);
         assert!(
-            r[1].message.contains("never answered by v1 (east)"),
+            r[1].message.contains("never answered by v1 (east)")
+                && r[1]
+                    .message
+                    .contains("curl said: curl: (28) Connection timed out"),
             "{}",
             r[1].message
         );
+    }
+
+    #[test]
+    fn an_exec_that_did_not_run_is_not_a_lack_of_answers() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+        let sent = |o: &str| Sent {
+            stdout: o.to_string(),
+            stderr: String::new(),
+        };
+        let failed = Status {
+            status: Some("Failure".into()),
+            message: Some("container not found".into()),
+            ..Status::default()
+        };
+        let e = exec_outcome("ns", "curl-1", Some(failed), sent("")).unwrap_err();
+        assert!(
+            e.contains("not sent") && e.contains("container not found"),
+            "{e}"
+        );
+        let e = exec_outcome("ns", "curl-1", None, sent("\n")).unwrap_err();
+        assert!(e.contains("without a status or any output"), "{e}");
+        let ok = Status {
+            status: Some("Success".into()),
+            ..Status::default()
+        };
+        assert!(exec_outcome("ns", "curl-1", Some(ok), sent("")).is_ok());
+        assert!(exec_outcome("ns", "curl-1", None, sent("Hello version: v1, i: x")).is_ok());
     }
 
     #[test]

@@ -90,7 +90,7 @@ fn snapshot(lab: &Lab, ctx: &str) -> BTreeMap<String, Value> {
         ("gateways.networking.istio.io", Some("istio-system")),
         ("virtualservices.networking.istio.io", Some("istio-system")),
     ] {
-        let mut args = vec!["get", kind];
+        let mut args = vec!["get", kind, "--show-managed-fields"];
         if let Some(ns) = ns {
             args.extend(["-n", ns]);
         }
@@ -106,12 +106,42 @@ fn snapshot(lab: &Lab, ctx: &str) -> BTreeMap<String, Value> {
                 || name == "default"
                 || history;
             let ours = ns.is_some() || kind.contains("sailoperator") || name.starts_with("istio");
-            if !system && ours {
+            if !system && ours && !istiod_bookkeeping(item) {
                 out.insert(format!("{kind} {name}"), normalize(item.clone()));
             }
         }
     }
     out
+}
+
+/// istiod's own bookkeeping (leader elections, IP auto-allocation): unlabelled objects that
+/// only istiod wrote while it ran. Neither the join nor the operator writes them, and a former
+/// primary keeps them after its istiod is gone, as a real cluster does; what istiod publishes
+/// for the mesh (`istio-ca-root-cert`, labelled `istio.io/config`) is still compared.
+fn istiod_bookkeeping(item: &Value) -> bool {
+    let managers: Vec<&str> = item["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    let unlabelled = item["metadata"]["labels"]
+        .as_object()
+        .is_none_or(|l| l.is_empty());
+    !managers.is_empty() && managers.iter().all(|m| *m == "pilot-discovery") && unlabelled
+}
+
+#[test]
+fn istiods_leader_records_are_bookkeeping_and_its_root_cert_is_not() {
+    let leader = serde_json::json!({"metadata": {"name": "istio-leader",
+        "managedFields": [{"manager": "pilot-discovery"}]}});
+    let root = serde_json::json!({"metadata": {"name": "istio-ca-root-cert",
+        "labels": {"istio.io/config": "true"}, "managedFields": [{"manager": "pilot-discovery"}]}});
+    let ours = serde_json::json!({"metadata": {"name": "istio-leader",
+        "managedFields": [{"manager": "pilot-discovery"}, {"manager": "kubectl-mesh"}]}});
+    assert!(istiod_bookkeeping(&leader));
+    assert!(!istiod_bookkeeping(&root));
+    assert!(!istiod_bookkeeping(&ours));
 }
 
 /// The mesh files give each lab cluster its own gateway address (192.0.2.N); a converged

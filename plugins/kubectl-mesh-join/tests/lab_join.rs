@@ -463,25 +463,34 @@ fn multi_primary_on_three_clusters_survives_interruption() {
     let mut partial = Vec::new();
     for writes in [1usize, 2, 3] {
         let m = marks(&lab);
+        let log = w.join(format!("join-killed-after-{writes}.log"));
         let mut child = Command::new(JOIN)
             .args(["-f", "mesh.yaml", "--timeout", "60s", "--allow-loopback"])
             .current_dir(w)
             .env("KUBECONFIG", lab.kubeconfig())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(w.join("join.stderr")).unwrap())
             .spawn()
             .unwrap();
         let seen = await_writes(&lab, &m, writes, Instant::now() + Duration::from_secs(60));
-        let running = child.try_wait().unwrap().is_none();
+        let ended = child.try_wait().unwrap();
         let _ = child.kill();
         let _ = child.wait();
+        let said = || {
+            let out = std::fs::read_to_string(&log).unwrap_or_default();
+            let err = std::fs::read_to_string(w.join("join.stderr")).unwrap_or_default();
+            format!("{out}{err}")
+        };
         assert!(
             seen,
-            "kill after {writes} write(s): not that many within 60 s"
+            "kill after {writes} write(s): not that many within 60 s; the join said:\n{}",
+            said()
         );
         assert!(
-            running,
-            "kill after {writes} write(s): the join had ended, the kill did not interrupt it"
+            ended.is_none(),
+            "kill after {writes} write(s): the join had ended ({ended:?}), the kill did not \
+             interrupt it; it said:\n{}",
+            said()
         );
         let now = states(&lab);
         assert_ne!(

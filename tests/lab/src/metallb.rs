@@ -149,7 +149,15 @@ impl Lab {
                 &["apply", "-f", &manifest],
             )?;
             let port = allocate_ports(1)?[0];
-            let args = controller_args(&c.dir.join("admin.kubeconfig"), port);
+            // Its own identity (as its ServiceAccount would be), so the audit log tells the
+            // addresses it writes into Service status from a client's writes.
+            let kubeconfig = pki::component_kubeconfig(
+                &c.dir,
+                &c.server,
+                PROGRAM,
+                "system:serviceaccount:metallb-system:controller",
+            )?;
+            let args = controller_args(&kubeconfig, port);
             self.spawn(i, PROGRAM, &args, &[])?;
             spawned.push(Instant::now());
         }

@@ -80,12 +80,35 @@ pub fn istiod_pod(lab: &Lab, ctx: &str) {
             "metadata": {"name": "istiod-lab", "namespace": "istio-system", "labels": {"app": "istiod", "istio": "pilot"}},
             "spec": {"nodeName": "no-kubelet", "containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.28.1"}]}}),
     );
-    istiod_pod_status(lab, ctx, true, 0, None);
+    istiod_pod_status(lab, ctx, "istiod-lab", true, 0, None);
+}
+
+/// The istiod pods of `ctx` (label `app=istiod`), the operator's and any the test wrote.
+pub fn istiod_pods(lab: &Lab, ctx: &str) -> Vec<String> {
+    let pods = mesh_lab::testing::kubectl_json(
+        lab,
+        ctx,
+        &["get", "pods", "-n", "istio-system", "-l", "app=istiod"],
+    )
+    .expect("istiod pods");
+    pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// The kubelet's view of the istiod pod: Ready, or crash-looping with `restarts` and a
 /// terminated reason.
-pub fn istiod_pod_status(lab: &Lab, ctx: &str, ready: bool, restarts: i64, last: Option<&str>) {
+pub fn istiod_pod_status(
+    lab: &Lab,
+    ctx: &str,
+    pod: &str,
+    ready: bool,
+    restarts: i64,
+    last: Option<&str>,
+) {
     let t = "2026-01-01T00:00:00Z";
     let (state, last_state) = match last {
         None => (json!({"running": {"startedAt": t}}), json!({})),
@@ -98,7 +121,7 @@ pub fn istiod_pod_status(lab: &Lab, ctx: &str, ready: bool, restarts: i64, last:
     patch_status(
         lab,
         ctx,
-        &["pod", "istiod-lab", "-n", "istio-system"],
+        &["pod", pod, "-n", "istio-system"],
         &json!({"phase": "Running",
             "conditions": [{"type": "Ready", "status": flag, "lastTransitionTime": t},
                            {"type": "ContainersReady", "status": flag, "lastTransitionTime": t}],
