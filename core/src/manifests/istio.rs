@@ -82,9 +82,12 @@ pub fn istio_cni(mesh: &MeshSpec, api_version: &str) -> Value {
     })
 }
 
-/// The namespace `IstioCNI` installs into.
+/// The namespace `IstioCNI` installs into. Labelled as ours: a server-side apply of a bare
+/// name leaves no managed field, so without the label nothing would record that we made it
+/// and `leave --purge` would keep it as another tool's.
 pub fn cni_namespace() -> Value {
-    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-cni"}})
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-cni",
+        "labels": {crate::labels::MANAGED_BY_LABEL: crate::labels::MANAGED_BY}}})
 }
 
 /// The same control plane as an `IstioOperator` for `istioctl install -f`.

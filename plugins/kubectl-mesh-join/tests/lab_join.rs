@@ -7,7 +7,7 @@ use base64::Engine as _;
 use mesh_lab::Lab;
 use mesh_lab::audit::{await_writes, marks, writes_since};
 use mesh_lab::testing::{
-    describe as text, expect_success as ok, join_mesh, kubectl_json, run_plugin as run,
+    describe as text, expect_success as ok, footprint, join_mesh, kubectl_json, run_plugin as run,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -175,6 +175,7 @@ fn topology(mesh: &str, checks: impl Fn(&Lab, &Path)) {
     let lab = Lab::up(2).expect("lab");
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
+    let untouched = footprint(&lab, "lab-2");
     prepare(&lab, w, mesh, "east,west");
     let first = ok(join(&lab, w));
     assert!(
@@ -207,6 +208,75 @@ fn topology(mesh: &str, checks: impl Fn(&Lab, &Path)) {
         .map(|c| state(&lab, c, true))
         .collect();
     assert_eq!(before, after, "a second join wrote something");
+    control_plane_checks_pass(&lab, w);
+    purge_returns_west_to_untouched(&lab, w, &untouched);
+}
+
+/// `mesh-verify`'s control-plane checks on the operator's real status: none fails or warns,
+/// and each cluster's `Istio` is observed Ready.
+fn control_plane_checks_pass(lab: &Lab, w: &Path) {
+    let verify = mesh_lab::testing::plugin_path("kubectl-mesh-verify");
+    let o = run(
+        &verify,
+        lab,
+        w,
+        &["-f", "mesh.yaml", "--allow-loopback", "-o", "json"],
+    );
+    let report: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+    let checks = report["checks"].as_array().unwrap();
+    let control: Vec<&Value> = checks
+        .iter()
+        .filter(|c| c["id"].as_str().unwrap().starts_with("control-plane."))
+        .collect();
+    for c in &control {
+        assert!(c["result"] == "pass" || c["result"] == "skip", "{c:#}");
+    }
+    for cluster in ["east", "west"] {
+        assert!(
+            control
+                .iter()
+                .any(|c| c["id"] == "control-plane.istio-ready"
+                    && c["cluster"] == cluster
+                    && c["result"] == "pass"),
+            "{cluster}: Istio not observed Ready: {report:#}"
+        );
+    }
+}
+
+/// `leave --cluster west --purge` takes west back to what it was before `mesh-certs apply`
+/// and the join: the operator's uninstall finishes (its charts' cluster-wide objects go) and
+/// nothing of ours is left; the namespace's deletion is waited for.
+fn purge_returns_west_to_untouched(lab: &Lab, w: &Path, untouched: &[String]) {
+    let joined = footprint(lab, "lab-2");
+    assert_ne!(joined, untouched, "the join left a footprint to remove");
+    ok(run(
+        JOIN,
+        lab,
+        w,
+        &[
+            "leave",
+            "-f",
+            "mesh.yaml",
+            "--cluster",
+            "west",
+            "--purge",
+            "--yes",
+        ],
+    ));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let now = footprint(lab, "lab-2");
+        if now == untouched {
+            break;
+        }
+        if Instant::now() > deadline {
+            let left: Vec<&String> = now.iter().filter(|o| !untouched.contains(o)).collect();
+            let gone: Vec<&String> = untouched.iter().filter(|o| !now.contains(o)).collect();
+            panic!("90 s after leave --purge, west still has {left:?} and lacks {gone:?}");
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 fn istio(lab: &Lab, ctx: &str) -> Value {

@@ -82,13 +82,15 @@ impl Proc {
 
     /// SIGTERM, then SIGKILL after `grace`.
     pub fn stop(&mut self, grace: Duration) {
-        if !self.alive() {
+        if !self.alive() && !group_alive(self.pid) {
             return;
         }
         signal(self.pid, Signal::TERM);
+        // The leader and what it started (the pod runner's istiods) get the grace period; an
+        // istiod that outlives its runner would otherwise run on, orphaned, after the lab.
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
-            if !self.alive() {
+            if !self.alive() && !group_alive(self.pid) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -129,7 +131,16 @@ fn signal(pid: u32, sig: Signal) {
     }
 }
 
-/// Whether `pid` runs and is the program `name` (guards against pid reuse); zombies are dead.
+/// Whether any process is left in the group `pid` leads (the leader reaped or not).
+fn group_alive(pid: u32) -> bool {
+    i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .is_some_and(|p| rustix::process::test_kill_process_group(p).is_ok())
+}
+
+/// Whether `pid` runs and is the program `name`, or a role of it (`mesh-lab-pods` is
+/// `mesh-lab pods`): a guard against pid reuse; zombies are dead.
 pub fn pid_alive(pid: u32, name: &str) -> bool {
     let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
@@ -142,7 +153,9 @@ pub fn pid_alive(pid: u32, name: &str) -> bool {
     }
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
-    String::from_utf8_lossy(argv0).ends_with(name)
+    let argv0 = String::from_utf8_lossy(argv0);
+    let program = argv0.rsplit('/').next().unwrap_or_default();
+    !program.is_empty() && (program == name || name.starts_with(&format!("{program}-")))
 }
 
 /// Resident memory of `pid` in KiB.
@@ -218,5 +231,73 @@ pub fn wait_for(
             bail!("timed out after {timeout:?} waiting for {what}");
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The pids whose process group is `pgid` (from `/proc/PID/stat`, field 5).
+    fn group_members(pgid: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let rest: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r.split_whitespace().collect())
+                .unwrap_or_default();
+            // After the command: state, ppid, pgrp; zombies are gone already in all but name.
+            if rest.get(2) == Some(&pgid.to_string().as_str()) && rest.first() != Some(&"Z") {
+                out.push(pid);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn stop_takes_what_the_process_started_even_when_it_outlives_its_leader() {
+        let dir = tempfile::tempdir().unwrap();
+        // The leader dies on TERM; its background child ignores TERM (as an istiod draining
+        // against a stopped API server in effect does).
+        let script = "(trap '' TERM; exec sleep 300) & sleep 300";
+        let mut p = Proc::spawn(
+            "sh",
+            Path::new("/bin/sh"),
+            &["-c".to_string(), script.to_string()],
+            &[],
+            &dir.path().join("log"),
+            dir.path(),
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while group_members(p.pid).len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Positive control: the leader and both sleeps are seen in the group.
+        assert_eq!(group_members(p.pid).len(), 3, "{:?}", group_members(p.pid));
+        p.stop(Duration::from_millis(300));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !group_members(p.pid).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(group_members(p.pid), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn a_role_of_a_program_is_that_program() {
+        let me = std::process::id();
+        let exe = std::env::current_exe().unwrap();
+        let name = exe.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(pid_alive(me, &name));
+        assert!(pid_alive(me, &format!("{name}-pods")));
+        assert!(!pid_alive(me, "kube-apiserver"));
+        assert!(!pid_alive(me, &name[..name.len() - 1]));
     }
 }

@@ -99,3 +99,37 @@ pub fn join_mesh_with(bin: &str, lab: &Lab, cwd: &Path, extra: &[&str]) -> Outpu
     args.extend_from_slice(extra);
     run_plugin(bin, lab, cwd, &args)
 }
+
+/// What a mesh may leave in a cluster, by name: namespaces, cluster-wide RBAC, webhooks, Sail
+/// resources, and every object in `istio-system`'s usual kinds. Compared before a join and
+/// after `leave --purge`: anything the join, the operator's charts or istiod created and left
+/// behind shows here. A kind that cannot be listed fails the test.
+pub fn footprint(lab: &Lab, ctx: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for kind in [
+        "namespaces",
+        "clusterroles",
+        "clusterrolebindings",
+        "mutatingwebhookconfigurations",
+        "validatingwebhookconfigurations",
+        "istios.sailoperator.io",
+        "istiorevisions.sailoperator.io",
+        "istiocnis.sailoperator.io",
+        "configmaps,secrets,serviceaccounts,services,deployments,roles,rolebindings",
+    ] {
+        let list = kubectl_json(lab, ctx, &["get", kind, "-n", "istio-system"])
+            .unwrap_or_else(|| panic!("{ctx}: kubectl get {kind} failed"));
+        for item in list["items"].as_array().expect("items") {
+            let kind = item["kind"].as_str().unwrap_or_default();
+            let name = item["metadata"]["name"].as_str().unwrap_or_default();
+            // Kubernetes' own objects come and go with the cluster, not the mesh.
+            if name.starts_with("system:") || name == "kube-root-ca.crt" || name == "default" {
+                continue;
+            }
+            let ns = item["metadata"]["namespace"].as_str().unwrap_or("-");
+            out.push(format!("{kind} {ns}/{name}"));
+        }
+    }
+    out.sort();
+    out
+}
