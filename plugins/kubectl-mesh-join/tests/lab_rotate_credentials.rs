@@ -138,6 +138,21 @@ fn refusals_and_dry_run(lab: &Lab, w: &Path, rotate: &[&str]) {
         "{}",
         text(&o)
     );
+    // The operator installs istiod 1.30, which does not take a rotated remote secret in place:
+    // the plan restarts each reader's istiod after the swap; --no-istiod-restart refuses.
+    for (source, reader) in [("east", "west"), ("west", "east")] {
+        let step =
+            format!("{source}: after the swap, restart {reader}'s istiod (istiod runs 1.30.");
+        assert!(stderr(&o).contains(&step), "{step}\n{}", text(&o));
+    }
+    let mut refuse = rotate.to_vec();
+    refuse.push("--no-istiod-restart");
+    let o = run(JOIN, lab, w, &refuse);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    for reader in ["east", "west"] {
+        let named = format!("  {reader}: istiod runs 1.30.");
+        assert!(stderr(&o).contains(&named), "{named}\n{}", text(&o));
+    }
     assert_eq!(writes(lab, &marks), vec![Vec::<String>::new(); 2]);
 }
 
@@ -159,6 +174,15 @@ fn rotate_sampled(lab: &Lab, w: &Path, istiods: &[Istiod], rotate: &[&str]) {
             text(&o)
         );
     }
+    for reader in ["east", "west"] {
+        let restarted = err.find(&format!("✔ {reader}: istio-system/istiod restarted"));
+        let confirmed = err.find(&format!("✔ {reader}: istiod reports"));
+        assert!(
+            restarted.is_some() && restarted < confirmed,
+            "{reader}'s istiod restarted before its sync was awaited: {}",
+            text(&o)
+        );
+    }
     assert!(synced >= 4, "{synced} samples: {}", text(&o));
     // istiod (1.31 and later) lists the entry built from the rewritten secret as soon as it
     // takes the Secret, `syncing` until its informers synced with the new token, while it
@@ -172,6 +196,23 @@ fn rotate_sampled(lab: &Lab, w: &Path, istiods: &[Istiod], rotate: &[&str]) {
     let w1 = writes(lab, &marks);
     for (i, ws) in w1.iter().enumerate() {
         assert!(ws.contains(&format!("delete secrets {OLD}")), "{i}: {ws:?}");
+        assert!(
+            ws.contains(&"patch deployments istiod".to_string()),
+            "{i}: {ws:?}"
+        );
+        let d = kubectl_json(
+            lab,
+            CTXS[i].0,
+            &["get", "deployment", "istiod", "-n", "istio-system"],
+        )
+        .unwrap();
+        let at =
+            &d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"];
+        assert!(at.is_string(), "{i}: {d:#}");
+        assert_eq!(
+            d["status"]["updatedReplicas"], d["spec"]["replicas"],
+            "{i}: {d:#}"
+        );
         assert!(
             ws.iter()
                 .any(|x| x.starts_with("patch secrets istio-remote-secret-")),
@@ -297,7 +338,8 @@ fn resume_after_an_istiod_did_not_confirm(
         "--again",
     ];
     let mut a: Vec<&str> = base.to_vec();
-    a.extend([east.as_str(), unreachable.as_str(), "--timeout", "3s"]);
+    // Long enough for west's istiod restart (a rollout in the lab), then the unreachable wait.
+    a.extend([east.as_str(), unreachable.as_str(), "--timeout", "30s"]);
     let o = run(JOIN, lab, w, &a);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
@@ -325,7 +367,8 @@ fn resume_after_an_istiod_did_not_confirm(
     a.extend([east.as_str(), west.as_str()]);
     let o = ok(run(JOIN, lab, w, &a));
     assert!(
-        stderr(&o).contains("east: resume the rotation to generation 2"),
+        stderr(&o).contains("east: resume the rotation to generation 2")
+            && stderr(&o).contains("west's istiod already restarted during this rotation"),
         "{}",
         text(&o)
     );

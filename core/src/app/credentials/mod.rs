@@ -11,6 +11,7 @@
 pub mod observe;
 pub mod plan;
 pub mod record;
+pub mod restart;
 mod run;
 pub mod sync;
 
@@ -40,6 +41,8 @@ pub struct RotateCredentialsOptions {
     pub timeout: Duration,
     /// Direct istiod monitoring addresses by cluster (a local istiod).
     pub istiod_addresses: BTreeMap<String, String>,
+    /// Refuse instead of restarting an istiod older than 1.31 after the swap.
+    pub no_istiod_restart: bool,
 }
 
 fn now() -> String {
@@ -75,30 +78,41 @@ pub async fn rotate_credentials(
         }
         let (observed, embeddings) = observe::observe(s, kube, &readers).await?;
         let p = plan::plan_source(&observed, opts.again, &now)?;
+        let restarts = restarts_of(&p, &readers).await?;
         let with: Vec<_> = readers
             .into_iter()
             .zip(embeddings)
             .map(|((n, k), e)| (n, k, e))
             .collect();
-        planned.push((p, kube, with));
+        planned.push((p, kube, with, restarts));
     }
-    for (p, _, _) in &planned {
+    refuse_restarts(&planned, opts.no_istiod_restart)?;
+    for (p, _, _, restarts) in &planned {
         for line in plan::describe(p) {
             printer.progress(&line);
         }
+        describe_restarts(&p.source, restarts, printer);
     }
     if opts.dry_run {
         printer.progress("dry run: nothing was written");
         return Ok(ExitStatus::Success);
     }
     let mut all_ok = true;
-    for (p, kube, readers) in planned {
+    for (p, kube, readers, restarts) in planned {
         if p.is_done() {
             continue;
         }
+        let restart = restarts
+            .into_iter()
+            .filter_map(|(reader, d)| match d {
+                restart::Decision::Restart(names, why) => Some((reader, names, why)),
+                _ => None,
+            })
+            .collect();
         let r = run::SourceRun {
             kube,
             readers,
+            restart,
             istiod_addresses: &opts.istiod_addresses,
             timeout: opts.timeout,
             now: now.clone(),
@@ -106,4 +120,65 @@ pub async fn rotate_credentials(
         all_ok &= run::run_source(&p, &r, printer).await?;
     }
     Ok(ExitStatus::problems_if(!all_ok))
+}
+
+/// Each reading cluster's istiod decision for one source's plan (the readers it waits on).
+async fn restarts_of(
+    p: &plan::SourcePlan,
+    readers: &[(String, &crate::cluster::Kube)],
+) -> Result<Vec<(String, restart::Decision)>, Error> {
+    let mut out = Vec::new();
+    if p.is_done() {
+        return Ok(out);
+    }
+    for (name, kube) in readers {
+        if p.wait.contains(name) {
+            let deployments = restart::observe(kube).await?;
+            out.push((
+                name.clone(),
+                restart::decide(&deployments, &p.record.started),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+type Planned<'a> = (
+    plan::SourcePlan,
+    &'a crate::cluster::Kube,
+    Vec<(String, &'a crate::cluster::Kube, Option<observe::Embedding>)>,
+    Vec<(String, restart::Decision)>,
+);
+
+/// `--no-istiod-restart`: refused, before any write, when a reader would need a restart.
+fn refuse_restarts(planned: &[Planned<'_>], refuse: bool) -> Result<(), Error> {
+    let needing: Vec<(String, String)> = planned
+        .iter()
+        .flat_map(|(_, _, _, r)| r)
+        .filter_map(|(reader, d)| match d {
+            restart::Decision::Restart(_, why) => Some((reader.clone(), why.clone())),
+            _ => None,
+        })
+        .collect();
+    if refuse && !needing.is_empty() {
+        return Err(restart::refusal(&needing));
+    }
+    Ok(())
+}
+
+fn describe_restarts(source: &str, restarts: &[(String, restart::Decision)], printer: &Printer) {
+    for (reader, d) in restarts {
+        match d {
+            restart::Decision::Restart(names, why) => printer.progress(&format!(
+                "{source}: after the swap, restart {reader}'s {} ({why})",
+                names.join(", ")
+            )),
+            restart::Decision::Restarted(names) => printer.progress(&format!(
+                "{source}: {reader}'s {} already restarted during this rotation",
+                names.join(", ")
+            )),
+            restart::Decision::Unknown(why) => printer.warn(&format!("{reader}: {why}")),
+            restart::Decision::InPlace => {}
+        }
+    }
 }

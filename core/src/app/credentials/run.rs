@@ -21,6 +21,8 @@ pub struct SourceRun<'a> {
     pub kube: &'a Kube,
     /// Every reader's name, connection and current embedding (in the plan's reader order).
     pub readers: Vec<(String, &'a Kube, Option<Embedding>)>,
+    /// Readers whose istiod Deployments are rolled after the swap, and why.
+    pub restart: Vec<(String, Vec<String>, String)>,
     /// Direct istiod addresses by cluster.
     pub istiod_addresses: &'a BTreeMap<String, String>,
     /// How long to wait for each istiod.
@@ -78,6 +80,13 @@ pub async fn run_source(
             "{reader}: rewrote {ISTIO_NAMESPACE}/istio-remote-secret-{s} with the new token"
         ));
     }
+    if let Some(late) = restart_readers(r, printer).await? {
+        printer.error(&Error::input(
+            format!("{s}: {late}\nthe previous token is kept (not revoked)"),
+            "run the same command again once the rollout finished: it resumes here (istiod is not restarted twice)",
+        ));
+        return Ok(false);
+    }
     let watched: Vec<(String, &Kube)> = r
         .readers
         .iter()
@@ -115,4 +124,26 @@ pub async fn run_source(
         ));
     }
     Ok(true)
+}
+
+/// Rolls the istiod Deployments that do not take the new secret in place, one reader at a
+/// time; `Some(why)` when a rollout did not finish in time.
+async fn restart_readers(r: &SourceRun<'_>, printer: &Printer) -> Result<Option<String>, Error> {
+    for (reader, names, why) in &r.restart {
+        let Some((_, kube, _)) = r.readers.iter().find(|(n, _, _)| n == reader) else {
+            continue;
+        };
+        for name in names {
+            printer.progress(&format!(
+                "{reader}: {why}: restarting {ISTIO_NAMESPACE}/{name}"
+            ));
+            if let Some(late) = super::restart::restart(kube, name, &r.now, r.timeout).await? {
+                return Ok(Some(format!("{reader}: {late}")));
+            }
+            printer.progress(&format!(
+                "✔ {reader}: {ISTIO_NAMESPACE}/{name} restarted (every replica runs the new pod template)"
+            ));
+        }
+    }
+    Ok(None)
 }
