@@ -103,7 +103,13 @@ fn pair(reader: &str, source: &str, create_secrets: bool) -> PairFacts {
         reader: reader.into(),
         source: source.into(),
         secret: Some(format!("istio-remote-secret-{source}")),
-        kubeconfig: Some("apiVersion: v1\nkind: Config\n".into()),
+        // A token Secret's token: a JWT without exp (its claims only, unsigned here).
+        kubeconfig: Some(mesh_core::manifests::remote_secret::kubeconfig(
+            source,
+            &format!("https://{source}.example:6443"),
+            "Q0E=",
+            "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6aXN0aW8tc3lzdGVtOmlzdGlvLXJlYWRlci1zZXJ2aWNlLWFjY291bnQifQ.c2ln",
+        )),
         server: Some(format!("https://{source}.example:6443")),
         auth: Some(Ok(Access {
             username: "system:serviceaccount:istio-system:istio-reader-service-account".into(),

@@ -146,6 +146,7 @@ checks! {
     RemoteKubeconfig = "remote.kubeconfig", RemoteAccess, Fail, [RemoteSecretPresent], "the remote secret's kubeconfig parses and names one cluster";
     RemoteServerAddress = "remote.server-address", RemoteAccess, Fail, [RemoteKubeconfig], "the API server address is not loopback";
     RemoteCredentials = "remote.credentials", RemoteAccess, Fail, [RemoteKubeconfig], "the credentials authenticate against the peer and carry the reader permissions";
+    RemoteCredentialExpiry = "remote.credential-expiry", RemoteAccess, Fail, [RemoteKubeconfig], "the remote secret's credential has not expired and has more than a third of its life left (bound tokens, client certificates)";
     RemoteUniqueClaims = "remote.unique-claims", RemoteAccess, Fail, [], "no two remote secrets claim one cluster";
     IstiodRemoteClustersSynced = "istiod.remote-clusters-synced", Istiod, Fail, [ControlPlaneIstiodPods], "istiod reports every remote cluster synced (/debug/clusterz)";
     DiscoveryNetworkGateways = "discovery.network-gateways", Discovery, Fail, [ControlPlaneIstiodPods], "istiod knows a routable gateway for every other network (/debug/networkz)";

@@ -11,6 +11,7 @@
 mod control_plane;
 pub mod discovery;
 mod emit;
+pub mod expiry;
 pub mod facts;
 mod gateways;
 mod ids;

@@ -1,0 +1,265 @@
+//! How long a remote secret's credential lives: a bearer token's `exp` claim (a bound token
+//! from the TokenRequest API, or one a person made with `kubectl create token`), a legacy
+//! token Secret's token (no expiry), or a client certificate's `notAfter`. Read without
+//! verifying anything (the API server judges the credential; `remote.credentials` asks it).
+
+use base64::Engine as _;
+
+/// What a credential's lifetime is, as read from the kubeconfig.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lifetime {
+    /// A token without `exp` (a legacy ServiceAccount token Secret's).
+    Unbounded,
+    /// Valid until `expires` (Unix seconds), issued at `issued` when the credential says.
+    Until {
+        /// What it is: "token" or "client certificate".
+        what: &'static str,
+        /// Unix seconds.
+        issued: Option<i64>,
+        /// Unix seconds.
+        expires: i64,
+    },
+    /// Neither a token nor a client certificate was found (exec or auth-provider plugins).
+    Unknown(String),
+}
+
+/// The lifetime of a bearer token: JWT claims `iat` and `exp`, or unbounded without `exp`.
+pub fn of_token(token: &str) -> Lifetime {
+    let mut parts = token.split('.');
+    let payload = match (parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(p), Some(_)) => p,
+        _ => return Lifetime::Unknown("the token is not a JWT".into()),
+    };
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let Some(claims) = claims else {
+        return Lifetime::Unknown("the token's claims do not decode".into());
+    };
+    match claims["exp"].as_i64() {
+        None => Lifetime::Unbounded,
+        Some(expires) => Lifetime::Until {
+            what: "token",
+            issued: claims["iat"].as_i64(),
+            expires,
+        },
+    }
+}
+
+/// The lifetime of a PEM client certificate.
+pub fn of_certificate(pem_text: &[u8]) -> Lifetime {
+    let parsed = pem::parse(pem_text).ok().and_then(|p| {
+        x509_parser::parse_x509_certificate(p.contents())
+            .ok()
+            .map(|(_, c)| {
+                (
+                    c.validity().not_before.timestamp(),
+                    c.validity().not_after.timestamp(),
+                )
+            })
+    });
+    match parsed {
+        Some((issued, expires)) => Lifetime::Until {
+            what: "client certificate",
+            issued: Some(issued),
+            expires,
+        },
+        None => Lifetime::Unknown("the client certificate does not parse".into()),
+    }
+}
+
+/// The lifetime of the credential a kubeconfig's current context uses.
+pub fn of_kubeconfig(text: &str) -> Lifetime {
+    let Ok(config) = yaml_serde::from_str::<serde_json::Value>(text) else {
+        return Lifetime::Unknown("the kubeconfig does not parse".into());
+    };
+    let current = config["current-context"].as_str().unwrap_or_default();
+    let named = |list: &str, name: &str| {
+        config[list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["name"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let user_name = named("contexts", current)["context"]["user"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let user = &named("users", &user_name)["user"];
+    if let Some(token) = user["token"].as_str() {
+        return of_token(token);
+    }
+    if let Some(data) = user["client-certificate-data"].as_str() {
+        return match base64::engine::general_purpose::STANDARD.decode(data) {
+            Ok(pem) => of_certificate(&pem),
+            Err(_) => Lifetime::Unknown("client-certificate-data is not base64".into()),
+        };
+    }
+    Lifetime::Unknown(format!(
+        "user '{user_name}' has neither a token nor client-certificate-data (an exec or auth-provider plugin?)"
+    ))
+}
+
+/// How a lifetime stands at `now` (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// Does not expire.
+    Unbounded,
+    /// More than a third of its life (and more than a day, when the start is unknown) left.
+    Fine(i64),
+    /// Less than that left: renew it (seconds left).
+    Soon(i64),
+    /// Expired (seconds ago).
+    Expired(i64),
+    /// Not read.
+    Unknown(String),
+}
+
+/// Judges a lifetime at `now`: soon when less than a third of its life is left (a day when
+/// it does not say when it began), which leaves a rotation two thirds of the way in time.
+pub fn standing(l: &Lifetime, now: i64) -> Standing {
+    match l {
+        Lifetime::Unbounded => Standing::Unbounded,
+        Lifetime::Unknown(why) => Standing::Unknown(why.clone()),
+        Lifetime::Until {
+            issued, expires, ..
+        } => {
+            let left = expires - now;
+            let margin = issued.map_or(86_400, |i| (expires - i) / 3);
+            if left <= 0 {
+                Standing::Expired(-left)
+            } else if left < margin {
+                Standing::Soon(left)
+            } else {
+                Standing::Fine(left)
+            }
+        }
+    }
+}
+
+/// Seconds as the largest two units (`2d3h`, `5m10s`).
+pub fn human(seconds: i64) -> String {
+    let units = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
+    let mut left = seconds.max(0);
+    let mut out = String::new();
+    let mut used = 0;
+    for (name, size) in units {
+        if used == 2 {
+            break;
+        }
+        if left >= size || (used == 1) {
+            let n = left / size;
+            left -= n * size;
+            if n > 0 || used == 1 {
+                out.push_str(&format!("{n}{name}"));
+            }
+            used += 1;
+        }
+    }
+    if out.is_empty() { "0s".into() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(claims: &str) -> String {
+        let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.sig", b(r#"{"alg":"RS256"}"#), b(claims))
+    }
+
+    #[test]
+    fn bound_and_legacy_tokens_are_told_apart() {
+        assert_eq!(
+            of_token(&jwt(r#"{"iat":1000,"exp":4600,"sub":"x"}"#)),
+            Lifetime::Until {
+                what: "token",
+                issued: Some(1000),
+                expires: 4600
+            }
+        );
+        assert_eq!(
+            of_token(&jwt(r#"{"sub":"system:serviceaccount:istio-system:r"}"#)),
+            Lifetime::Unbounded
+        );
+        assert!(
+            matches!(of_token("opaque-token"), Lifetime::Unknown(w) if w.contains("not a JWT"))
+        );
+        assert!(matches!(of_token("a.%%%.c"), Lifetime::Unknown(_)));
+    }
+
+    #[test]
+    fn a_third_of_the_life_left_is_soon_and_past_exp_is_expired() {
+        let l = Lifetime::Until {
+            what: "token",
+            issued: Some(0),
+            expires: 3_600,
+        };
+        assert_eq!(standing(&l, 2_000), Standing::Fine(1_600));
+        assert_eq!(standing(&l, 2_500), Standing::Soon(1_100));
+        assert_eq!(standing(&l, 3_600), Standing::Expired(0));
+        assert_eq!(standing(&l, 3_700), Standing::Expired(100));
+        // No start: a day is the margin.
+        let l = Lifetime::Until {
+            what: "token",
+            issued: None,
+            expires: 200_000,
+        };
+        assert_eq!(standing(&l, 100_000), Standing::Fine(100_000));
+        assert_eq!(standing(&l, 150_000), Standing::Soon(50_000));
+        assert_eq!(standing(&Lifetime::Unbounded, 0), Standing::Unbounded);
+    }
+
+    #[test]
+    fn a_client_certificate_is_read_and_garbage_is_said() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["reader".into()]).unwrap();
+        params.not_before = time::macros::datetime!(2026-01-01 0:00 UTC);
+        params.not_after = time::macros::datetime!(2026-01-31 0:00 UTC);
+        let cert = params.self_signed(&key).unwrap();
+        match of_certificate(cert.pem().as_bytes()) {
+            Lifetime::Until {
+                what,
+                issued,
+                expires,
+            } => {
+                assert_eq!(what, "client certificate");
+                assert_eq!(issued, Some(1_767_225_600));
+                assert_eq!(expires, 1_769_817_600);
+            }
+            l => panic!("{l:?}"),
+        }
+        assert!(matches!(of_certificate(b"not pem"), Lifetime::Unknown(_)));
+    }
+
+    #[test]
+    fn the_current_contexts_credential_is_read_from_a_kubeconfig() {
+        let kc = |user: &str| {
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: east\ncontexts:\n- name: other\n  context: {{cluster: east, user: nobody}}\n- name: east\n  context: {{cluster: east, user: east}}\nclusters:\n- name: east\n  cluster: {{server: https://10.0.0.1:6443}}\nusers:\n- name: nobody\n  user: {{token: x.y.z}}\n- name: east\n  user: {user}\n"
+            )
+        };
+        let bound = jwt(r#"{"iat":10,"exp":20}"#);
+        assert!(matches!(
+            of_kubeconfig(&kc(&format!("{{token: {bound}}}"))),
+            Lifetime::Until { expires: 20, .. }
+        ));
+        assert!(matches!(
+            of_kubeconfig(&kc("{exec: {command: aws}}")),
+            Lifetime::Unknown(w) if w.contains("user 'east' has neither")
+        ));
+        assert!(matches!(of_kubeconfig(":"), Lifetime::Unknown(_)));
+    }
+
+    #[test]
+    fn durations_read_like_kubectl() {
+        assert_eq!(human(0), "0s");
+        assert_eq!(human(59), "59s");
+        assert_eq!(human(3_600), "1h0m");
+        assert_eq!(human(90_061), "1d1h");
+        assert_eq!(human(310), "5m10s");
+    }
+}
