@@ -307,7 +307,7 @@ fn pair(
     } else {
         out.push(at(address.pass(c, format!("server {server}"))));
     }
-    out.push(at(expiry_check(p, sel, c, &recreate)));
+    out.push(at(super::expiry::check(p, sel, c, &recreate)));
     match &p.auth {
         None => out.push(at(creds.problem(
             c,
@@ -334,78 +334,5 @@ fn pair(
                 )));
             }
         }
-    }
-}
-
-/// `remote.credential-expiry` for one pair: expired fails, less than a third of its life left
-/// warns, a credential that does not expire passes and says so, one not read warns.
-fn expiry_check(p: &PairFacts, sel: &Selection, c: Option<&str>, recreate: &str) -> CheckResult {
-    use super::expiry::{Standing, human, of_kubeconfig, standing};
-    let e = Emit::new(CheckId::RemoteCredentialExpiry);
-    let lifetime = of_kubeconfig(p.kubeconfig.as_deref().unwrap_or_default());
-    let what = match &lifetime {
-        super::expiry::Lifetime::Until { what, .. } => *what,
-        _ => "credential",
-    };
-    let rotate = "kubectl mesh-join rotate-credentials -f mesh.yaml --again (or rerun kubectl mesh-join -f mesh.yaml)";
-    match standing(&lifetime, sel.now.unix_timestamp()) {
-        Standing::Unbounded => e.pass(c, format!("the token for {} does not expire (a token Secret's; revoked by deleting that Secret)", p.source)),
-        Standing::Fine(left) => e.pass(c, format!("the {what} for {} expires in {}", p.source, human(left))),
-        Standing::Soon(left) => e.warn(c, format!("the {what} for {} expires in {}: less than a third of its life is left", p.source, human(left)), rotate),
-        Standing::Expired(ago) => e.problem(c, format!("the {what} for {} expired {} ago: istiod in {} cannot read {}", p.source, human(ago), p.reader, p.source), recreate),
-        Standing::Unknown(why) => e.warn(c, format!("the expiry of the credential for {} was not read: {why}", p.source), "check the kubeconfig in the remote secret by hand (kubectl mesh-verify cannot judge plugin credentials)"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use base64::Engine as _;
-
-    fn with_token(claims: &str) -> PairFacts {
-        let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        let token = format!("{}.{}.sig", b(r#"{"alg":"RS256"}"#), b(claims));
-        PairFacts {
-            reader: "west".into(),
-            source: "east".into(),
-            kubeconfig: Some(crate::manifests::remote_secret::kubeconfig(
-                "east",
-                "https://10.0.0.1:6443",
-                "Q0E=",
-                &token,
-            )),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn a_bound_token_passes_then_warns_then_fails_as_it_ages() {
-        // Issued at 0, valid for a day (86 400 s).
-        let p = with_token(r#"{"iat":0,"exp":86400}"#);
-        let at = |s: i64| {
-            let sel = Selection::new(time::OffsetDateTime::from_unix_timestamp(s).unwrap());
-            expiry_check(&p, &sel, Some("west"), "recreate")
-        };
-        let fine = at(3_600);
-        assert_eq!(fine.result, super::super::Outcome::Pass, "{fine:?}");
-        assert!(
-            fine.message.contains("expires in 23h0m"),
-            "{}",
-            fine.message
-        );
-        let soon = at(60_000);
-        assert_eq!(soon.result, super::super::Outcome::Warn, "{soon:?}");
-        assert!(
-            soon.message.contains("expires in 7h20m"),
-            "{}",
-            soon.message
-        );
-        let gone = at(90_000);
-        assert_eq!(gone.result, super::super::Outcome::Fail, "{gone:?}");
-        assert!(
-            gone.message.contains("expired 1h0m ago") && gone.message.contains("istiod in west"),
-            "{}",
-            gone.message
-        );
     }
 }
