@@ -5,19 +5,14 @@
 //! request/tally/matrix logic is unit-tested in mesh-core (`checks::traffic`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use mesh_lab::Lab;
 use mesh_lab::testing::{expect_success as ok, join_mesh, kubectl_json as get, run_plugin as run};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 const VERIFY: &str = env!("CARGO_BIN_EXE_kubectl-mesh_verify");
-
-fn results<'a>(report: &'a Value, id: &str) -> Vec<&'a Value> {
-    let all = report["checks"].as_array().unwrap().iter();
-    let found: Vec<&Value> = all.filter(|c| c["id"] == id).collect();
-    assert!(!found.is_empty(), "{id} is in the report: {report:#}");
-    found
-}
 
 #[test]
 fn traffic_deploys_per_cluster_versions_names_what_it_could_not_send_and_cleans_up() {
@@ -99,7 +94,12 @@ fn traffic_deploys_per_cluster_versions_names_what_it_could_not_send_and_cleans_
     // With --keep, discovery.endpoints follows the kept helloworld Service (asked for, so
     // evaluated; without --traffic it is "not asked"). Its istiod is read through the pod's
     // port-forward, which needs a kubelet: it fails here, as the istiod checks do in both runs.
-    for d in results(&report, "discovery.endpoints") {
+    let endpoints = support::results(&report, "discovery.endpoints");
+    assert!(
+        !endpoints.is_empty(),
+        "discovery.endpoints is in the report: {report:#}"
+    );
+    for d in endpoints {
         assert_ne!(d["result"], "skip", "{d:#}");
         assert!(
             d["message"].as_str().unwrap().contains("endpointShardz"),

@@ -191,35 +191,13 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
 
     // An Istio never reconciled: no status. Within the grace period a warning, after it a failure.
     // The real operator would write the status straight back, so it is stopped meanwhile.
-    let Mesh {
-        certs,
-        join,
-        istiods,
-        ..
-    } = mesh;
+    let parts = mesh.release();
     lab.stop_process(0, OPERATOR);
-    let mesh = Mesh {
-        lab: &lab,
-        dir: w,
-        certs,
-        join,
-        istiods,
-    };
+    let mesh = Mesh::on(&lab, w, parts);
     status_less_istio_warns_then_fails(&mesh);
-    let Mesh {
-        certs,
-        join,
-        istiods,
-        ..
-    } = mesh;
+    let parts = mesh.release();
     lab.start_operator(0).expect("operator back");
-    let mesh = Mesh {
-        lab: &lab,
-        dir: w,
-        certs,
-        join,
-        istiods,
-    };
+    let mesh = Mesh::on(&lab, w, parts);
     // The operator back: it reconciles the Istio again and verify passes on its status.
     let (code, report) = mesh.verify_until(&["--allow-loopback", "--reconcile-grace", "0s"], |r| {
         r["success"] == true

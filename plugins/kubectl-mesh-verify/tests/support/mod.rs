@@ -140,6 +140,36 @@ pub struct Mesh<'a> {
     pub istiods: Vec<Istiod>,
 }
 
+/// What a [`Mesh`] holds besides its lab: released to take the lab back mutably (to stop or
+/// start one of its processes), then given to [`Mesh::on`] again.
+pub struct Parts {
+    certs: String,
+    join: String,
+    istiods: Vec<Istiod>,
+}
+
+impl<'a> Mesh<'a> {
+    /// Gives the lab back, keeping the rest (the istiods keep running).
+    pub fn release(self) -> Parts {
+        Parts {
+            certs: self.certs,
+            join: self.join,
+            istiods: self.istiods,
+        }
+    }
+
+    /// The same mesh on `lab` again.
+    pub fn on(lab: &'a Lab, dir: &'a Path, p: Parts) -> Mesh<'a> {
+        Mesh {
+            lab,
+            dir,
+            certs: p.certs,
+            join: p.join,
+            istiods: p.istiods,
+        }
+    }
+}
+
 impl Mesh<'_> {
     /// `mesh-verify -f mesh.yaml -o json --istiod-address …` plus `extra`.
     pub fn verify(&self, extra: &[&str]) -> (Option<i32>, Value) {
