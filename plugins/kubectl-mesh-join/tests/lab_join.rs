@@ -5,7 +5,8 @@
 
 use base64::Engine as _;
 use mesh_lab::Lab;
-use mesh_lab::audit::{await_writes, marks, writes_since};
+use mesh_lab::audit::{marks, writes_since};
+use mesh_lab::stall::{Stall, Target};
 use mesh_lab::testing::{
     describe as text, expect_success as ok, footprint, join_mesh, kubectl_json, run_plugin as run,
 };
@@ -520,20 +521,36 @@ fn multi_primary_on_three_clusters_survives_interruption() {
         "meshID: mesh1\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary}\n- {name: west, context: lab-2, network: network2, role: primary}\n- {name: north, context: lab-3, network: network3, role: primary}\n",
         "east,west,north",
     );
-    // Killed at several points, then run to the end. The kill points are counts of the
-    // attempt's writes seen in the audit logs (not delays, which under load may land before
-    // the first write or after the last): each kill must leave new partial state.
+    // Killed at three points, then run to the end. Each point is one object's stored write,
+    // held by the API server (a webhook that never answers, see `mesh_lab::stall`): when it
+    // arrives the join is mid-run with every earlier write landed, and the kill lands before
+    // it. Points in the join's order: the gateway stage (control planes done), the reader
+    // token stage (gateways done), the remote-secret stage (tokens done).
     let states = |lab: &Lab| -> Vec<Vec<String>> {
         lab.contexts()
             .iter()
             .map(|c| state(lab, c, false))
             .collect()
     };
+    let points = [
+        ("serviceaccounts", "istio-eastwestgateway-service-account"),
+        (
+            "secrets",
+            "istio-reader-service-account-istio-remote-secret-token",
+        ),
+        ("secrets", "istio-remote-secret-east"),
+    ];
     let mut before = states(&lab);
     let mut partial = Vec::new();
-    for writes in [1usize, 2, 3] {
-        let m = marks(&lab);
-        let log = w.join(format!("join-killed-after-{writes}.log"));
+    for (resource, name) in points {
+        let target = Target {
+            group: "",
+            resource,
+            namespace: Some("istio-system"),
+            name,
+        };
+        let stall = Stall::at(&lab, "lab-2", &target).expect("stall");
+        let log = w.join(format!("join-killed-at-{name}.log"));
         let mut child = Command::new(JOIN)
             .args(["-f", "mesh.yaml", "--timeout", "60s", "--allow-loopback"])
             .current_dir(w)
@@ -542,32 +559,38 @@ fn multi_primary_on_three_clusters_survives_interruption() {
             .stderr(std::fs::File::create(w.join("join.stderr")).unwrap())
             .spawn()
             .unwrap();
-        let seen = await_writes(&lab, &m, writes, Instant::now() + Duration::from_secs(60));
+        let held = stall.wait_hit(Duration::from_secs(120));
         let ended = child.try_wait().unwrap();
         let _ = child.kill();
         let _ = child.wait();
+        stall.release().expect("release the held write");
         let said = || {
             let out = std::fs::read_to_string(&log).unwrap_or_default();
             let err = std::fs::read_to_string(w.join("join.stderr")).unwrap_or_default();
             format!("{out}{err}")
         };
         assert!(
-            seen,
-            "kill after {writes} write(s): not that many within 60 s; the join said:\n{}",
+            held,
+            "the join never wrote {resource}/{name} on lab-2 within 120 s; it said:\n{}",
             said()
         );
         assert!(
             ended.is_none(),
-            "kill after {writes} write(s): the join had ended ({ended:?}), the kill did not \
-             interrupt it; it said:\n{}",
+            "the join had ended ({ended:?}) while its write of {name} was held; it said:\n{}",
             said()
         );
         let now = states(&lab);
-        assert_ne!(
-            now, before,
-            "kill after {writes} write(s) left no new state"
+        assert_ne!(now, before, "the kill at {name} left no new state");
+        assert!(
+            kubectl_json(
+                &lab,
+                "lab-2",
+                &["get", resource, name, "-n", "istio-system"]
+            )
+            .is_none(),
+            "the held write of {name} was stored"
         );
-        partial.push((writes, now.clone()));
+        partial.push((name, now.clone()));
         before = now;
     }
     ok(join(&lab, w));
@@ -608,10 +631,10 @@ fn multi_primary_on_three_clusters_survives_interruption() {
         .collect();
     assert_eq!(interrupted, clean);
     // Every kill landed before the last write: the state it left was not the end state.
-    for (writes, state) in &partial {
+    for (name, state) in &partial {
         assert_ne!(
             state, &interrupted,
-            "kill after {writes} write(s) came after the last write"
+            "the kill at {name} came after the last write"
         );
     }
     let again = ok(join(&lab, w));

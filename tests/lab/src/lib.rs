@@ -21,6 +21,7 @@ pub mod podnet;
 pub mod pods;
 pub mod podspec;
 pub mod process;
+pub mod stall;
 pub mod state;
 pub mod testing;
 pub mod workloads;
@@ -374,9 +375,8 @@ impl Lab {
                 format!("--service-account-key-file={}", d("sa.pub")),
                 format!("--service-account-signing-key-file={}", d("sa.key")),
                 "--allow-privileged=true".into(),
-                // No process in the lab serves istiod's webhooks (its pods run no containers),
-                // so the API servers do not call admission webhooks: see WEBHOOKS in the lab
-                // README for what that hides.
+                // Webhooks and aggregated APIs go to endpoint addresses, through the pod
+                // network's proxy (the egress selector below): see the lab README.
                 "--enable-aggregator-routing=true".into(),
                 format!(
                     "--egress-selector-config-file={}",
