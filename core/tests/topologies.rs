@@ -34,6 +34,7 @@ fn render(text: &str) -> String {
             installer: Installer::Sail,
             create_reader: false,
             reader_token: &mesh_core::manifests::remote_secret::token_secret_name(),
+            reader_anchor: false,
         };
         for (stage, o) in stage_objects(&m, c, render) {
             out.push_str(&format!(
@@ -95,4 +96,25 @@ fn remote_values_follow_the_reference() {
     assert_eq!(op["kind"], "IstioOperator");
     assert_eq!(op["spec"]["profile"], "remote");
     assert!(op["spec"]["values"].get("profile").is_none());
+}
+
+/// Without `cniConfDir` in the mesh file, `IstioCNI` leaves the directory to the operator's
+/// profile (on OpenShift `/etc/cni/multus/net.d`); given, it is written as is.
+#[test]
+fn istio_cni_writes_a_conf_dir_only_when_the_mesh_file_gives_one() {
+    let without = mesh(
+        "meshID: m\nistio: {version: v1.30.3, cni: true}\nclusters:\n- {name: east, context: c, network: n1, role: primary}\n",
+    );
+    let cni = istio::istio_cni(&without, "sailoperator.io/v1");
+    assert_eq!(
+        cni["spec"]["values"]["cni"],
+        serde_json::json!({"excludeNamespaces": ["istio-cni", "kube-system"]}),
+        "{cni:#}"
+    );
+    let with = mesh(PRIMARY_REMOTE_MULTI);
+    let cni = istio::istio_cni(&with, "sailoperator.io/v1");
+    assert_eq!(
+        cni["spec"]["values"]["cni"]["cniConfDir"],
+        "/etc/cni/multus/net.d"
+    );
 }
