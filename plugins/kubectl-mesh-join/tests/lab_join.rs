@@ -741,7 +741,6 @@ fn leave_returns_the_peer_to_its_state_before_the_join() {
 #[test]
 fn refuses_without_cacerts_and_with_a_loopback_server() {
     let lab = Lab::up(2).expect("lab");
-    // No operator stand-in here: the Ready wait must time out.
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     std::fs::write(w.join("mesh.yaml"), "meshID: mesh1\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary}\n- {name: west, context: lab-2, network: network1, role: primary}\n").unwrap();
@@ -797,7 +796,8 @@ fn refuses_without_cacerts_and_with_a_loopback_server() {
         "{table}"
     );
     assert!(kubectl_json(&lab, "lab-1", &["get", "istios.sailoperator.io", "default"]).is_none());
-    // Waiting for Ready says what it waits for and gives up with exit 1 (no operator in the lab).
+    // Waiting for Ready says what it waits for and gives up with exit 1 (3 s is far less than
+    // the operator needs to roll out istiod).
     let wait = run(
         JOIN,
         &lab,

@@ -8,7 +8,9 @@
 
 use mesh_lab::Lab;
 use mesh_lab::audit::{marks, writes_since};
-use mesh_lab::testing::{describe as text, expect_success as ok, plugin_path, run_plugin as run};
+use mesh_lab::testing::{
+    describe as text, expect_success as ok, kubectl_json, plugin_path, run_plugin as run,
+};
 use serde_json::Value;
 use std::io::Write as _;
 use std::path::Path;
@@ -149,8 +151,8 @@ fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing()
     ));
     build_the_seeds_way(&lab, w.path());
 
-    // istiod's own view comes from a real istiod per cluster (the operator's istiod pods run
-    // no container in the lab).
+    // istiod's own view comes from a real istiod per cluster that this test starts at a known
+    // address (the operator's istiod pod runs too; verify reads this one).
     let istiods: Vec<_> = [(0, "c1"), (1, "c2")]
         .iter()
         .map(|(i, id)| lab.start_istiod(*i, id).expect("istiod"))
@@ -196,6 +198,26 @@ fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing()
         "plan over the seed-built mesh (taking every field):\n{}",
         text(&plan)
     );
+    let rev = |ctx: &str| {
+        let d = kubectl_json(
+            &lab,
+            ctx,
+            &[
+                "get",
+                "deployment",
+                "istio-eastwestgateway",
+                "-n",
+                "istio-system",
+            ],
+        )
+        .unwrap();
+        d["spec"]["template"]["metadata"]["labels"]["istio.io/rev"].clone()
+    };
+    assert_eq!(
+        rev("lab-1"),
+        Value::Null,
+        "the seed's gateway pods carry no revision"
+    );
     let m = marks(&lab);
     let o = ok(run(
         JOIN,
@@ -204,10 +226,17 @@ fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing()
         &["-f", "mesh.yaml", "--allow-loopback", "--timeout", "60s"],
     ));
     let writes = writes_since(&lab, &m);
-    eprintln!(
-        "join over the seed-built mesh wrote {writes:?}\n{}",
+    // The one thing the seeds leave out: the revision label on the gateway's pod template
+    // (the published gateway file puts it on the objects, not on the pods).
+    assert_eq!(
+        writes,
+        vec![vec!["patch deployments istio-eastwestgateway".to_string()]; 2],
+        "{}",
         text(&o)
     );
+    for ctx in ["lab-1", "lab-2"] {
+        assert_eq!(rev(ctx), "default", "{ctx}");
+    }
     let m = marks(&lab);
     ok(run(
         JOIN,
