@@ -221,9 +221,39 @@ pub fn positive_duration_arg(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// `--token-ttl`: `0` (a long-lived token Secret) or at least 10m, the shortest token the
+/// TokenRequest API issues.
+pub fn token_ttl_arg(text: &str) -> Result<Duration, String> {
+    let d = if text.trim() == "0" {
+        Duration::ZERO
+    } else {
+        duration_arg(text)?
+    };
+    if !d.is_zero() && d.as_secs() < 600 {
+        return Err(format!(
+            "{} is shorter than 10m, the shortest token the TokenRequest API issues; give 10m or more (e.g. 24h), or 0 for a long-lived token Secret",
+            text.trim()
+        ));
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod duration_tests {
     use super::*;
+
+    #[test]
+    fn token_ttls_are_zero_or_at_least_ten_minutes() {
+        assert_eq!(token_ttl_arg("0"), Ok(Duration::ZERO));
+        assert_eq!(token_ttl_arg("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(token_ttl_arg("24h"), Ok(Duration::from_secs(86_400)));
+        let e = token_ttl_arg("5m").unwrap_err();
+        assert!(
+            e.contains("5m is shorter than 10m") && e.contains("or 0"),
+            "{e}"
+        );
+        assert!(token_ttl_arg("soon").is_err());
+    }
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

@@ -25,19 +25,25 @@ pub enum Lifetime {
     Unknown(String),
 }
 
-/// The lifetime of a bearer token: JWT claims `iat` and `exp`, or unbounded without `exp`.
-pub fn of_token(token: &str) -> Lifetime {
+/// A JWT's claims, decoded without verifying anything; `Err` says why not.
+pub fn claims(token: &str) -> Result<serde_json::Value, &'static str> {
     let mut parts = token.split('.');
     let payload = match (parts.next(), parts.next(), parts.next()) {
         (Some(_), Some(p), Some(_)) => p,
-        _ => return Lifetime::Unknown("the token is not a JWT".into()),
+        _ => return Err("the token is not a JWT"),
     };
-    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-    let Some(claims) = claims else {
-        return Lifetime::Unknown("the token's claims do not decode".into());
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .ok_or("the token's claims do not decode")
+}
+
+/// The lifetime of a bearer token: JWT claims `iat` and `exp`, or unbounded without `exp`.
+pub fn of_token(token: &str) -> Lifetime {
+    let claims = match claims(token) {
+        Ok(c) => c,
+        Err(why) => return Lifetime::Unknown(why.into()),
     };
     match claims["exp"].as_i64() {
         None => Lifetime::Unbounded,

@@ -54,43 +54,6 @@ fn leave_revokes_the_rotated_token(lab: &Lab, w: &Path, west_token: &str) {
     });
 }
 
-/// Certificates, a join with remote secrets both ways, an istiod per cluster that syncs the
-/// other cluster.
-fn joined_with_istiods(lab: &mut Lab, w: &Path) -> Vec<Istiod> {
-    std::fs::write(
-        w.join("mesh.yaml"),
-        "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary}\n- {name: west, context: lab-2, network: network1, role: primary}\n",
-    )
-    .unwrap();
-    let certs = mesh_lab::testing::plugin_path("kubectl-mesh-certs");
-    ok(run(
-        &certs,
-        lab,
-        w,
-        &[
-            "create",
-            "--clusters",
-            "east,west",
-            "--key-type",
-            "ecdsa-p256",
-        ],
-    ));
-    ok(run(&certs, lab, w, &["apply", "-f", "mesh.yaml"]));
-    ok(join_mesh(JOIN, lab, w));
-    let istiods = start_istiods(lab);
-    for d in &istiods {
-        eventually(60, "each istiod syncs the other cluster", || {
-            d.clusterz().is_some_and(|z| {
-                z.as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|e| e["id"] != d.cluster_id.as_str() && e["syncStatus"] == "synced")
-            })
-        });
-    }
-    istiods
-}
-
 /// Before: the join's tokens work (the positive control of the 401 below).
 fn before(lab: &Lab) -> Vec<String> {
     let old: Vec<String> = CTXS

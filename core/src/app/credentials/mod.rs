@@ -8,6 +8,7 @@
 //! Every cluster is observed and planned before the first write: a refusal (unknown cluster,
 //! a reader without its remote secret, a cluster not joined) writes nothing.
 
+pub mod bound;
 pub mod observe;
 pub mod plan;
 pub mod record;
@@ -43,14 +44,17 @@ pub struct RotateCredentialsOptions {
     pub istiod_addresses: BTreeMap<String, String>,
     /// Refuse instead of restarting an istiod older than 1.31 after the swap.
     pub no_istiod_restart: bool,
+    /// `--token-ttl` in seconds: short-lived bound tokens of this lifetime (0: a long-lived
+    /// token Secret; `None`: keep the mode the record has).
+    pub token_ttl: Option<u64>,
 }
 
-fn now() -> String {
+fn now() -> (String, i64) {
     use time::format_description::well_known::Rfc3339;
     let t = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&Rfc3339).unwrap_or_default()
+    (t.format(&Rfc3339).unwrap_or_default(), t.unix_timestamp())
 }
 
 /// Rotates, resumes or reports each selected cluster's reader credential.
@@ -68,7 +72,7 @@ pub async fn rotate_credentials(
     names.sort();
     names.dedup();
     let fleet = Fleet::connect(mesh, access, &names, false).await?;
-    let now = now();
+    let (now, unix_now) = now();
     let mut planned = Vec::new();
     for s in &sources {
         let kube = fleet.kube(s)?;
@@ -76,8 +80,8 @@ pub async fn rotate_credentials(
         for r in plan::readers_of(mesh, s) {
             readers.push((r.clone(), fleet.kube(&r)?));
         }
-        let (observed, embeddings) = observe::observe(s, kube, &readers).await?;
-        let p = plan::plan_source(&observed, opts.again, &now)?;
+        let (observed, embeddings) = observe::observe(s, kube, &readers, unix_now).await?;
+        let p = plan::plan_source(&observed, opts.again, opts.token_ttl, &now)?;
         let restarts = restarts_of(&p, &readers).await?;
         let with: Vec<_> = readers
             .into_iter()

@@ -61,15 +61,43 @@ pub async fn read_record(kube: &Kube, source: &str) -> Result<TokenRecord, Error
     })
 }
 
+/// Which token counts as current: the long-lived token Secret's, or (short-lived mode) any
+/// fresh token bound to the anchor with this UID.
+enum Current {
+    Token(Option<String>),
+    Bound(Option<String>),
+}
+
+impl Current {
+    fn embedded_by(&self, e: &Embedding, record: &TokenRecord, now: i64) -> Embedded {
+        let current = match self {
+            Current::Token(t) => t.as_deref() == Some(e.token.as_str()),
+            Current::Bound(uid) => uid
+                .as_deref()
+                .is_some_and(|u| super::bound::fresh(&e.token, (&record.token, u), now)),
+        };
+        if current {
+            Embedded::Current
+        } else {
+            Embedded::Other
+        }
+    }
+}
+
 /// Everything the plan of one source needs, plus each reader's embedding (to keep its server).
+/// `now` is Unix seconds (a short-lived token past half its life is not current).
 pub async fn observe(
     source: &str,
     kube: &Kube,
     readers: &[(String, &Kube)],
+    now: i64,
 ) -> Result<(Observed, Vec<Option<Embedding>>), Error> {
     let record = read_record(kube, source).await?;
     let current_exists = secret_exists(kube, &record.token).await?;
-    let current = read_token_named(kube, &record.token).await?;
+    let current = match record.ttl_seconds {
+        None => Current::Token(read_token_named(kube, &record.token).await?.map(|(_, t)| t)),
+        Some(_) => Current::Bound(super::bound::anchor_uid(kube, &record.token).await?),
+    };
     let previous_exists = match &record.previous {
         Some(p) => secret_exists(kube, p).await?,
         None => false,
@@ -80,10 +108,9 @@ pub async fn observe(
     for (r, rk) in readers {
         let live = rk.get("v1", "Secret", Some(ISTIO_NAMESPACE), &name).await?;
         let emb = live.as_ref().and_then(|s| embedding(s, source));
-        let state = match (&emb, &current) {
-            (None, _) => Embedded::Missing,
-            (Some(e), Some((_, token))) if e.token == *token => Embedded::Current,
-            _ => Embedded::Other,
+        let state = match &emb {
+            None => Embedded::Missing,
+            Some(e) => current.embedded_by(e, &record, now),
         };
         states.push((r.clone(), state));
         embeddings.push(emb);

@@ -117,9 +117,25 @@ pub fn readers_of(mesh: &MeshSpec, source: &str) -> Vec<String> {
         .collect()
 }
 
+/// The credential lifetime a rotation moves to: `requested` by `--token-ttl` (0: a long-lived
+/// token Secret), else the record's (a rotation keeps the mode it finds).
+pub fn wanted_ttl(record: &TokenRecord, requested: Option<u64>) -> Option<u64> {
+    match requested {
+        None => record.ttl_seconds,
+        Some(0) => None,
+        Some(t) => Some(t),
+    }
+}
+
 /// The steps for one source, or a refusal naming the cluster when a reader has no remote
 /// secret (the join is not complete: rotating would leave that reader without access).
-pub fn plan_source(o: &Observed, again: bool, now: &str) -> Result<SourcePlan, Error> {
+/// `ttl` is `--token-ttl` in seconds (see [`wanted_ttl`]): a change of mode starts a rotation.
+pub fn plan_source(
+    o: &Observed,
+    again: bool,
+    ttl: Option<u64>,
+    now: &str,
+) -> Result<SourcePlan, Error> {
     if let Some((r, _)) = o.readers.iter().find(|(_, e)| *e == Embedded::Missing) {
         return Err(Error::input(
             format!(
@@ -129,9 +145,17 @@ pub fn plan_source(o: &Observed, again: bool, now: &str) -> Result<SourcePlan, E
             "run kubectl mesh-join -f FILE first; nothing was written",
         ));
     }
-    let start = !o.record.in_progress() && (again || o.record.generation == 0 || !o.current_exists);
+    let wanted = wanted_ttl(&o.record, ttl);
+    let switch = wanted != o.record.ttl_seconds;
+    // A short-lived token past half its life (or not bound to the current anchor) is renewed
+    // as a new generation: a new anchor, and the old one deleted once every istiod synced, so
+    // the renewal also revokes, restarts an istiod older than 1.31 and resumes like any other.
+    let renew =
+        o.record.ttl_seconds.is_some() && o.readers.iter().any(|(_, e)| *e == Embedded::Other);
+    let start = !o.record.in_progress()
+        && (again || switch || renew || o.record.generation == 0 || !o.current_exists);
     let record = if start {
-        o.record.next(now)
+        o.record.next(now, wanted)
     } else {
         o.record.clone()
     };
@@ -183,10 +207,17 @@ pub fn plan_source(o: &Observed, again: bool, now: &str) -> Result<SourcePlan, E
 pub fn describe(p: &SourcePlan) -> Vec<String> {
     let s = &p.source;
     if p.is_done() {
+        let kind = match p.record.ttl_seconds {
+            Some(t) => format!(
+                "short-lived tokens of {} bound to {}, each with more than half its life left",
+                crate::cli::format_duration(std::time::Duration::from_secs(t)),
+                p.record.token
+            ),
+            None => format!("{}; every remote secret embeds it", p.record.token),
+        };
         return vec![format!(
-            "{s}: rotated to generation {} ({}) at {}; every remote secret embeds it: nothing to do (--again rotates it once more)",
+            "{s}: rotated to generation {} ({kind}) at {}: nothing to do (--again rotates it once more)",
             p.record.generation,
-            p.record.token,
             p.record.finished.as_deref().unwrap_or("-")
         )];
     }
@@ -203,9 +234,21 @@ pub fn describe(p: &SourcePlan) -> Vec<String> {
             p.record.generation, p.record.started
         ));
     }
-    if p.mint {
-        out.push(format!(
+    match (p.mint, p.record.ttl_seconds) {
+        (true, None) => out.push(format!(
             "{s}: mint token Secret istio-system/{}",
+            p.record.token
+        )),
+        (true, Some(_)) => out.push(format!(
+            "{s}: create anchor Secret istio-system/{} (short-lived tokens are bound to it; deleting it revokes them)",
+            p.record.token
+        )),
+        (false, _) => {}
+    }
+    if let (Some(t), false) = (p.record.ttl_seconds, p.rewrite.is_empty()) {
+        out.push(format!(
+            "{s}: mint a token valid for {} bound to istio-system/{} (TokenRequest)",
+            crate::cli::format_duration(std::time::Duration::from_secs(t)),
             p.record.token
         ));
     }

@@ -75,7 +75,7 @@ fn a_first_rotation_mints_rewrites_waits_and_revokes_the_joins_token() {
         false,
         &[("west", Embedded::Current), ("north", Embedded::Current)],
     );
-    let p = plan_source(&o, false, "T").unwrap();
+    let p = plan_source(&o, false, None, "T").unwrap();
     assert!(p.start && p.mint);
     assert_eq!(p.record.generation, 1);
     assert_eq!(p.rewrite, ["west", "north"]);
@@ -106,11 +106,12 @@ fn a_first_rotation_mints_rewrites_waits_and_revokes_the_joins_token() {
 
 #[test]
 fn an_interrupted_rotation_resumes_where_it_stopped() {
-    let r1 = TokenRecord::initial().next("T0");
+    let r1 = TokenRecord::initial().next("T0", None);
     // Killed after the record: the token is minted, nothing rewritten yet.
     let p = plan_source(
         &observed(r1.clone(), false, true, &[("west", Embedded::Other)]),
         false,
+        None,
         "T1",
     )
     .unwrap();
@@ -124,7 +125,7 @@ fn an_interrupted_rotation_resumes_where_it_stopped() {
         true,
         &[("west", Embedded::Current), ("north", Embedded::Other)],
     );
-    let p = plan_source(&o, true, "T1").unwrap();
+    let p = plan_source(&o, true, None, "T1").unwrap();
     assert!(
         !p.start && !p.mint,
         "--again does not start another while one is in progress"
@@ -140,6 +141,7 @@ fn an_interrupted_rotation_resumes_where_it_stopped() {
     let p = plan_source(
         &observed(r1.clone(), true, false, &[("west", Embedded::Current)]),
         false,
+        None,
         "T1",
     )
     .unwrap();
@@ -149,13 +151,13 @@ fn an_interrupted_rotation_resumes_where_it_stopped() {
 
 #[test]
 fn a_finished_rotation_is_not_repeated_unless_asked() {
-    let done = TokenRecord::initial().next("T0").finish("T1");
+    let done = TokenRecord::initial().next("T0", None).finish("T1");
     let o = observed(done.clone(), true, false, &[("west", Embedded::Current)]);
-    let p = plan_source(&o, false, "T2").unwrap();
+    let p = plan_source(&o, false, None, "T2").unwrap();
     assert!(p.is_done(), "{p:?}");
     assert!(describe(&p)[0].contains("nothing to do"));
     // Positive control: the same observation with --again starts generation 2.
-    let p = plan_source(&o, true, "T2").unwrap();
+    let p = plan_source(&o, true, None, "T2").unwrap();
     assert!(p.start && !p.is_done());
     assert_eq!(p.record.generation, 2);
     assert_eq!(p.revoke, Some(done.token.clone()));
@@ -163,6 +165,7 @@ fn a_finished_rotation_is_not_repeated_unless_asked() {
     let p = plan_source(
         &observed(done.clone(), true, false, &[("west", Embedded::Other)]),
         false,
+        None,
         "T2",
     )
     .unwrap();
@@ -172,6 +175,7 @@ fn a_finished_rotation_is_not_repeated_unless_asked() {
     let p = plan_source(
         &observed(done, false, false, &[("west", Embedded::Current)]),
         false,
+        None,
         "T2",
     )
     .unwrap();
@@ -186,9 +190,57 @@ fn a_reader_without_its_remote_secret_refuses_before_anything_is_written() {
         false,
         &[("west", Embedded::Current), ("north", Embedded::Missing)],
     );
-    let e = msg(plan_source(&o, false, "T").unwrap_err());
+    let e = msg(plan_source(&o, false, None, "T").unwrap_err());
     assert!(
         e.contains("cluster 'north' has no remote secret for 'east'"),
         "{e}"
     );
+}
+
+#[test]
+fn short_lived_tokens_start_a_rotation_keep_their_mode_and_renew_by_revoking_the_old_anchor() {
+    let done = TokenRecord::initial().next("T0", None).finish("T1");
+    let o = observed(done.clone(), true, false, &[("west", Embedded::Current)]);
+    // --token-ttl on a finished long-lived rotation: a new generation, bound.
+    let p = plan_source(&o, false, Some(600), "T2").unwrap();
+    assert!(p.start && p.mint, "{p:?}");
+    assert_eq!(p.record.ttl_seconds, Some(600));
+    assert_eq!(
+        p.revoke,
+        Some(done.token.clone()),
+        "the long-lived token is revoked"
+    );
+    let lines = describe(&p).join("\n");
+    assert!(lines.contains("create anchor Secret"), "{lines}");
+    assert!(lines.contains("mint a token valid for 10m"), "{lines}");
+    // Without --token-ttl a bound record stays bound; finished and fresh: nothing to do.
+    let bound = p.record.finish("T3");
+    let o = observed(bound.clone(), true, false, &[("west", Embedded::Current)]);
+    let p = plan_source(&o, false, None, "T4").unwrap();
+    assert!(p.is_done(), "{p:?}");
+    assert!(
+        describe(&p)[0].contains("short-lived tokens of 10m"),
+        "{:?}",
+        describe(&p)
+    );
+    // The same with the same --token-ttl: still nothing (the mode did not change).
+    assert!(plan_source(&o, false, Some(600), "T4").unwrap().is_done());
+    // A token past half its life (observed as Other): renewed as the next generation, bound
+    // with the same lifetime, the old anchor revoked.
+    let o = observed(bound.clone(), true, false, &[("west", Embedded::Other)]);
+    let p = plan_source(&o, false, None, "T4").unwrap();
+    assert!(p.start && p.mint, "{p:?}");
+    assert_eq!((p.record.generation, p.record.ttl_seconds), (3, Some(600)));
+    assert_eq!(p.revoke, Some(bound.token.clone()));
+    assert!(
+        describe(&p)
+            .iter()
+            .any(|l| l.contains("mint a token valid for 10m"))
+    );
+    // --token-ttl 0: back to a long-lived token Secret, the anchor revoked.
+    let o = observed(bound.clone(), true, false, &[("west", Embedded::Current)]);
+    let p = plan_source(&o, false, Some(0), "T4").unwrap();
+    assert!(p.start && p.record.ttl_seconds.is_none());
+    assert_eq!(p.revoke, Some(bound.token));
+    assert!(describe(&p).iter().any(|l| l.contains("mint token Secret")));
 }

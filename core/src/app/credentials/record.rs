@@ -31,6 +31,10 @@ pub struct TokenRecord {
     /// When the last rotation revoked the previous token (RFC 3339); `None` while in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished: Option<String>,
+    /// Short-lived mode: the current Secret is an anchor (Opaque, no token) that bound tokens
+    /// of this lifetime are minted against (TokenRequest); `None`: a long-lived token Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
 }
 
 impl TokenRecord {
@@ -42,11 +46,13 @@ impl TokenRecord {
             previous: None,
             started: String::new(),
             finished: None,
+            ttl_seconds: None,
         }
     }
 
-    /// The record of a rotation that starts now from `self`.
-    pub fn next(&self, now: &str) -> TokenRecord {
+    /// The record of a rotation that starts now from `self`, to a credential of lifetime
+    /// `ttl_seconds` (`None`: a long-lived token Secret).
+    pub fn next(&self, now: &str, ttl_seconds: Option<u64>) -> TokenRecord {
         let generation = self.generation + 1;
         TokenRecord {
             generation,
@@ -54,6 +60,7 @@ impl TokenRecord {
             previous: Some(self.token.clone()),
             started: now.to_string(),
             finished: None,
+            ttl_seconds,
         }
     }
 
@@ -105,7 +112,7 @@ mod tests {
             "istio-reader-service-account-istio-remote-secret-token"
         );
         assert!(!r0.in_progress());
-        let r1 = r0.next("2026-01-01T00:00:00Z");
+        let r1 = r0.next("2026-01-01T00:00:00Z", None);
         assert_eq!(r1.generation, 1);
         assert_eq!(
             r1.token,
@@ -116,12 +123,15 @@ mod tests {
         let done = r1.finish("2026-01-01T00:01:00Z");
         assert!(!done.in_progress());
         assert_eq!(done.token, r1.token);
-        assert_eq!(done.next("t").previous.as_deref(), Some(r1.token.as_str()));
+        assert_eq!(
+            done.next("t", None).previous.as_deref(),
+            Some(r1.token.as_str())
+        );
     }
 
     #[test]
     fn the_record_round_trips_through_the_annotation_and_a_bad_one_is_named() {
-        let r = TokenRecord::initial().next("t");
+        let r = TokenRecord::initial().next("t", Some(600));
         let sa = json!({"metadata": {"annotations": {READER_TOKEN_ANNOTATION: r.to_annotation()}}});
         assert_eq!(of_service_account(&sa).unwrap(), r);
         assert_eq!(

@@ -59,12 +59,26 @@ pub async fn run_source(
         ));
     }
     if p.mint {
-        r.kube
-            .apply(&remote_secret::token_secret(&p.record.token), false)
-            .await?;
+        let secret = match p.record.ttl_seconds {
+            None => remote_secret::token_secret(&p.record.token),
+            Some(_) => remote_secret::anchor_secret(&p.record.token),
+        };
+        r.kube.apply(&secret, false).await?;
         printer.progress(&format!("{s}: minted {ISTIO_NAMESPACE}/{}", p.record.token));
     }
-    let (ca, token) = wait_token_named(r.kube, &p.record.token, Duration::from_secs(30)).await?;
+    let (ca, token) = match p.record.ttl_seconds {
+        _ if p.rewrite.is_empty() => Default::default(),
+        None => wait_token_named(r.kube, &p.record.token, Duration::from_secs(30)).await?,
+        Some(ttl) => {
+            let t = super::bound::mint(r.kube, &p.record.token, ttl).await?;
+            printer.progress(&format!(
+                "{s}: minted a token valid for {} bound to {ISTIO_NAMESPACE}/{}",
+                crate::cli::format_duration(Duration::from_secs(ttl)),
+                p.record.token
+            ));
+            t
+        }
+    };
     for (reader, kube, emb) in &r.readers {
         if !p.rewrite.contains(reader) {
             continue;

@@ -7,7 +7,7 @@
 //! binding are left to whoever installed the control plane.
 
 use super::fleet::server_of;
-use super::tokens::wait_token;
+
 use crate::app::trust::Access;
 use crate::error::Error;
 use crate::exit::ExitStatus;
@@ -20,7 +20,6 @@ use crate::plan::{ApplyMode, ClusterPlan, Plan, apply_plan, observe};
 use crate::render::Printer;
 use crate::targets::connect_all;
 use serde_json::json;
-use std::time::Duration;
 
 /// The options of `mesh-join remote-secret`.
 #[derive(Debug, Clone)]
@@ -90,8 +89,10 @@ pub async fn remote_secret_cmd(
     if opts.create_service_account && !has_account {
         objects.push((account, false));
     }
-    let token_name = super::tokens::current_token_name(kube).await?;
-    objects.push((remote_secret::token_secret(&token_name), false));
+    let record = super::tokens::current_record(kube).await?;
+    if record.ttl_seconds.is_none() {
+        objects.push((remote_secret::token_secret(&record.token), false));
+    }
     let cp: ClusterPlan = observe(kube, &opts.name, objects, Vec::new()).await?;
     let plan = Plan { clusters: vec![cp] };
     if let Some(Err(e)) = apply_plan(std::slice::from_ref(kube), &plan, ApplyMode::Apply)
@@ -101,7 +102,10 @@ pub async fn remote_secret_cmd(
     {
         return Err(e.into());
     }
-    let (ca, token) = wait_token(kube, Duration::from_secs(30)).await?;
+    // Short-lived mode (rotate-credentials --token-ttl): a token minted against the anchor.
+    let (ca, token) = super::tokens::credential(kube, &opts.name, &[], true)
+        .await?
+        .unwrap_or_default();
     let kubeconfig = if opts.include_secrets {
         remote_secret::kubeconfig(&opts.name, &server, &ca, &token)
     } else {

@@ -50,6 +50,9 @@ pub struct Render<'a> {
     pub create_reader: bool,
     /// The reader token Secret (the join's, or the one a rotation made current).
     pub reader_token: &'a str,
+    /// `reader_token` is the anchor of short-lived bound tokens (an Opaque Secret the
+    /// TokenRequest API binds them to), not a long-lived token Secret.
+    pub reader_anchor: bool,
 }
 
 /// One cluster's objects per stage, in apply order.
@@ -89,7 +92,8 @@ pub fn stage_objects(mesh: &MeshSpec, c: &ClusterSpec, r: Render<'_>) -> Vec<(St
         );
     }
     if is_read(mesh, &c.name) {
-        let objects = remote_secret::reader_objects(c.role == Role::Remote, r.reader_token);
+        let objects =
+            remote_secret::reader_objects(c.role == Role::Remote, r.reader_token, r.reader_anchor);
         let wanted = objects
             .into_iter()
             .filter(|o| r.create_reader || is_secret(o));
@@ -149,7 +153,7 @@ pub fn join_universe(
     out.extend(gateways.map(|g| (Stage::Gateways, g)));
     if !still_read {
         out.extend(
-            remote_secret::reader_objects(false, &remote_secret::token_secret_name())
+            remote_secret::reader_objects(false, &remote_secret::token_secret_name(), false)
                 .into_iter()
                 .map(|o| (Stage::ReaderToken, o)),
         );
@@ -272,6 +276,7 @@ mod tests {
             installer: Installer::Sail,
             create_reader,
             reader_token: "istio-reader-service-account-istio-remote-secret-token",
+            reader_anchor: false,
         }
     }
 
@@ -313,6 +318,30 @@ mod tests {
         // A cluster still read never loses its reader objects to pruning; one no longer read does.
         assert!(!universe(true).iter().any(|o| o["kind"] == "ClusterRole"));
         assert!(universe(false).iter().any(|o| o["kind"] == "ClusterRole"));
+    }
+
+    #[test]
+    fn a_cluster_with_short_lived_tokens_keeps_its_anchor_not_a_token_secret() {
+        let m = mesh(REMOTE);
+        let secret = |anchor: bool| {
+            let r = Render {
+                reader_token: "istio-reader-service-account-istio-remote-secret-token-2",
+                reader_anchor: anchor,
+                ..render(Some("1.2.3.4"), false)
+            };
+            let west = stage_objects(&m, &m.clusters[1], r);
+            west.into_iter()
+                .find(|(s, o)| *s == Stage::ReaderToken && o["kind"] == "Secret")
+                .unwrap()
+                .1
+        };
+        let anchor = secret(true);
+        assert_eq!(anchor["type"], "Opaque", "{anchor:#}");
+        assert_eq!(
+            anchor["metadata"]["name"],
+            "istio-reader-service-account-istio-remote-secret-token-2"
+        );
+        assert_eq!(secret(false)["type"], "kubernetes.io/service-account-token");
     }
 
     #[test]

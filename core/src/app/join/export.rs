@@ -4,7 +4,7 @@
 
 use super::desired::{Render, base_objects, is_secret};
 use super::fleet::{Fleet, server_of};
-use super::tokens::read_token;
+use super::tokens::credential;
 use super::{Installer, JoinOptions};
 use crate::app::trust::Access;
 use crate::cluster::identity;
@@ -101,6 +101,7 @@ fn cluster_docs(opts: &JoinOptions, c: &ClusterSpec) -> Vec<Value> {
         installer: opts.installer,
         create_reader: opts.create_reader,
         reader_token: &token,
+        reader_anchor: false,
     };
     let mut docs = base_objects(mesh, c, render);
     if opts.installer == Installer::Istioctl {
@@ -121,7 +122,13 @@ async fn remote_secret_doc(
     let Some(k) = f.kubes.get(s) else {
         return Ok(None);
     };
-    let Some((ca, token)) = read_token(k).await? else {
+    let readers: Vec<&crate::cluster::Kube> = f
+        .kubes
+        .iter()
+        .filter(|(n, _)| n.as_str() != s)
+        .map(|(_, k)| k)
+        .collect();
+    let Some((ca, token)) = credential(k, s, &readers, false).await? else {
         return Ok(None);
     };
     let sc = opts

@@ -10,7 +10,7 @@
 use super::desired::{Render, Stage, as_data, is_secret, join_universe, stage_objects, unwanted};
 use super::fleet::{Fleet, istio_api_version, remote_pilot_address};
 use super::scope::Scope;
-use super::tokens::read_token;
+use super::tokens::credential;
 use super::{Installer, JoinOptions};
 use crate::cluster::{ClusterError, Kube, identity};
 use crate::error::Error;
@@ -96,13 +96,14 @@ pub async fn plan_cluster(
         Installer::Helm => Some(istio::values(&opts.mesh, c, pilot)),
         Installer::Sail => None,
     };
-    let reader_token = super::tokens::current_token_name(k).await?;
+    let reader = super::tokens::current_record(k).await?;
     let render = Render {
         istio_api: &istio_api,
         pilot,
         installer: opts.installer,
         create_reader: opts.create_reader,
-        reader_token: &reader_token,
+        reader_token: &reader.token,
+        reader_anchor: reader.ttl_seconds.is_some(),
     };
     let wanted: Vec<(Stage, Value)> = stage_objects(&opts.mesh, c, render)
         .into_iter()
@@ -290,7 +291,10 @@ pub async fn plan_remote_secrets(
     for (r, s) in &scope.pairs {
         let token = match tokens {
             Some(t) => t.get(s).cloned(),
-            None => read_token(fleet.kube(s)?).await?,
+            None => {
+                let readers = scope.readers_in(fleet, s)?;
+                credential(fleet.kube(s)?, s, &readers, false).await?
+            }
         };
         let kube = fleet.kube(r)?;
         let pending = created.get(r).unwrap_or(&none);

@@ -13,7 +13,7 @@ use super::phases::{
 };
 use super::ready::{wait_control_planes, wait_gateway_address, wait_reader_accounts};
 use super::scope::Scope;
-use super::tokens::wait_token;
+use super::tokens::credential;
 use super::{Installer, JoinOptions};
 use crate::cluster::{ClusterError, Kube};
 use crate::error::Error;
@@ -23,7 +23,6 @@ use crate::plan::{ApplyMode, Plan, apply_plan};
 use crate::render::Printer;
 use crate::topology::is_read;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// What a run did, and how it ended.
 pub struct Outcome {
@@ -242,8 +241,9 @@ async fn remote_secrets(
     for (_, s) in &scope.pairs {
         if !tokens.contains_key(s) {
             printer.progress(&format!("waiting for the reader token in {s}"));
-            let t = wait_token(fleet.kube(s)?, Duration::from_secs(30)).await?;
-            tokens.insert(s.clone(), t);
+            let readers = scope.readers_in(fleet, s)?;
+            let t = credential(fleet.kube(s)?, s, &readers, true).await?;
+            tokens.insert(s.clone(), t.unwrap_or_default());
         }
     }
     let plan = plan_remote_secrets(scope, fleet, servers, created, Some(&tokens)).await?;

@@ -19,6 +19,19 @@ pub struct Scope<'a> {
 }
 
 impl<'a> Scope<'a> {
+    /// The connections of the selected clusters that read `source`.
+    pub(crate) fn readers_in<'f>(
+        &self,
+        fleet: &'f super::fleet::Fleet,
+        source: &str,
+    ) -> Result<Vec<&'f crate::cluster::Kube>, Error> {
+        self.pairs
+            .iter()
+            .filter(|(_, s)| s == source)
+            .map(|(r, _)| fleet.kube(r))
+            .collect()
+    }
+
     /// The scope of `only` (empty: every cluster); an unknown name is refused.
     pub fn of(mesh: &'a MeshSpec, only: &[String]) -> Result<Self, Error> {
         if let Some(unknown) = only.iter().find(|n| mesh.cluster(n).is_none()) {

@@ -6,12 +6,10 @@ use crate::app::credentials::record;
 use crate::cluster::{ClusterError, Kube};
 use crate::error::Error;
 use crate::labels::{ISTIO_NAMESPACE, READER_SERVICE_ACCOUNT};
-use crate::manifests::remote_secret;
 use std::time::{Duration, Instant};
 
-/// The reader token Secret remote secrets embed now: the one the record on the reader
-/// ServiceAccount names (a rotated cluster), else the join's.
-pub async fn current_token_name(kube: &Kube) -> Result<String, Error> {
+/// The record on the reader ServiceAccount ([`record::TokenRecord::initial`] without one).
+pub async fn current_record(kube: &Kube) -> Result<record::TokenRecord, Error> {
     let sa = kube
         .get(
             "v1",
@@ -21,21 +19,56 @@ pub async fn current_token_name(kube: &Kube) -> Result<String, Error> {
         )
         .await?;
     let Some(sa) = sa else {
-        return Ok(remote_secret::token_secret_name());
+        return Ok(record::TokenRecord::initial());
     };
-    let record = record::of_service_account(&sa).map_err(|e| {
+    record::of_service_account(&sa).map_err(|e| {
         Error::input(
             format!("context {}: {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT}: {e}", kube.context),
             "remove the annotation to fall back to the join's token, then run kubectl mesh-join rotate-credentials",
         )
-    })?;
-    Ok(record.token)
+    })
 }
 
-/// Reads the current token Secret of a source cluster: `(ca.crt base64, token)` once filled.
-pub async fn read_token(kube: &Kube) -> Result<Option<(String, String)>, Error> {
-    let name = current_token_name(kube).await?;
-    Ok(read_token_named(kube, &name).await?)
+/// The credential remote secrets for a source embed: `(ca.crt base64, token)`. A long-lived
+/// token Secret's token (waited for with `wait`, else `None` until filled); in short-lived
+/// mode (the record has a TTL) a fresh token bound to the current anchor that one of the
+/// `readers`' remote secrets already holds (so a second join changes nothing), else with
+/// `wait` a newly minted one, else `None`.
+pub async fn credential(
+    source: &Kube,
+    source_name: &str,
+    readers: &[&Kube],
+    wait: bool,
+) -> Result<Option<(String, String)>, Error> {
+    use crate::app::credentials::{bound, observe};
+    let record = current_record(source).await?;
+    let Some(ttl) = record.ttl_seconds else {
+        return Ok(match wait {
+            true => Some(wait_token_named(source, &record.token, Duration::from_secs(30)).await?),
+            false => read_token_named(source, &record.token).await?,
+        });
+    };
+    let (Some(uid), Some(ca)) = (
+        bound::anchor_uid(source, &record.token).await?,
+        bound::root_ca(source).await?,
+    ) else {
+        return Ok(None);
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let name = format!("{}{source_name}", crate::labels::REMOTE_SECRET_PREFIX);
+    for r in readers {
+        let live = r.get("v1", "Secret", Some(ISTIO_NAMESPACE), &name).await?;
+        let held = live
+            .as_ref()
+            .and_then(|s| observe::embedding(s, source_name));
+        if let Some(e) = held.filter(|e| bound::fresh(&e.token, (&record.token, &uid), now)) {
+            return Ok(Some((ca, e.token)));
+        }
+    }
+    match wait {
+        true => Ok(Some(bound::mint(source, &record.token, ttl).await?)),
+        false => Ok(None),
+    }
 }
 
 /// Reads the token Secret `name`: `(ca.crt base64, token)` once filled.
@@ -57,12 +90,6 @@ pub async fn read_token_named(
         .and_then(|t| String::from_utf8(t).ok())
         .unwrap_or_default();
     Ok((!ca.is_empty() && !token.is_empty()).then_some((ca, token)))
-}
-
-/// Waits until the controller manager has filled the current token Secret.
-pub async fn wait_token(kube: &Kube, timeout: Duration) -> Result<(String, String), Error> {
-    let name = current_token_name(kube).await?;
-    wait_token_named(kube, &name, timeout).await
 }
 
 /// Waits until the controller manager has filled the token Secret `name`.

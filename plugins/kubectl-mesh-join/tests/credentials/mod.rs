@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use mesh_lab::istiod::Istiod;
-use mesh_lab::testing::kubectl_json;
+use mesh_lab::testing::{expect_success as ok, join_mesh, kubectl_json, run_plugin as run};
 use mesh_lab::{Lab, audit};
 use serde_json::Value;
 use std::path::Path;
@@ -169,4 +169,41 @@ pub fn run_sampling(
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Certificates, a join with remote secrets both ways, an istiod per cluster that syncs the
+/// other cluster.
+pub fn joined_with_istiods(lab: &mut Lab, w: &Path) -> Vec<Istiod> {
+    std::fs::write(
+        w.join("mesh.yaml"),
+        "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary}\n- {name: west, context: lab-2, network: network1, role: primary}\n",
+    )
+    .unwrap();
+    let certs = mesh_lab::testing::plugin_path("kubectl-mesh-certs");
+    ok(run(
+        &certs,
+        lab,
+        w,
+        &[
+            "create",
+            "--clusters",
+            "east,west",
+            "--key-type",
+            "ecdsa-p256",
+        ],
+    ));
+    ok(run(&certs, lab, w, &["apply", "-f", "mesh.yaml"]));
+    ok(join_mesh(JOIN, lab, w));
+    let istiods = start_istiods(lab);
+    for d in &istiods {
+        eventually(60, "each istiod syncs the other cluster", || {
+            d.clusterz().is_some_and(|z| {
+                z.as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|e| e["id"] != d.cluster_id.as_str() && e["syncStatus"] == "synced")
+            })
+        });
+    }
+    istiods
 }
