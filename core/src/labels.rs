@@ -29,6 +29,9 @@ pub const READER_SERVICE_ACCOUNT: &str = "istio-reader-service-account";
 /// Annotation on the reader ServiceAccount recording which token Secret remote secrets use
 /// and where a credential rotation stands (`mesh-join rotate-credentials`).
 pub const READER_TOKEN_ANNOTATION: &str = "kubectl-mesh.io/reader-token";
+/// On an anchor Secret: the lifetime in seconds of the short-lived tokens bound to it (how a
+/// cluster joined with `--token-ttl` keeps its mode before any rotation is recorded).
+pub const TOKEN_TTL_ANNOTATION: &str = "kubectl-mesh.io/token-ttl";
 /// Label marking objects this tool manages.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Value of [`MANAGED_BY_LABEL`].

@@ -34,7 +34,7 @@ fn render(text: &str) -> String {
             installer: Installer::Sail,
             create_reader: false,
             reader_token: &mesh_core::manifests::remote_secret::token_secret_name(),
-            reader_anchor: false,
+            reader_ttl: None,
         };
         for (stage, o) in stage_objects(&m, c, render) {
             out.push_str(&format!(

@@ -99,28 +99,31 @@ pub fn token_secret(name: &str) -> Value {
 /// tokens are minted against with the TokenRequest API. The API server accepts such a token
 /// only while this Secret exists with the same UID, so deleting it revokes every token
 /// minted against it.
-pub fn anchor_secret(name: &str) -> Value {
+pub fn anchor_secret(name: &str, ttl_seconds: u64) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Secret",
         "type": "Opaque",
         "metadata": {
             "name": name, "namespace": ISTIO_NAMESPACE,
             "labels": {crate::labels::MANAGED_BY_LABEL: crate::labels::MANAGED_BY},
-            "annotations": {"kubernetes.io/service-account.name": READER_SERVICE_ACCOUNT},
+            "annotations": {
+                "kubernetes.io/service-account.name": READER_SERVICE_ACCOUNT,
+                crate::labels::TOKEN_TTL_ANNOTATION: ttl_seconds.to_string(),
+            },
         },
     })
 }
 
 /// The reader objects of a cluster, in apply order, with the reader token Secret `token`
-/// (with `anchor`: the anchor of short-lived bound tokens instead, see [`anchor_secret`]).
-pub fn reader_objects(remote_profile: bool, token: &str, anchor: bool) -> Vec<Value> {
+/// (with a `ttl`: the anchor of short-lived bound tokens instead, see [`anchor_secret`]).
+pub fn reader_objects(remote_profile: bool, token: &str, ttl: Option<u64>) -> Vec<Value> {
     vec![
         reader_service_account(),
         reader_cluster_role(remote_profile),
         reader_binding(),
-        match anchor {
-            true => anchor_secret(token),
-            false => token_secret(token),
+        match ttl {
+            Some(t) => anchor_secret(token, t),
+            None => token_secret(token),
         },
     ]
 }

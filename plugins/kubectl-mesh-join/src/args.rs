@@ -166,6 +166,13 @@ struct JoinArgs {
     #[arg(long)]
     force_conflicts: bool,
 
+    /// Short-lived reader tokens (10m or more) from the TokenRequest API, bound to an anchor
+    /// Secret, for clusters that have no reader credential yet; renew them with
+    /// rotate-credentials. A cluster that already has another mode is refused (switch it
+    /// with rotate-credentials --token-ttl)
+    #[arg(long, value_name = "DURATION", value_parser = mesh_core::cli::token_ttl_arg)]
+    token_ttl: Option<Duration>,
+
     #[command(flatten)]
     dry_run: DryRunArgs,
 
@@ -257,6 +264,7 @@ impl JoinArgs {
             include_secrets: self.include_secrets,
             export: self.export.clone(),
             force_conflicts: self.force_conflicts,
+            token_ttl: self.token_ttl.map(|d| d.as_secs()),
         })
     }
 }

@@ -237,3 +237,78 @@ fn server_in(lab: &Lab, reader: &str, source: &str) -> (String, String) {
     let field = |k: &str| cluster[k].as_str().unwrap().to_string();
     (field("server"), field("certificate-authority-data"))
 }
+
+/// `mesh-join --token-ttl 10m` on fresh clusters: no long-lived token Secret is ever made;
+/// each remote secret embeds a 10-minute token bound to the generation-0 anchor, which keeps
+/// the mode (its annotation); a plain join and a plain rotation then change nothing; a join
+/// asking another lifetime is refused naming the mode the cluster has, nothing written; and
+/// `rotate-credentials --token-ttl 0` goes back to a long-lived token Secret, deleting the
+/// anchor, after which the API server refuses the bound tokens.
+#[test]
+fn a_join_with_token_ttl_starts_short_lived_and_a_rotation_can_leave_that_mode() {
+    let mut lab = Lab::up(2).expect("lab");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let istiods = credentials::joined_with_istiods_using(&mut lab, w, &["--token-ttl", "10m"]);
+    let mut bound = Vec::new();
+    for (reader, source, ctx) in [("lab-2", "east", "lab-1"), ("lab-1", "west", "lab-2")] {
+        let t = embedded(&lab, reader, source);
+        let c = claims(&t);
+        assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 600);
+        assert_eq!(c["kubernetes.io"]["secret"]["name"], OLD, "{c:#}");
+        assert_eq!(
+            c["kubernetes.io"]["secret"]["uid"],
+            anchor_uid(&lab, ctx, OLD).as_str()
+        );
+        let a = kubectl_json(&lab, ctx, &["get", "secret", OLD, "-n", "istio-system"]).unwrap();
+        assert_eq!(
+            a["metadata"]["annotations"]["kubectl-mesh.io/token-ttl"],
+            "600"
+        );
+        ok(reads_pods(&lab, ctx, &t));
+        bound.push(t);
+    }
+    let marks = audit::marks(&lab);
+    ok(join_mesh(JOIN, &lab, w));
+    let refused = run(
+        JOIN,
+        &lab,
+        w,
+        &["-f", "mesh.yaml", "--allow-loopback", "--token-ttl", "1h"],
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    let e = stderr(&refused);
+    assert!(
+        e.contains("--token-ttl: cluster '")
+            && e.contains("short-lived reader tokens (10m each")
+            && e.contains("rotate-credentials"),
+        "{e}"
+    );
+    let addr: Vec<String> = istiods
+        .iter()
+        .map(|d| format!("--istiod-address={}={}", d.cluster_id, d.monitoring))
+        .collect();
+    let mut rotate = vec!["rotate-credentials", "-f", "mesh.yaml"];
+    rotate.extend(addr.iter().map(String::as_str));
+    let o = ok(run(JOIN, &lab, w, &rotate));
+    assert!(stderr(&o).contains("nothing to do"), "{}", text(&o));
+    assert_eq!(writes(&lab, &marks), vec![Vec::<String>::new(); 2]);
+
+    rotate.extend(["--token-ttl", "0"]);
+    let o = ok(run(JOIN, &lab, w, &rotate));
+    for (i, (reader, source, ctx)) in [("lab-2", "east", "lab-1"), ("lab-1", "west", "lab-2")]
+        .into_iter()
+        .enumerate()
+    {
+        let long_lived = token(&lab, ctx, NEW).unwrap();
+        assert_eq!(embedded(&lab, reader, source), long_lived, "{}", text(&o));
+        assert!(claims(&long_lived).get("exp").is_none());
+        assert!(
+            kubectl_json(&lab, ctx, &["get", "secret", OLD, "-n", "istio-system"]).is_none(),
+            "the anchor is deleted"
+        );
+        eventually(30, "a token bound to the deleted anchor is refused", || {
+            stderr(&reads_pods(&lab, ctx, &bound[i])).contains("Unauthorized")
+        });
+    }
+}

@@ -9,6 +9,7 @@
 //! a reader without its remote secret, a cluster not joined) writes nothing.
 
 pub mod bound;
+pub mod mode;
 pub mod observe;
 pub mod plan;
 pub mod record;

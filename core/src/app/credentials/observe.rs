@@ -53,12 +53,13 @@ pub async fn read_record(kube: &Kube, source: &str) -> Result<TokenRecord, Error
                 "run kubectl mesh-join -f FILE first (with --create-reader where no Istio installer made the account)",
             )
         })?;
-    record::of_service_account(&sa).map_err(|e| {
+    let record = record::of_service_account(&sa).map_err(|e| {
         Error::input(
             format!("cluster '{source}' (context {}): {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT}: {e}", kube.context),
             "remove the annotation (kubectl annotate sa … kubectl-mesh.io/reader-token-) and run again",
         )
-    })
+    })?;
+    Ok(super::mode::complete(kube, record).await?)
 }
 
 /// Which token counts as current: the long-lived token Secret's, or (short-lived mode) any

@@ -152,8 +152,11 @@ pub fn plan_source(
     // the renewal also revokes, restarts an istiod older than 1.31 and resumes like any other.
     let renew =
         o.record.ttl_seconds.is_some() && o.readers.iter().any(|(_, e)| *e == Embedded::Other);
-    let start = !o.record.in_progress()
-        && (again || switch || renew || o.record.generation == 0 || !o.current_exists);
+    // The join's long-lived token is rotated on the first run; the join's short-lived ones
+    // (`mesh-join --token-ttl`) are renewed like any other generation's.
+    let joins_token = o.record.generation == 0 && o.record.ttl_seconds.is_none();
+    let start =
+        !o.record.in_progress() && (again || switch || renew || joins_token || !o.current_exists);
     let record = if start {
         o.record.next(now, wanted)
     } else {
@@ -215,10 +218,12 @@ pub fn describe(p: &SourcePlan) -> Vec<String> {
             ),
             None => format!("{}; every remote secret embeds it", p.record.token),
         };
+        let when = match (p.record.generation, &p.record.finished) {
+            (0, _) | (_, None) => "the join's generation 0".to_string(),
+            (g, Some(t)) => format!("rotated to generation {g} at {t}"),
+        };
         return vec![format!(
-            "{s}: rotated to generation {} ({kind}) at {}: nothing to do (--again rotates it once more)",
-            p.record.generation,
-            p.record.finished.as_deref().unwrap_or("-")
+            "{s}: {when} ({kind}): nothing to do (--again rotates it once more)"
         )];
     }
     let mut out = Vec::new();

@@ -244,3 +244,29 @@ fn short_lived_tokens_start_a_rotation_keep_their_mode_and_renew_by_revoking_the
     assert_eq!(p.revoke, Some(bound.token));
     assert!(describe(&p).iter().any(|l| l.contains("mint token Secret")));
 }
+
+#[test]
+fn the_joins_short_lived_tokens_are_kept_while_fresh_and_renewed_like_any_generation() {
+    let joined = TokenRecord {
+        ttl_seconds: Some(600),
+        ..TokenRecord::initial()
+    };
+    let o = observed(joined.clone(), true, false, &[("west", Embedded::Current)]);
+    let p = plan_source(&o, false, None, "T1").unwrap();
+    assert!(p.is_done(), "{p:?}");
+    let line = describe(&p).join("\n");
+    assert!(line.contains("the join's generation 0"), "{line}");
+    // A long-lived join token at generation 0 is rotated on the first run (positive control).
+    let o = observed(
+        TokenRecord::initial(),
+        true,
+        false,
+        &[("west", Embedded::Current)],
+    );
+    assert!(plan_source(&o, false, None, "T1").unwrap().start);
+    // Past half its life: renewed as generation 1, still short-lived, the anchor revoked.
+    let o = observed(joined.clone(), true, false, &[("west", Embedded::Other)]);
+    let p = plan_source(&o, false, None, "T1").unwrap();
+    assert_eq!((p.record.generation, p.record.ttl_seconds), (1, Some(600)));
+    assert_eq!(p.revoke, Some(joined.token));
+}

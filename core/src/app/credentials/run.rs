@@ -61,7 +61,7 @@ pub async fn run_source(
     if p.mint {
         let secret = match p.record.ttl_seconds {
             None => remote_secret::token_secret(&p.record.token),
-            Some(_) => remote_secret::anchor_secret(&p.record.token),
+            Some(t) => remote_secret::anchor_secret(&p.record.token, t),
         };
         r.kube.apply(&secret, false).await?;
         printer.progress(&format!("{s}: minted {ISTIO_NAMESPACE}/{}", p.record.token));

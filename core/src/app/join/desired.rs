@@ -50,9 +50,9 @@ pub struct Render<'a> {
     pub create_reader: bool,
     /// The reader token Secret (the join's, or the one a rotation made current).
     pub reader_token: &'a str,
-    /// `reader_token` is the anchor of short-lived bound tokens (an Opaque Secret the
-    /// TokenRequest API binds them to), not a long-lived token Secret.
-    pub reader_anchor: bool,
+    /// With a lifetime: `reader_token` is the anchor of short-lived bound tokens of that
+    /// lifetime (an Opaque Secret the TokenRequest API binds them to), not a token Secret.
+    pub reader_ttl: Option<u64>,
 }
 
 /// One cluster's objects per stage, in apply order.
@@ -93,7 +93,7 @@ pub fn stage_objects(mesh: &MeshSpec, c: &ClusterSpec, r: Render<'_>) -> Vec<(St
     }
     if is_read(mesh, &c.name) {
         let objects =
-            remote_secret::reader_objects(c.role == Role::Remote, r.reader_token, r.reader_anchor);
+            remote_secret::reader_objects(c.role == Role::Remote, r.reader_token, r.reader_ttl);
         let wanted = objects
             .into_iter()
             .filter(|o| r.create_reader || is_secret(o));
@@ -153,7 +153,7 @@ pub fn join_universe(
     out.extend(gateways.map(|g| (Stage::Gateways, g)));
     if !still_read {
         out.extend(
-            remote_secret::reader_objects(false, &remote_secret::token_secret_name(), false)
+            remote_secret::reader_objects(false, &remote_secret::token_secret_name(), None)
                 .into_iter()
                 .map(|o| (Stage::ReaderToken, o)),
         );
@@ -276,7 +276,7 @@ mod tests {
             installer: Installer::Sail,
             create_reader,
             reader_token: "istio-reader-service-account-istio-remote-secret-token",
-            reader_anchor: false,
+            reader_ttl: None,
         }
     }
 
@@ -326,7 +326,7 @@ mod tests {
         let secret = |anchor: bool| {
             let r = Render {
                 reader_token: "istio-reader-service-account-istio-remote-secret-token-2",
-                reader_anchor: anchor,
+                reader_ttl: anchor.then_some(600),
                 ..render(Some("1.2.3.4"), false)
             };
             let west = stage_objects(&m, &m.clusters[1], r);

@@ -101,7 +101,7 @@ fn cluster_docs(opts: &JoinOptions, c: &ClusterSpec) -> Vec<Value> {
         installer: opts.installer,
         create_reader: opts.create_reader,
         reader_token: &token,
-        reader_anchor: false,
+        reader_ttl: None,
     };
     let mut docs = base_objects(mesh, c, render);
     if opts.installer == Installer::Istioctl {

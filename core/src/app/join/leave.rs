@@ -73,7 +73,7 @@ pub fn leave_changes(
             installer: Installer::Sail,
             create_reader: true,
             reader_token: &token,
-            reader_anchor: false,
+            reader_ttl: None,
         };
         let before = base_objects(mesh, c, render);
         let after = match rest.cluster(&c.name) {

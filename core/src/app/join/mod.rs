@@ -87,6 +87,9 @@ pub struct JoinOptions {
     pub export: Option<PathBuf>,
     /// Take fields other field managers own (`--force-conflicts`).
     pub force_conflicts: bool,
+    /// `--token-ttl` in seconds: short-lived reader tokens on clusters that have no reader
+    /// credential yet (0: long-lived; `None`: the mode each cluster has).
+    pub token_ttl: Option<u64>,
 }
 
 /// `mesh-join` (and `mesh-join plan`).

@@ -96,14 +96,14 @@ pub async fn plan_cluster(
         Installer::Helm => Some(istio::values(&opts.mesh, c, pilot)),
         Installer::Sail => None,
     };
-    let reader = super::tokens::current_record(k).await?;
+    let (reader, reader_ttl) = super::tokens::reader_mode(opts, c, k).await?;
     let render = Render {
         istio_api: &istio_api,
         pilot,
         installer: opts.installer,
         create_reader: opts.create_reader,
         reader_token: &reader.token,
-        reader_anchor: reader.ttl_seconds.is_some(),
+        reader_ttl,
     };
     let wanted: Vec<(Stage, Value)> = stage_objects(&opts.mesh, c, render)
         .into_iter()

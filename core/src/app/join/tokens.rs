@@ -2,7 +2,7 @@
 //! current one is named by the record on the reader ServiceAccount (see
 //! [`crate::app::credentials::record`]).
 
-use crate::app::credentials::record;
+use crate::app::credentials::{mode, record};
 use crate::cluster::{ClusterError, Kube};
 use crate::error::Error;
 use crate::labels::{ISTIO_NAMESPACE, READER_SERVICE_ACCOUNT};
@@ -18,15 +18,44 @@ pub async fn current_record(kube: &Kube) -> Result<record::TokenRecord, Error> {
             READER_SERVICE_ACCOUNT,
         )
         .await?;
-    let Some(sa) = sa else {
-        return Ok(record::TokenRecord::initial());
+    let record = match sa {
+        None => record::TokenRecord::initial(),
+        Some(sa) => record::of_service_account(&sa).map_err(|e| {
+            Error::input(
+                format!("context {}: {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT}: {e}", kube.context),
+                "remove the annotation to fall back to the join's token, then run kubectl mesh-join rotate-credentials",
+            )
+        })?,
     };
-    record::of_service_account(&sa).map_err(|e| {
-        Error::input(
-            format!("context {}: {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT}: {e}", kube.context),
-            "remove the annotation to fall back to the join's token, then run kubectl mesh-join rotate-credentials",
-        )
-    })
+    Ok(crate::app::credentials::mode::complete(kube, record).await?)
+}
+
+/// The cluster's credential record and the lifetime its reader Secret is rendered with (see
+/// [`mode::join_ttl`]): `--token-ttl` starts short-lived tokens on a cluster that has no
+/// reader credential yet; on one that has another mode it is refused, naming the mode.
+pub async fn reader_mode(
+    opts: &super::JoinOptions,
+    c: &crate::mesh::ClusterSpec,
+    kube: &Kube,
+) -> Result<(record::TokenRecord, Option<u64>), Error> {
+    let record = current_record(kube).await?;
+    if opts.token_ttl.is_none() || !crate::topology::is_read(&opts.mesh, &c.name) {
+        return Ok((record.clone(), record.ttl_seconds));
+    }
+    let exists = kube
+        .get("v1", "Secret", Some(ISTIO_NAMESPACE), &record.token)
+        .await?
+        .is_some();
+    match mode::join_ttl(&record, exists, opts.token_ttl) {
+        Ok(ttl) => Ok((record, ttl)),
+        Err(e) => Err(Error::input(
+            format!(
+                "--token-ttl: cluster '{}' (context {}): {e}",
+                c.name, kube.context
+            ),
+            "switch it with kubectl mesh-join rotate-credentials -f FILE --token-ttl DURATION (the old tokens are revoked once every istiod confirmed the new ones); nothing was written",
+        )),
+    }
 }
 
 /// The credential remote secrets for a source embed: `(ca.crt base64, token)`. A long-lived

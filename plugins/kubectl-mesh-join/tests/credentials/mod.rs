@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use mesh_lab::istiod::Istiod;
-use mesh_lab::testing::{expect_success as ok, join_mesh, kubectl_json, run_plugin as run};
+use mesh_lab::testing::{expect_success as ok, kubectl_json, run_plugin as run};
 use mesh_lab::{Lab, audit};
 use serde_json::Value;
 use std::path::Path;
@@ -174,6 +174,11 @@ pub fn stderr(o: &Output) -> String {
 /// Certificates, a join with remote secrets both ways, an istiod per cluster that syncs the
 /// other cluster.
 pub fn joined_with_istiods(lab: &mut Lab, w: &Path) -> Vec<Istiod> {
+    joined_with_istiods_using(lab, w, &[])
+}
+
+/// [`joined_with_istiods`] with more join flags.
+pub fn joined_with_istiods_using(lab: &mut Lab, w: &Path, join_flags: &[&str]) -> Vec<Istiod> {
     std::fs::write(
         w.join("mesh.yaml"),
         "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary}\n- {name: west, context: lab-2, network: network1, role: primary}\n",
@@ -193,7 +198,7 @@ pub fn joined_with_istiods(lab: &mut Lab, w: &Path) -> Vec<Istiod> {
         ],
     ));
     ok(run(&certs, lab, w, &["apply", "-f", "mesh.yaml"]));
-    ok(join_mesh(JOIN, lab, w));
+    ok(mesh_lab::testing::join_mesh_with(JOIN, lab, w, join_flags));
     let istiods = start_istiods(lab);
     for d in &istiods {
         eventually(60, "each istiod syncs the other cluster", || {
