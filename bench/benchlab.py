@@ -67,7 +67,9 @@ class Lab:
         self.contexts = [c["name"] for c in self.state["clusters"]]
 
     def env(self):
-        return dict(os.environ, KUBECONFIG=str(self.kubeconfig), NO_COLOR="1")
+        # Its own discovery cache: labs reuse loopback ports, and a cache left by an earlier
+        # lab on the same port would save this one's discovery requests.
+        return dict(os.environ, KUBECONFIG=str(self.kubeconfig), NO_COLOR="1", KUBECACHEDIR=str(self.dir / "kube-cache"))
 
     def kubectl(self, ctx, *args, **kw):
         return sh([str(self.bin_dir / "kubectl"), "--context", ctx, *args], env=self.env(), **kw)
