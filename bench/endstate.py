@@ -20,6 +20,9 @@ NOISE_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",
 NOISE_LABELS = ("kubernetes.io/metadata.name",)
 # Kinds whose objects come and go with the controllers' timing, not with what a client wrote.
 SKIP_KINDS = ("Event", "Lease")
+# Secrets of these types are an installer's history (the operator's Helm keeps one per
+# reconcile that changed something, so their count follows its timing, not the end state).
+SKIP_SECRET_TYPES = ("helm.sh/release.v1",)
 
 
 def canon(v):
@@ -139,8 +142,13 @@ def _identity(o):
     kind = o.get("kind", "?")
     owners = meta.get("ownerReferences") or []
     if owners:
-        # Made by a controller: its name is derived (a template hash); what counts is that it exists.
-        return f"{kind}(owned by {owners[0].get('kind')}/{owners[0].get('name')})"
+        # Made by a controller: its name is derived (a template hash); what counts is that it
+        # exists. A Pod's ReplicaSet is named by the hash of the whole pod template, which
+        # carries fields outside the key fields (e.g. a revision label): counted by Deployment.
+        owner_kind, owner = owners[0].get("kind"), owners[0].get("name", "")
+        if kind == "Pod" and owner_kind == "ReplicaSet":
+            owner = owner.rsplit("-", 1)[0] + "-*"
+        return f"{kind}(owned by {owner_kind}/{owner})"
     return f"{kind}/{meta.get('namespace', '-')}/{meta.get('name')}"
 
 
@@ -151,7 +159,7 @@ def normalise(objects, kubeconfigs=None):
     lines = []
     for o in objects:
         kind = o.get("kind", "?")
-        if kind in SKIP_KINDS:
+        if kind in SKIP_KINDS or (kind == "Secret" and o.get("type") in SKIP_SECRET_TYPES):
             continue
         ident = _identity(o)
         meta = o.get("metadata", {})

@@ -76,6 +76,22 @@ class EndState(unittest.TestCase):
                                                        "ownerReferences": [{"kind": "Deployment", "name": "gw"}]}}
         self.assertEqual(endstate.normalise([rs("gw-abc")]), endstate.normalise([rs("gw-def")]))
 
+    def test_pods_count_by_their_deployment_whatever_the_template_hash(self):
+        def pod(rs):
+            return {"kind": "Pod", "metadata": {"name": f"{rs}-x1", "namespace": "istio-system",
+                                                "ownerReferences": [{"kind": "ReplicaSet", "name": rs}]}}
+        self.assertEqual(endstate.normalise([pod("gw-57599df7c9")]), endstate.normalise([pod("gw-5cfd5c9fcd")]))
+        # Positive control: a pod of another Deployment differs.
+        self.assertNotEqual(endstate.normalise([pod("gw-57599df7c9")]), endstate.normalise([pod("other-57599df7c9")]))
+
+    def test_helm_release_history_is_not_compared(self):
+        def release(v):
+            return {"kind": "Secret", "type": "helm.sh/release.v1",
+                    "metadata": {"name": f"sh.helm.release.v1.default-istiod.v{v}", "namespace": "istio-system"}}
+        self.assertEqual(endstate.normalise([release(7)]), [])
+        opaque = {"kind": "Secret", "type": "Opaque", "metadata": {"name": "s", "namespace": "istio-system"}}
+        self.assertEqual(len(endstate.normalise([opaque])), 1)
+
     def test_events_are_not_compared(self):
         ev = {"kind": "Event", "metadata": {"name": "x", "namespace": "istio-system"}}
         self.assertEqual(endstate.normalise([ev]), [])

@@ -10,5 +10,8 @@ tests/lab-go/build.sh
 MESH_LAB_BIN=$(tests/lab-go/build.sh --print-dir)
 export MESH_LAB_BIN
 
+echo "==> bench unit tests (the end-state comparison)" >&2
+python3 -m unittest discover -s bench -q
+
 echo "==> cargo test (unit, snapshot, lab and peer tiers)" >&2
 cargo test --workspace --all-targets --locked --no-fail-fast -- --test-threads="${MESH_TEST_THREADS:-2}"
