@@ -98,6 +98,15 @@ struct RotateCredentialsArgs {
 
 impl RotateCredentialsArgs {
     fn options(&self) -> Result<RotateCredentialsOptions, Error> {
+        if !self.kube.contexts.is_empty() {
+            return Err(Error::input(
+                format!(
+                    "rotate-credentials: --context {} is not used: each cluster's context comes from the mesh file",
+                    self.kube.contexts.join(",")
+                ),
+                "drop --context; choose the clusters with --cluster NAME (a name from the mesh file)",
+            ));
+        }
         let mut istiod_addresses = std::collections::BTreeMap::new();
         for a in &self.istiod_addresses {
             let (c, addr) = a.split_once('=').ok_or_else(|| {

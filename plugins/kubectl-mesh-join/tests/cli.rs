@@ -308,3 +308,32 @@ fn export_with_helm_installer_writes_each_clusters_istiod_values() {
     assert_eq!(west["global"]["remotePilotAddress"], "192.0.2.1", "{west}");
     assert_eq!(west["global"]["network"], "network2", "{west}");
 }
+
+#[test]
+fn rotate_credentials_refuses_a_context_it_would_not_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    std::fs::write(w.join("mesh.yaml"), MESH).unwrap();
+    let o = join(
+        w,
+        &[
+            "rotate-credentials",
+            "-f",
+            "mesh.yaml",
+            "--context",
+            "lab-1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("--context lab-1 is not used") && e.contains("--cluster NAME"),
+        "{e}"
+    );
+    // Positive control: without --context the command goes on (to the clusters, which this
+    // kubeconfig does not have) and says something else.
+    let o = join(w, &["rotate-credentials", "-f", "mesh.yaml"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!e.contains("is not used"), "{}", text(&o));
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+}
