@@ -264,6 +264,36 @@ fn dry_runs_installers_exports_and_purge_on_a_primary_remote_mesh() {
     }
     check_installers(&lab, w);
 
+    // --no-wait: the control planes only, and it says what it left for the next run.
+    let nw = ok(run(
+        JOIN,
+        &lab,
+        w,
+        &["-f", "mesh.yaml", "--allow-loopback", "--no-wait"],
+    ));
+    assert!(
+        String::from_utf8_lossy(&nw.stderr).contains(
+            "--no-wait: applied the control planes only; left for a run without --no-wait"
+        ),
+        "{}",
+        text(&nw)
+    );
+    for ctx in ["lab-1", "lab-2"] {
+        assert!(
+            kubectl_json(&lab, ctx, &["get", "istios.sailoperator.io", "default"]).is_some(),
+            "{ctx}: --no-wait did not apply the control plane"
+        );
+    }
+    for (ctx, kind, name) in [
+        ("lab-1", "secret", "istio-remote-secret-west"),
+        ("lab-1", "deployment", "istio-eastwestgateway"),
+    ] {
+        assert!(
+            kubectl_json(&lab, ctx, &["get", kind, name, "-n", "istio-system"]).is_none(),
+            "{ctx}: --no-wait went on to {kind} {name}"
+        );
+    }
+
     // Positive control of the dry runs: the same join without them writes.
     let m = marks(&lab);
     ok(join_mesh(JOIN, &lab, w));
