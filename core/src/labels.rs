@@ -32,6 +32,10 @@ pub const READER_TOKEN_ANNOTATION: &str = "kubectl-mesh.io/reader-token";
 /// On an anchor Secret: the lifetime in seconds of the short-lived tokens bound to it (how a
 /// cluster joined with `--token-ttl` keeps its mode before any rotation is recorded).
 pub const TOKEN_TTL_ANNOTATION: &str = "kubectl-mesh.io/token-ttl";
+/// On the Istio namespace: what `mesh-join --installer istioctl|helm` installed (the installer,
+/// its version and a digest of its rendered input), so a rerun installs only on a change and
+/// `leave --purge` uninstalls only a join's install.
+pub const INSTALL_ANNOTATION: &str = "kubectl-mesh.io/installed";
 /// Label marking objects this tool manages.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Value of [`MANAGED_BY_LABEL`].

@@ -35,6 +35,7 @@ fn render(text: &str) -> String {
             create_reader: false,
             reader_token: &mesh_core::manifests::remote_secret::token_secret_name(),
             reader_ttl: None,
+            install_record: None,
         };
         for (stage, o) in stage_objects(&m, c, render) {
             out.push_str(&format!(

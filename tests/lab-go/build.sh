@@ -2,7 +2,7 @@
 # Builds the lab's Go programs from their modules into a version-keyed cache outside the
 # repository, so a cold machine builds once and every later run reuses the binaries.
 #
-#   tests/lab-go/build.sh [--print-dir] [FAMILY ...]     FAMILY: etcd k8s istio krew kwok sail metallb (default: all)
+#   tests/lab-go/build.sh [--print-dir] [FAMILY ...]     FAMILY: etcd k8s istio krew kwok sail metallb helm (default: all)
 #
 # Each family has its own go.mod beside this script (so MVS never mixes their dependencies).
 # The cache key is the family plus a hash of its go.mod and go.sum: a version bump rebuilds,
@@ -21,12 +21,12 @@ families=()
 for arg in "$@"; do
   case "$arg" in
     --print-dir) print_dir=1 ;;
-    etcd|k8s|istio|krew|kwok|sail|metallb) families+=("$arg") ;;
-    *) echo "build.sh: unknown family '$arg' (etcd, k8s, istio, krew, kwok, sail, metallb)" >&2; exit 2 ;;
+    etcd|k8s|istio|krew|kwok|sail|metallb|helm) families+=("$arg") ;;
+    *) echo "build.sh: unknown family '$arg' (etcd, k8s, istio, krew, kwok, sail, metallb, helm)" >&2; exit 2 ;;
   esac
 done
 if [ "$print_dir" = 1 ]; then echo "$cache/bin"; exit 0; fi
-[ ${#families[@]} -gt 0 ] || families=(etcd k8s istio krew kwok sail metallb)
+[ ${#families[@]} -gt 0 ] || families=(etcd k8s istio krew kwok sail metallb helm)
 
 command -v go >/dev/null || { echo "build.sh: Go is not installed (needed to build the lab)" >&2; exit 2; }
 
@@ -42,8 +42,15 @@ ldflags_for() {
       echo "-s -w -X $p.gitVersion=$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
       ;;
     istio)
-      local p=istio.io/istio/pkg/version
-      echo "-s -w -X $p.buildVersion=$(modver istio istio.io/istio) -X $p.buildStatus=Clean -X $p.buildTag=lab"
+      # The version Istio's own build stamps from the module's VERSION file ("1.31-dev" for a
+      # commit on the way to 1.31): `mesh-join --installer istioctl` checks it against the mesh.
+      local p=istio.io/istio/pkg/version dir
+      dir=$(cd "$here/istio" && go list -m -f '{{.Dir}}' istio.io/istio)
+      echo "-s -w -X $p.buildVersion=$(cat "$dir/VERSION")-dev -X $p.buildStatus=Clean -X $p.buildTag=lab"
+      ;;
+    helm)
+      local p=helm.sh/helm/v4/internal/version
+      echo "-s -w -X $p.version=$(modver helm helm.sh/helm/v4)"
       ;;
     *) echo "-s -w" ;;
   esac
@@ -62,6 +69,9 @@ programs_for() {
     # release the Go module proxy can build: v0.16.x needs github.com/metallb/frr-k8s v0.0.27,
     # which it does not serve (v0.15.2 asks for v0.0.20; MVS takes v0.0.21, which it does).
     metallb) echo "go.universe.tf/metallb/controller:metallb-controller" ;;
+    # Helm, for `mesh-join --installer helm` (v4 is the current major; the charts are Istio's own,
+    # from the istio family's module).
+    helm) echo "helm.sh/helm/v4/cmd/helm:helm" ;;
   esac
 }
 
@@ -91,7 +101,11 @@ sail_source() {
 
 mkdir -p "$cache/bin"
 for fam in "${families[@]}"; do
-  key=$({ cat "$here/$fam/go.mod" "$here/$fam/go.sum"; cat "$here/$fam/"*.patch 2>/dev/null || true; } | sha256sum | cut -c1-12)
+  # istio and helm: their version stamps are part of what is built (the other families' flags
+  # only strip symbols, and leaving them out keeps their caches).
+  stamp=""
+  case "$fam" in istio|helm) stamp=$(ldflags_for "$fam") ;; esac
+  key=$({ cat "$here/$fam/go.mod" "$here/$fam/go.sum"; cat "$here/$fam/"*.patch 2>/dev/null || true; echo "$stamp"; } | sha256sum | cut -c1-12)
   out="$cache/$fam-$key"
   missing=()
   for spec in $(programs_for "$fam"); do
@@ -125,8 +139,22 @@ for fam in "${families[@]}"; do
       chmod 0644 "$out/istio-crd-all.gen.yaml.tmp"
       mv "$out/istio-crd-all.gen.yaml.tmp" "$out/istio-crd-all.gen.yaml"
     fi
+    # Its charts, for `mesh-join --installer helm --charts DIR` (base and istiod).
+    if [ ! -d "$out/charts/istiod" ]; then
+      dir=$(cd "$here/istio" && go list -m -f '{{.Dir}}' istio.io/istio)
+      rm -rf "$out/charts.tmp" && mkdir -p "$out/charts.tmp"
+      cp -r "$dir/manifests/charts/base" "$out/charts.tmp/base"
+      cp -r "$dir/manifests/charts/istio-control/istio-discovery" "$out/charts.tmp/istiod"
+      chmod -R u+w,go+r "$out/charts.tmp"
+      # Stamped as Istio's release does when it packages them (the source says 1.0.0).
+      for c in base istiod; do
+        sed -i -E "s/^(version|appVersion): .*/\1: $(cat "$dir/VERSION").0-dev/" "$out/charts.tmp/$c/Chart.yaml"
+      done
+      mv "$out/charts.tmp" "$out/charts"
+    fi
     mkdir -p "$cache/share"
     ln -sfn "$out/istio-crd-all.gen.yaml" "$cache/share/istio-crd-all.gen.yaml"
+    ln -sfn "$out/charts" "$cache/share/istio-charts"
   fi
   if [ "$fam" = sail ]; then
     mkdir -p "$cache/share"

@@ -123,6 +123,11 @@ impl Kube {
         self.client.clone()
     }
 
+    /// Forgets what discovery found (an installer added CRDs during the run).
+    pub async fn forget_discovery(&self) {
+        self.discovery.lock().await.clear();
+    }
+
     /// The API server's version (`v1.35.4`): proves the cluster is reachable and we may talk.
     pub async fn version(&self) -> Result<String, ClusterError> {
         let info = self

@@ -77,10 +77,36 @@ pub async fn plan_objects(
     kube: &Kube,
     desired: Vec<(Value, bool)>,
 ) -> Result<Vec<Step>, ClusterError> {
+    plan_objects_later(kube, desired, None).await
+}
+
+/// [`plan_objects`], where Istio's kinds that are not served yet are installed by an earlier
+/// step of the same run (`later` names it): such an object is planned as a create the
+/// server checks when it is applied, and its note says so.
+pub async fn plan_objects_later(
+    kube: &Kube,
+    desired: Vec<(Value, bool)>,
+    later: Option<&str>,
+) -> Result<Vec<Step>, ClusterError> {
     let mut pending: Vec<String> = Vec::new();
     let mut steps = Vec::new();
     for (manifest, secret) in desired {
-        let step = plan_object(kube, manifest, secret, &pending).await?;
+        let istio_kind = manifest["apiVersion"]
+            .as_str()
+            .is_some_and(|a| a.contains(".istio.io/"));
+        let step = match plan_object(kube, manifest.clone(), secret, &pending).await {
+            Err(ClusterError::NotServed { .. }) if istio_kind && later.is_some() => Step {
+                op: Op::Create,
+                manifest,
+                note: Some(format!(
+                    "its kind is not served yet: {} installs it first; the server checks this object then",
+                    later.unwrap_or_default()
+                )),
+                secret,
+                changes: Vec::new(),
+            },
+            other => other?,
+        };
         if step.op == Op::Create && step.manifest["kind"] == "Namespace" {
             let (_, _, _, name) = identity(&step.manifest);
             pending.push(name);

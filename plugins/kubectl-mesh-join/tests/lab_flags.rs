@@ -1,6 +1,6 @@
 //! `kubectl mesh-join` flags whose effect needs an API server, on one primary-remote lab mesh:
 //! dry runs of join and leave write nothing (audit logs, with the real run as the positive
-//! control), `--installer helm|istioctl` render what istioctl accepts, `--export
+//! control), `--installer helm|istioctl --render-only` render what istioctl accepts, `--export
 //! --include-secrets` writes the remote secret with the cluster's real token (and leaves it out
 //! without the flag), and `leave --purge` removes the control plane.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -110,6 +110,7 @@ fn check_installers(lab: &Lab, w: &Path) {
             "--allow-loopback",
             "--installer",
             "helm",
+            "--render-only",
         ],
     );
     let docs = installs(
@@ -155,6 +156,7 @@ fn check_installers(lab: &Lab, w: &Path) {
             "--allow-loopback",
             "--installer",
             "istioctl",
+            "--render-only",
         ],
     );
     let docs = installs(

@@ -450,9 +450,12 @@ impl Lab {
             self.start_load_balancers(options.timeout)?;
         }
         self.save()?;
-        if options.crds && options.operator {
-            for i in 0..self.clusters.len() {
+        // istiod's pods run as processes whoever installed them: the operator, istioctl, Helm.
+        for i in 0..self.clusters.len() {
+            if options.workloads {
                 self.start_pod_runner(i)?;
+            }
+            if options.crds && options.operator {
                 self.start_operator(i)?;
             }
         }

@@ -2,7 +2,7 @@
 
 use super::Installer;
 use crate::cluster::identity;
-use crate::labels::{CONTROL_PLANE_CLUSTERS, ISTIO_NAMESPACE, NETWORK_LABEL};
+use crate::labels::{CONTROL_PLANE_CLUSTERS, INSTALL_ANNOTATION, ISTIO_NAMESPACE, NETWORK_LABEL};
 use crate::manifests::gateway::{self, Placement};
 use crate::manifests::{istio, remote_secret};
 use crate::mesh::{ClusterSpec, MeshSpec, Role};
@@ -53,11 +53,13 @@ pub struct Render<'a> {
     /// With a lifetime: `reader_token` is the anchor of short-lived bound tokens of that
     /// lifetime (an Opaque Secret the TokenRequest API binds them to), not a token Secret.
     pub reader_ttl: Option<u64>,
+    /// `--installer istioctl|helm`: the record of the install, annotated on the namespace.
+    pub install_record: Option<&'a str>,
 }
 
 /// One cluster's objects per stage, in apply order.
 pub fn stage_objects(mesh: &MeshSpec, c: &ClusterSpec, r: Render<'_>) -> Vec<(Stage, Value)> {
-    let mut out = vec![(Stage::ControlPlane, istio_namespace(c))];
+    let mut out = vec![(Stage::ControlPlane, istio_namespace(c, r.install_record))];
     if r.installer == Installer::Sail {
         if mesh.istio.cni {
             out.push((Stage::ControlPlane, istio::cni_namespace()));
@@ -110,13 +112,16 @@ pub fn base_objects(mesh: &MeshSpec, c: &ClusterSpec, r: Render<'_>) -> Vec<Valu
         .collect()
 }
 
-fn istio_namespace(c: &ClusterSpec) -> Value {
+fn istio_namespace(c: &ClusterSpec, install_record: Option<&str>) -> Value {
     let mut ns = json!({
         "apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": ISTIO_NAMESPACE, "labels": {NETWORK_LABEL: c.network}},
     });
     if let (Role::Remote, Some(p)) = (c.role, &c.primary) {
-        ns["metadata"]["annotations"] = json!({CONTROL_PLANE_CLUSTERS: p});
+        ns["metadata"]["annotations"][CONTROL_PLANE_CLUSTERS] = json!(p);
+    }
+    if let Some(r) = install_record {
+        ns["metadata"]["annotations"][INSTALL_ANNOTATION] = json!(r);
     }
     ns
 }
@@ -277,6 +282,7 @@ mod tests {
             create_reader,
             reader_token: "istio-reader-service-account-istio-remote-secret-token",
             reader_ttl: None,
+            install_record: None,
         }
     }
 

@@ -102,6 +102,7 @@ fn cluster_docs(opts: &JoinOptions, c: &ClusterSpec) -> Vec<Value> {
         create_reader: opts.create_reader,
         reader_token: &token,
         reader_ttl: None,
+        install_record: None,
     };
     let mut docs = base_objects(mesh, c, render);
     if opts.installer == Installer::Istioctl {

@@ -74,6 +74,7 @@ pub fn leave_changes(
             create_reader: true,
             reader_token: &token,
             reader_ttl: None,
+            install_record: None,
         };
         let before = base_objects(mesh, c, render);
         let after = match rest.cluster(&c.name) {

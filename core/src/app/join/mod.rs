@@ -20,6 +20,8 @@ pub mod desired;
 mod export;
 pub(crate) mod fleet;
 mod gate;
+pub mod install;
+mod install_step;
 mod leave;
 mod phases;
 mod ready;
@@ -50,9 +52,9 @@ pub enum Installer {
     /// Sail operator `Istio` resources (applied).
     #[default]
     Sail,
-    /// An `IstioOperator` per cluster for `istioctl install -f` (printed, not applied).
+    /// `istioctl install -f` of an `IstioOperator` per cluster (`--render-only`: printed).
     Istioctl,
-    /// Helm values per cluster for the `istiod` chart (printed, not applied).
+    /// Helm's `base` and `istiod` charts per cluster (`--render-only`: the values printed).
     Helm,
 }
 
@@ -90,6 +92,10 @@ pub struct JoinOptions {
     /// `--token-ttl` in seconds: short-lived reader tokens on clusters that have no reader
     /// credential yet (0: long-lived; `None`: the mode each cluster has).
     pub token_ttl: Option<u64>,
+    /// How `--installer istioctl|helm` runs.
+    pub install: install::InstallOptions,
+    /// The installer found for this run (set by [`join`]; `None`: Sail, or render only).
+    pub tool: Option<install::Tool>,
 }
 
 /// `mesh-join` (and `mesh-join plan`).
@@ -98,11 +104,15 @@ pub async fn join(
     access: &Access,
     printer: &Printer,
 ) -> Result<ExitStatus, Error> {
-    let mesh = &opts.mesh;
-    let scope = scope::Scope::of(mesh, &opts.only)?;
+    let scope = scope::Scope::of(&opts.mesh, &opts.only)?;
     if let Some(dir) = &opts.export {
         return export::export(opts, access, dir, printer).await;
     }
+    let mut opts = opts.clone();
+    opts.install.kubeconfig.clone_from(&access.kubeconfig);
+    opts.tool = install::find(opts.installer, &opts.mesh, &opts.install).await?;
+    let opts = &opts;
+    let mesh = &opts.mesh;
     printer.progress(&format!(
         "mesh {}: {} ({} cluster(s)); connecting to {}",
         mesh.mesh_id,
@@ -114,7 +124,9 @@ pub async fn join(
     gate::check_trust(opts, &scope, &fleet).await?;
     let servers = fleet.servers(mesh, &scope.pairs, opts.allow_loopback)?;
     let planned = phases::plan_all(opts, &scope, &fleet, &servers).await?;
-    phases::print_installs(opts.installer, &planned.installs, printer)?;
+    if opts.tool.is_none() {
+        phases::print_installs(opts.installer, &planned.installs, printer)?;
+    }
     let full = planned.full();
     let show = |plan: &crate::plan::Plan| {
         printer.data(&render_plan(

@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::labels::{ISTIO_NAMESPACE, MULTICLUSTER_SECRET_LABEL, REMOTE_SECRET_PREFIX};
 use crate::manifests::{istio, remote_secret};
 use crate::mesh::{ClusterSpec, MeshSpec, Role};
-use crate::plan::server::{plan_object, plan_objects, written_by_us};
+use crate::plan::server::{plan_object, plan_objects_later, written_by_us};
 use crate::plan::{ClusterPlan, Op, Plan, Step};
 use crate::render::Printer;
 use crate::topology::{is_read, reading_pairs};
@@ -64,7 +64,7 @@ pub async fn plan_all(
         let pilot = pilot
             .as_deref()
             .or((c.role == Role::Remote).then_some(PENDING_PILOT));
-        let (by_stage, install) = plan_cluster(opts, c, fleet, pilot, None).await?;
+        let (by_stage, install) = plan_cluster(opts, c, fleet, pilot, None, false).await?;
         for (stage, cp) in by_stage {
             if stage == Stage::ControlPlane {
                 created.insert(c.name.clone(), created_namespaces(&cp));
@@ -79,12 +79,15 @@ pub async fn plan_all(
 }
 
 /// One cluster's plan per stage (only `only` when given), and its rendered install.
+/// `before_install`: the namespace keeps the install record it has (the new one is written
+/// once the installer succeeded).
 pub async fn plan_cluster(
     opts: &JoinOptions,
     c: &ClusterSpec,
     fleet: &Fleet,
     pilot: Option<&str>,
     only: Option<Stage>,
+    before_install: bool,
 ) -> Result<(Vec<(Stage, ClusterPlan)>, Option<Value>), Error> {
     let k = fleet.kube(&c.name)?;
     let istio_api = match opts.installer {
@@ -97,7 +100,13 @@ pub async fn plan_cluster(
         Installer::Sail => None,
     };
     let (reader, reader_ttl) = super::tokens::reader_mode(opts, c, k).await?;
+    let record = match (&opts.tool, &install) {
+        (Some(_), Some(_)) if before_install => install_record(k).await?,
+        (Some(t), Some(i)) => Some(super::install::record(t, i)),
+        _ => None,
+    };
     let render = Render {
+        install_record: record.as_deref(),
         istio_api: &istio_api,
         pilot,
         installer: opts.installer,
@@ -114,7 +123,11 @@ pub async fn plan_cluster(
         .iter()
         .map(|(_, m)| (m.clone(), is_secret(m)))
         .collect();
-    let steps = plan_objects(k, with_secrecy).await?;
+    let later = opts
+        .tool
+        .as_ref()
+        .map(|t| format!("{:?} (control plane step)", t.installer).to_lowercase());
+    let steps = plan_objects_later(k, with_secrecy, later.as_deref()).await?;
     let universe = join_universe(opts.installer, &istio_api, is_read(&opts.mesh, &c.name));
     let mut out = Vec::new();
     for stage in [Stage::ControlPlane, Stage::Gateways, Stage::ReaderToken] {
@@ -390,4 +403,14 @@ pub fn print_installs(
         ))?;
     }
     Ok(())
+}
+
+/// The install record on a cluster's Istio namespace (`None`: no namespace, or no record).
+pub async fn install_record(k: &Kube) -> Result<Option<String>, Error> {
+    let ns = k.get("v1", "Namespace", None, ISTIO_NAMESPACE).await?;
+    Ok(ns.and_then(|n| {
+        n["metadata"]["annotations"][crate::labels::INSTALL_ANNOTATION]
+            .as_str()
+            .map(String::from)
+    }))
 }

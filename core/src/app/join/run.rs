@@ -11,7 +11,9 @@ use super::fleet::Fleet;
 use super::phases::{
     PENDING_PILOT, created_namespaces, pilot_for, plan_cluster, plan_remote_secrets,
 };
-use super::ready::{wait_control_planes, wait_gateway_address, wait_reader_accounts};
+use super::ready::{
+    wait_control_planes, wait_gateway_address, wait_istiod_deployments, wait_reader_accounts,
+};
 use super::scope::Scope;
 use super::tokens::credential;
 use super::{Installer, JoinOptions};
@@ -53,7 +55,8 @@ pub async fn run(
     let mut created: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut secrets_done = false;
     for group in groups.iter().filter(|g| !g.is_empty()) {
-        let names = apply_control_planes(opts, fleet, group, &mut done, &mut created).await?;
+        let names =
+            apply_control_planes(opts, fleet, group, &mut done, &mut created, printer).await?;
         if opts.no_wait {
             continue;
         }
@@ -115,6 +118,7 @@ async fn apply_control_planes(
     group: &[&ClusterSpec],
     done: &mut Plan,
     created: &mut BTreeMap<String, Vec<String>>,
+    printer: &Printer,
 ) -> Result<Vec<String>, Error> {
     let mut names = Vec::new();
     for c in group {
@@ -131,12 +135,36 @@ async fn apply_control_planes(
                 ),
             ));
         }
-        let (stages, _) =
-            plan_cluster(opts, c, fleet, pilot.as_deref(), Some(Stage::ControlPlane)).await?;
+        let install = super::install_step::needed(opts, c, fleet, pilot.as_deref()).await?;
+        let (stages, rendered) = plan_cluster(
+            opts,
+            c,
+            fleet,
+            pilot.as_deref(),
+            Some(Stage::ControlPlane),
+            install,
+        )
+        .await?;
         for (_, cp) in stages {
             created.insert(c.name.clone(), created_namespaces(&cp));
             apply_one(fleet, &cp, Stage::ControlPlane).await?;
             done.merge(cp);
+        }
+        if install {
+            super::install_step::run(opts, c, fleet, rendered.as_ref(), printer).await?;
+            let (stages, _) = plan_cluster(
+                opts,
+                c,
+                fleet,
+                pilot.as_deref(),
+                Some(Stage::ControlPlane),
+                false,
+            )
+            .await?;
+            for (_, cp) in stages {
+                apply_one(fleet, &cp, Stage::ControlPlane).await?;
+                done.merge(cp);
+            }
         }
         names.push(c.name.clone());
     }
@@ -153,17 +181,31 @@ async fn wait_ready(
     printer: &Printer,
     later: &str,
 ) -> Result<Option<ExitStatus>, Error> {
-    if opts.installer != Installer::Sail {
-        return Ok(None);
-    }
-    let late = wait_control_planes(
-        fleet,
-        names,
-        opts.mesh.istio.cni,
-        opts.wait_timeout,
-        printer,
-    )
-    .await?;
+    let late = match (&opts.installer, &opts.tool) {
+        (Installer::Sail, _) => {
+            wait_control_planes(
+                fleet,
+                names,
+                opts.mesh.istio.cni,
+                opts.wait_timeout,
+                printer,
+            )
+            .await?
+        }
+        (_, Some(_)) => {
+            let primaries: Vec<String> = names
+                .iter()
+                .filter(|n| {
+                    opts.mesh
+                        .cluster(n)
+                        .is_some_and(|c| c.role == Role::Primary)
+                })
+                .cloned()
+                .collect();
+            wait_istiod_deployments(fleet, &primaries, opts.wait_timeout, printer).await?
+        }
+        _ => return Ok(None),
+    };
     if late.is_empty() {
         return Ok(None);
     }
@@ -184,7 +226,7 @@ async fn apply_stage(
         let pilot = pilot
             .as_deref()
             .or((c.role == Role::Remote).then_some(PENDING_PILOT));
-        let (stages, _) = plan_cluster(opts, c, fleet, pilot, Some(stage)).await?;
+        let (stages, _) = plan_cluster(opts, c, fleet, pilot, Some(stage), false).await?;
         for (_, cp) in stages {
             apply_one(fleet, &cp, stage).await?;
             done.merge(cp);
