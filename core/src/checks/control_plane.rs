@@ -1,6 +1,7 @@
 //! Control planes, per cluster: `Istio/default` reconciled and Ready, istiod's pods Running and
 //! Ready, and the network label.
 
+use super::installed::{VALUES_CONFIG_MAP, deployment_not_ready};
 use super::pods::{IstioState, IstiodPods, PodState, istio_state, istiod_pods};
 use super::{CheckId, CheckResult, ClusterFacts, Emit, Member, Selection};
 use crate::labels::{CONTROL_PLANE_CLUSTERS, ISTIO_NAMESPACE, NETWORK_LABEL};
@@ -104,6 +105,9 @@ fn istio_ready(f: &ClusterFacts, sel: &Selection) -> CheckResult {
     let e = Emit::new(CheckId::ControlPlaneIstioReady);
     let c = Some(f.name.as_str());
     let ctx = &f.context;
+    if let (None, Some(installed)) = (&f.istio, &f.installed) {
+        return installed_ready(f, installed);
+    }
     let show = format!(
         "kubectl --context {ctx} get istio default -o yaml shows the operator's conditions"
     );
@@ -139,6 +143,28 @@ fn istio_ready(f: &ClusterFacts, sel: &Selection) -> CheckResult {
             },
         ),
         IstioState::Ready => e.pass(c, "Istio/default is reconciled and Ready"),
+    }
+}
+
+/// A control plane istioctl or Helm installed: a primary is ready when istiod's Deployment is
+/// available with every replica updated; a remote runs no istiod (its values were read).
+fn installed_ready(f: &ClusterFacts, installed: &serde_json::Value) -> CheckResult {
+    let e = Emit::new(CheckId::ControlPlaneIstioReady);
+    let c = Some(f.name.as_str());
+    let by = installed["installer"].as_str().unwrap_or("an installer");
+    let version = installed["spec"]["version"]
+        .as_str()
+        .unwrap_or("an unknown version");
+    if f.role() == Some(Role::Remote) {
+        return e.pass(c, format!("remote profile installed by {by} ({version}): no istiod here, its values read from {ISTIO_NAMESPACE}/{VALUES_CONFIG_MAP}"));
+    }
+    match deployment_not_ready(Some(&installed["deployment"])) {
+        None => e.pass(c, format!("istiod installed by {by} ({version}): its Deployment is available, every replica updated")),
+        Some(why) => e.problem(
+            c,
+            format!("no Istio/default (installed by {by}): {why}"),
+            &format!("kubectl --context {} -n {ISTIO_NAMESPACE} describe deployment istiod shows why", f.context),
+        ),
     }
 }
 
@@ -210,15 +236,16 @@ fn network_label(members: &[Member], f: &ClusterFacts) -> CheckResult {
             net.pass(c, format!("network {l}"))
         }
         // Seed 001's remote sets no values.global.network: istiod takes the namespace label.
-        (Some(l), None) if f.istio.is_some() && expected.is_none_or(|e| e == l) => net.pass(
-            c,
-            format!("network {l} (the {ISTIO_NAMESPACE} label; values.global.network unset)"),
-        ),
+        (Some(l), None) if f.control_plane().is_some() && expected.is_none_or(|e| e == l) => net
+            .pass(
+                c,
+                format!("network {l} (the {ISTIO_NAMESPACE} label; values.global.network unset)"),
+            ),
         // Nothing set anywhere is one network without a name: fine while the mesh has one.
-        (None, None) if f.istio.is_some() && networks.len() <= 1 => {
+        (None, None) if f.control_plane().is_some() && networks.len() <= 1 => {
             net.pass(c, "no network named anywhere: one network")
         }
-        (_, None) if f.istio.is_none() => net.problem(
+        (_, None) if f.control_plane().is_none() => net.problem(
             c,
             "no Istio/default to read values.global.network from",
             &join_hint(f),

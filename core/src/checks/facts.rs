@@ -111,6 +111,9 @@ pub struct ClusterFacts {
     pub istio_api: Option<String>,
     /// `Istio/default`.
     pub istio: Option<Value>,
+    /// A control plane installed by istioctl or Helm, `Istio`-shaped
+    /// ([`super::installed`]); read where there is no `Istio/default`.
+    pub installed: Option<Value>,
     /// `IstioCNI/default`, read where the mesh uses CNI (or no mesh file says).
     pub istio_cni: Option<Value>,
     /// The east-west gateway Service.
@@ -144,17 +147,21 @@ pub struct ClusterFacts {
 }
 
 impl ClusterFacts {
-    /// The observed `values.global` of `Istio/default`.
+    /// `Istio/default`, else the installed control plane's `Istio`-shaped view.
+    pub fn control_plane(&self) -> Option<&Value> {
+        self.istio.as_ref().or(self.installed.as_ref())
+    }
+
+    /// The observed `values.global` of the control plane.
     pub fn global(&self) -> &Value {
-        self.istio
-            .as_ref()
+        self.control_plane()
             .map(|i| &i["spec"]["values"]["global"])
             .unwrap_or(&Value::Null)
     }
 
     /// The observed role: `remote` profile or a primary.
     pub fn role(&self) -> Option<Role> {
-        let i = self.istio.as_ref()?;
+        let i = self.control_plane()?;
         let remote = i["spec"]["profile"] == "remote" || i["spec"]["values"]["profile"] == "remote";
         Some(if remote { Role::Remote } else { Role::Primary })
     }
@@ -327,6 +334,9 @@ async fn fill(kube: &Kube, f: &mut ClusterFacts, vs: bool, cni: bool) -> Result<
         let (istio, istio_cni) = futures::join!(kube.get(api, "Istio", None, "default"), istio_cni);
         f.istio = opt(istio)?.flatten();
         f.istio_cni = istio_cni?.flatten();
+    }
+    if f.istio.is_none() {
+        f.installed = super::installed::read(kube, f.namespace.as_ref()).await?;
     }
     let net = networking_api(kube).await?;
     let virtual_services = async {

@@ -118,7 +118,7 @@ fn cluster_names(live: &[&ClusterFacts]) -> CheckResult {
 fn version_skew(live: &[&ClusterFacts]) -> CheckResult {
     let e = Emit::new(CheckId::ControlPlaneVersionSkew);
     let (minors, unseen) = group(live, |f| {
-        let v = f.istio.as_ref()?["spec"]["version"].as_str()?.to_string();
+        let v = f.control_plane()?["spec"]["version"].as_str()?.to_string();
         Some(v.split('.').take(2).collect::<Vec<_>>().join("."))
     });
     if !unseen.is_empty() {

@@ -15,6 +15,7 @@ pub mod expiry;
 pub mod facts;
 mod gateways;
 mod ids;
+pub mod installed;
 pub mod istiod;
 mod legacy;
 mod mesh_wide;

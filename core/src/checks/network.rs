@@ -19,7 +19,7 @@ pub(super) fn evaluate(members: &[Member], facts: &[ClusterFacts], out: &mut Vec
         let has_remotes = members
             .iter()
             .any(|r| r.primary.as_deref() == Some(f.name.as_str()))
-            || f.istio.as_ref().is_some_and(serves_as_external_istiod);
+            || f.control_plane().is_some_and(serves_as_external_istiod);
         let serves_remotes = role == Role::Primary && has_remotes;
         out.push(service(
             members,

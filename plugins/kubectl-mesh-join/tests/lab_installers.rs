@@ -1,7 +1,9 @@
 //! Seed 002's installers run by the join: `--installer istioctl` (the lab's own istioctl) and
 //! `--installer helm` (Helm built from its module, Istio's charts from the lab's istio module),
-//! on clusters without the Sail operator or Istio's CRDs, joined to Ready (istiod's pods run
-//! as real pilot-discovery processes), and a second run that writes nothing.
+//! each in multi-primary multi-network and primary-remote, on clusters without the Sail
+//! operator or Istio's CRDs: joined to Ready (istiod's pods run as real pilot-discovery
+//! processes), verified, a second run writes nothing, and `leave --purge` of every cluster
+//! returns them to their state before the join.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mesh_lab::Lab;
@@ -75,27 +77,53 @@ fn available(lab: &Lab, ctx: &str, name: &str) -> bool {
         .is_some_and(|d| d["status"]["availableReplicas"].as_u64() >= Some(1))
 }
 
+/// What a join adds cluster-wide, and the namespaces: compared before the join and after
+/// the leave.
+fn cluster_state(lab: &Lab, ctx: &str) -> Vec<String> {
+    let out = ok(lab
+        .kubectl(ctx)
+        .args([
+            "get",
+            "crd,ns,clusterrole,clusterrolebinding,mutatingwebhookconfiguration,validatingwebhookconfiguration",
+            "-o",
+            "name",
+        ])
+        .output()
+        .unwrap());
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    names.sort();
+    names
+}
+
+fn istiod_address(lab: &Lab, i: usize, name: &str) -> String {
+    let file = lab.clusters()[i].dir.join(mesh_lab::pods::MONITORING_FILE);
+    let addr = std::fs::read_to_string(&file).unwrap();
+    format!("--istiod-address={name}={}", addr.trim())
+}
+
 fn remote_secret(lab: &Lab, ctx: &str, peer: &str) -> bool {
     let name = format!("istio-remote-secret-{peer}");
     kubectl_json(lab, ctx, &["get", "secret", &name, "-n", "istio-system"]).is_some()
 }
 
 /// Joins with `installer` from fresh clusters, checks what the installer made and what the
-/// join made after it, then runs again: nothing is installed or written.
+/// join made after it, verifies, runs again (nothing is installed or written), then leaves
+/// with --purge cluster by cluster and finds each as it was before.
 fn joined_to_ready(installer: &str, mesh: &str) {
     let lab = lab();
     let w = tempfile::tempdir().unwrap();
+    let before = [cluster_state(&lab, "lab-1"), cluster_state(&lab, "lab-2")];
     prepare(&lab, w.path(), mesh);
     let charts = charts(&lab);
     // Before: no istiod and no Istio API (the CRDs come with the install).
     assert!(!available(&lab, "lab-1", "istiod"));
     assert!(
-        kubectl_json(
-            &lab,
-            "lab-1",
-            &["get", "crd", "gateways.networking.istio.io"]
-        )
-        .is_none()
+        !before[0].iter().any(|n| n.ends_with(".istio.io")),
+        "{:?}",
+        before[0]
     );
     let o = ok(run(&lab, w.path(), JOIN, &join_args(installer, &charts)));
     let log = text(&o);
@@ -112,20 +140,34 @@ fn joined_to_ready(installer: &str, mesh: &str) {
             .unwrap_or_default();
         assert!(record.starts_with(&format!("{installer} ")), "{ctx}: {ns}");
     }
-    if installer == "helm" {
-        let istiod = kubectl_json(
-            &lab,
-            "lab-1",
-            &["get", "deploy", "istiod", "-n", "istio-system"],
-        )
-        .unwrap();
-        assert_eq!(
-            istiod["metadata"]["annotations"]["meta.helm.sh/release-name"],
-            "istiod"
-        );
-    }
+    let istiod = kubectl_json(
+        &lab,
+        "lab-1",
+        &["get", "deploy", "istiod", "-n", "istio-system"],
+    )
+    .unwrap();
+    let helm_release = &istiod["metadata"]["annotations"]["meta.helm.sh/release-name"];
+    assert_eq!(helm_release == "istiod", installer == "helm", "{istiod}");
     assert!(remote_secret(&lab, "lab-1", "west"), "{log}");
     assert_eq!(remote_secret(&lab, "lab-2", "east"), !remote, "{log}");
+    // mesh-verify passes, with istiod's debug endpoints read where the lab's istiods serve them.
+    let verify = plugin_path("kubectl-mesh-verify");
+    let mut args = vec![
+        "-f".to_string(),
+        "mesh.yaml".into(),
+        "--allow-loopback".into(),
+        istiod_address(&lab, 0, "east"),
+    ];
+    if !remote {
+        args.push(istiod_address(&lab, 1, "west"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let v = ok(run(&lab, w.path(), &verify, &args));
+    assert!(
+        text(&v).contains(&format!("installed by {installer}")),
+        "{}",
+        text(&v)
+    );
     // Again: nothing installed, nothing written. Positive control: the same probe sees the
     // write of a run whose input changed (a new mesh ID reinstalls both clusters).
     let m = marks(&lab);
@@ -150,11 +192,61 @@ fn joined_to_ready(installer: &str, mesh: &str) {
         text(&changed)
     );
     assert!(!writes_since(&lab, &m)[1].is_empty(), "{}", text(&changed));
+    // Leave, remote first: the installer's uninstall, then what the join wrote, and the CRDs
+    // the installers keep (nothing else uses them here).
+    for cluster in ["west", "east"] {
+        let l = ok(run(
+            &lab,
+            w.path(),
+            JOIN,
+            &[
+                "leave",
+                "-f",
+                "mesh.yaml",
+                "--cluster",
+                cluster,
+                "--purge",
+                "-y",
+            ],
+        ));
+        assert!(
+            text(&l).contains(&format!("{cluster}: running {installer} uninstall")),
+            "{}",
+            text(&l)
+        );
+    }
+    for (i, ctx) in ["lab-1", "lab-2"].iter().enumerate() {
+        let after = wait_for_state(&lab, ctx, &before[i]);
+        assert_eq!(after, before[i], "{ctx}: not as before the join");
+    }
+}
+
+/// The cluster's state once it equals `want` (a namespace takes a moment to go), or the last
+/// one read after 60 s.
+fn wait_for_state(lab: &Lab, ctx: &str, want: &[String]) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let now = cluster_state(lab, ctx);
+        if now == want || std::time::Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 #[test]
 fn istioctl_multi_primary_multi_network_is_installed_and_joined_to_ready() {
     joined_to_ready("istioctl", MULTI_PRIMARY);
+}
+
+#[test]
+fn istioctl_primary_remote_is_installed_and_joined_to_ready() {
+    joined_to_ready("istioctl", PRIMARY_REMOTE);
+}
+
+#[test]
+fn helm_multi_primary_multi_network_is_installed_and_joined_to_ready() {
+    joined_to_ready("helm", MULTI_PRIMARY);
 }
 
 #[test]

@@ -8,6 +8,7 @@
 use super::Installer;
 use super::desired::{Render, base_objects, identity_only};
 use super::fleet::{Fleet, istio_api_version, remote_pilot_address};
+use super::leave_install;
 use super::run::report_failures;
 use crate::app::trust::Access;
 use crate::cli::DryRun;
@@ -158,9 +159,26 @@ pub async fn leave(
         let tokens: Vec<String> = std::iter::once(r.token).chain(r.previous).collect();
         retarget_token_deletes(&mut ch.deletes, &tokens);
     }
-    let (plan, kubes, kept) = plan_leave(&fleet, changes).await?;
+    let (mut plan, mut kubes, kept) = plan_leave(&fleet, changes).await?;
+    let uninstall = match opts.purge {
+        true => leave_install::plan(mesh, me, fleet.kube(&me.name)?).await?,
+        false => None,
+    };
+    if let Some(u) = &uninstall {
+        leave_install::describe_plan(me, u, printer);
+        add_steps(
+            &mut plan,
+            &mut kubes,
+            (&me.name, fleet.kube(&me.name)?),
+            u.crds.clone(),
+        );
+    }
     printer.data(&plan_table(&plan, printer.out_style()))?;
     for k in &kept {
+        // The installer's uninstall removes what it made in the leaving cluster.
+        if uninstall.is_some() && k.starts_with(&format!("{}: ", me.name)) {
+            continue;
+        }
         printer.warn(&format!(
             "kept {k}: another tool wrote it (remove it there if it should go)"
         ));
@@ -172,6 +190,9 @@ pub async fn leave(
         ));
         return Ok(ExitStatus::Success);
     };
+    if let (Some(u), ApplyMode::Apply) = (&uninstall, mode) {
+        leave_install::run(mesh, me, &fleet, access.kubeconfig.clone(), u, printer).await?;
+    }
     // A server dry run sends every update and delete with dryRun=All, so admission and RBAC
     // refusals show here as they would on the real run.
     let results = apply_plan(&kubes, &plan, mode).await;
@@ -195,6 +216,24 @@ pub async fn leave(
         plan.writes()
     ));
     Ok(ExitStatus::Success)
+}
+
+/// Appends `steps` to `k`'s cluster plan (made when the plan has none for it).
+fn add_steps(plan: &mut Plan, kubes: &mut Vec<Kube>, (name, k): (&str, &Kube), steps: Vec<Step>) {
+    if steps.is_empty() {
+        return;
+    }
+    match plan.clusters.iter_mut().find(|cp| cp.cluster == name) {
+        Some(cp) => cp.steps.extend(steps),
+        None => {
+            plan.clusters.push(ClusterPlan {
+                cluster: name.to_string(),
+                context: k.context.clone(),
+                steps,
+            });
+            kubes.push(k.clone());
+        }
+    }
 }
 
 /// Each cluster's Sail API version and each remote's pilot address, as the clusters say.
@@ -231,9 +270,16 @@ async fn plan_leave(
     let mut kept = Vec::new();
     for (name, ch) in changes {
         let k = fleet.kube(&name)?;
-        let updates = ch.updates.into_iter().map(|m| (m, false)).collect();
-        let mut steps: Vec<Step> = plan_objects(k, updates).await?;
-        steps.retain(|s| s.op.writes());
+        let mut steps: Vec<Step> = Vec::new();
+        for m in ch.updates {
+            // A Sail kind on a cluster the operator does not serve (an istioctl or Helm
+            // install): nothing of ours to update there.
+            match plan_objects(k, vec![(m, false)]).await {
+                Ok(s) => steps.extend(s.into_iter().filter(|s| s.op.writes())),
+                Err(ClusterError::NotServed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         for o in ch.deletes {
             let (a, kind, ns, n) = identity(&o);
             let live = match k.get(&a, &kind, ns.as_deref(), &n).await {

@@ -23,6 +23,7 @@ mod gate;
 pub mod install;
 mod install_step;
 mod leave;
+mod leave_install;
 mod phases;
 mod ready;
 mod run;

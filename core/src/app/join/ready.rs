@@ -128,39 +128,13 @@ pub async fn wait_istiod_deployments(
         let d = k
             .get("apps/v1", "Deployment", Some(ISTIO_NAMESPACE), "istiod")
             .await?;
-        let why = deployment_not_ready(d.as_ref());
+        let why = crate::checks::installed::deployment_not_ready(d.as_ref());
         if why.is_none() {
             printer.progress(&format!("{name}: istiod Deployment available"));
         }
         Ok(why)
     })
     .await
-}
-
-/// Why a Deployment is not available with every replica updated (`None`: it is).
-pub fn deployment_not_ready(d: Option<&Value>) -> Option<String> {
-    let Some(d) = d else {
-        return Some(format!(
-            "Deployment {ISTIO_NAMESPACE}/istiod does not exist"
-        ));
-    };
-    let s = &d["status"];
-    let want = d["spec"]["replicas"].as_u64().unwrap_or(1);
-    let n = |k: &str| s[k].as_u64().unwrap_or(0);
-    let current = s["observedGeneration"].as_i64() >= d["metadata"]["generation"].as_i64();
-    if current && n("updatedReplicas") >= want && n("availableReplicas") >= want {
-        return None;
-    }
-    Some(format!(
-        "Deployment {ISTIO_NAMESPACE}/istiod: {} of {want} replica(s) available, {} updated{}",
-        n("availableReplicas"),
-        n("updatedReplicas"),
-        if current {
-            ""
-        } else {
-            " (the controller has not seen its latest spec)"
-        }
-    ))
 }
 
 /// Waits for the reader ServiceAccount (the control plane's charts create it).
@@ -215,19 +189,6 @@ pub async fn wait_gateway_address(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_deployment_is_ready_when_every_replica_is_updated_and_available() {
-        use serde_json::json;
-        assert!(deployment_not_ready(None).is_some_and(|w| w.contains("does not exist")));
-        let d = |obs: i64, upd: u64, avail: u64| {
-            json!({"metadata": {"generation": 2},
-            "spec": {"replicas": 1}, "status": {"observedGeneration": obs, "updatedReplicas": upd, "availableReplicas": avail}})
-        };
-        assert_eq!(deployment_not_ready(Some(&d(2, 1, 1))), None);
-        assert!(deployment_not_ready(Some(&d(2, 1, 0))).is_some_and(|w| w.contains("0 of 1")));
-        assert!(deployment_not_ready(Some(&d(1, 1, 1))).is_some_and(|w| w.contains("latest spec")));
-        assert!(deployment_not_ready(Some(&d(2, 0, 1))).is_some_and(|w| w.contains("0 updated")));
-    }
     use serde_json::json;
 
     #[test]
