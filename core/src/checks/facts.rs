@@ -2,6 +2,8 @@
 //! one Secret list serves `cacerts` and the remote secrets, one Pod list serves istiod, the
 //! gateways and `istiocoredns`.
 
+pub use super::facts_pre::access_review;
+use super::facts_pre::fill_pre;
 use super::{CheckId, CheckResult, Emit};
 use crate::ca::Bundle;
 use crate::cluster::{ClusterError, Kube};
@@ -217,79 +219,13 @@ pub async fn gather(kube: &Kube, name: &str, read: Read) -> ClusterFacts {
     f
 }
 
-async fn istio_api(kube: &Kube) -> Result<Option<String>, ClusterError> {
+pub(super) async fn istio_api(kube: &Kube) -> Result<Option<String>, ClusterError> {
     for api in ["sailoperator.io/v1", "sailoperator.io/v1alpha1"] {
         if kube.serves(api, "Istio").await? {
             return Ok(Some(api.into()));
         }
     }
     Ok(None)
-}
-
-async fn fill_pre(kube: &Kube, f: &mut ClusterFacts) -> Result<(), ClusterError> {
-    f.version = kube.version().await?;
-    kube.discover_all().await?;
-    f.istio_api = istio_api(kube).await?;
-    f.nodes = kube.list("v1", "Node", None, None).await?;
-    if let Some(api) = &f.istio_api {
-        let crd = kube
-            .get(
-                "apiextensions.k8s.io/v1",
-                "CustomResourceDefinition",
-                None,
-                "istios.sailoperator.io",
-            )
-            .await?;
-        f.istio_versions = crd
-            .map(|c| served_istio_versions(&c, api))
-            .unwrap_or_default();
-    }
-    f.multus = kube
-        .serves("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition")
-        .await?;
-    f.load_balancers_with_address = kube
-        .list("v1", "Service", None, None)
-        .await?
-        .iter()
-        .filter(|s| {
-            s["spec"]["type"] == "LoadBalancer" && !s["status"]["loadBalancer"]["ingress"].is_null()
-        })
-        .count();
-    let rbac = "rbac.authorization.k8s.io";
-    let ns = Some(ISTIO_NAMESPACE);
-    for (verb, group, resource, ns) in [
-        ("create", "", "namespaces", None),
-        ("create", "", "secrets", ns),
-        ("create", "", "serviceaccounts", ns),
-        ("create", rbac, "clusterroles", None),
-        ("create", rbac, "clusterrolebindings", None),
-        ("create", "sailoperator.io", "istios", None),
-        ("create", "networking.istio.io", "gateways", ns),
-    ] {
-        let allowed = access_review(kube, verb, group, resource, ns).await?;
-        f.permissions.push((format!("{verb} {resource}"), allowed));
-    }
-    Ok(())
-}
-
-/// `spec.version`'s enum in the schema of the served version `api` of the `Istio` CRD.
-pub(super) fn served_istio_versions(crd: &Value, api: &str) -> Vec<String> {
-    let version = api.rsplit('/').next().unwrap_or_default();
-    crd["spec"]["versions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|v| v["name"] == version)
-        .and_then(|v| {
-            v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["version"]["enum"]
-                .as_array()
-        })
-        .map(|e| {
-            e.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn fill(kube: &Kube, f: &mut ClusterFacts, vs: bool, cni: bool) -> Result<(), ClusterError> {
@@ -404,36 +340,4 @@ pub(super) fn unread_message(f: &ClusterFacts, err: &FactError) -> String {
         "context {}: {} {what}: {}; the checks of {} could not run",
         f.context, err.request, err.cause, f.name
     )
-}
-
-/// `SelfSubjectAccessReview`: may the current user do `verb` on `resource`?
-pub async fn access_review(
-    kube: &Kube,
-    verb: &str,
-    group: &str,
-    resource: &str,
-    namespace: Option<&str>,
-) -> Result<bool, ClusterError> {
-    use k8s_openapi::api::authorization::v1::{
-        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-    };
-    let review = SelfSubjectAccessReview {
-        spec: SelfSubjectAccessReviewSpec {
-            resource_attributes: Some(ResourceAttributes {
-                verb: Some(verb.into()),
-                group: Some(group.into()),
-                resource: Some(resource.into()),
-                namespace: namespace.map(String::from),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let api: kube::Api<SelfSubjectAccessReview> = kube::Api::all(kube.client());
-    let done = api
-        .create(&kube::api::PostParams::default(), &review)
-        .await
-        .map_err(|e| ClusterError::api(&kube.context, &format!("review {verb} {resource}"), e))?;
-    Ok(done.status.is_some_and(|s| s.allowed))
 }

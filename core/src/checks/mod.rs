@@ -13,6 +13,7 @@ pub mod discovery;
 mod emit;
 pub mod expiry;
 pub mod facts;
+mod facts_pre;
 mod gateways;
 mod ids;
 pub mod installed;

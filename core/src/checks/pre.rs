@@ -311,7 +311,7 @@ mod tests {
     fn an_istio_version_the_operator_does_not_install_fails_before_the_join() {
         let crd = serde_json::json!({"spec": {"versions": [{"name": "v1", "schema": {"openAPIV3Schema":
             {"properties": {"spec": {"properties": {"version": {"enum": ["v1.30.3", "v1.28.1"]}}}}}}}]}});
-        let versions = super::super::facts::served_istio_versions(&crd, "sailoperator.io/v1");
+        let versions = super::super::facts_pre::served_istio_versions(&crd, "sailoperator.io/v1");
         assert_eq!(versions, ["v1.30.3", "v1.28.1"]);
         let run = |version: &str| {
             let mut f = facts("v1.33.0", false);

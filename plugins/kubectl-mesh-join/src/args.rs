@@ -1,9 +1,10 @@
 //! Flags of `kubectl mesh-join`, resolved once into `mesh-core` options.
 
+use crate::installer_args::InstallerArgs;
 use crate::mesh_args::MeshArgs;
 use clap::{Args, Parser, Subcommand};
 use mesh_core::app::credentials::{RotateCredentialsOptions, rotate_credentials};
-use mesh_core::app::join::{self, Installer, JoinOptions, LeaveOptions};
+use mesh_core::app::join::{self, JoinOptions, LeaveOptions};
 use mesh_core::app::{self, trust::Access};
 use mesh_core::ca::CertDir;
 use mesh_core::cli::{
@@ -143,20 +144,8 @@ struct JoinArgs {
     #[command(flatten)]
     certs: CertsDirArgs,
 
-    /// How the control plane is installed: Sail `Istio` resources, or istioctl / Helm run per
-    /// cluster in the join's order (found on PATH, version checked against istio.version)
-    #[arg(long, value_enum, default_value_t = Installer::Sail)]
-    installer: Installer,
-
-    /// With --installer istioctl|helm: print the IstioOperator or Helm values and leave the
-    /// install to you (the other steps still run)
-    #[arg(long)]
-    render_only: bool,
-
-    /// With --installer helm: a local directory holding Istio's base/ and istiod/ charts
-    /// (default: Istio's chart repository at istio.version)
-    #[arg(long, value_name = "DIR")]
-    charts: Option<PathBuf>,
+    #[command(flatten)]
+    installer: InstallerArgs,
 
     /// Do not wait for the control planes to be Ready
     #[arg(long)]
@@ -259,24 +248,8 @@ struct RemoteSecretArgs {
 }
 
 impl JoinArgs {
-    fn check_installer_flags(&self) -> Result<(), Error> {
-        if self.render_only && self.installer == Installer::Sail {
-            return Err(Error::input(
-                "--render-only goes with --installer istioctl|helm (the Sail operator's Istio resources are applied)",
-                "add --installer istioctl or --installer helm, or use --dry-run=server to see the plan",
-            ));
-        }
-        if self.charts.is_some() && self.installer != Installer::Helm {
-            return Err(Error::input(
-                "--charts goes with --installer helm",
-                "add --installer helm, or leave --charts out",
-            ));
-        }
-        Ok(())
-    }
-
     fn options(&self, plan_only: bool) -> Result<JoinOptions, Error> {
-        self.check_installer_flags()?;
+        self.installer.check()?;
         let (mesh, certs) = self.mesh.resolve(&self.kube)?;
         // In flags mode only the named cluster is joined; its peers are read, not changed.
         let only = if self.mesh.mesh.is_none() {
@@ -295,18 +268,14 @@ impl JoinArgs {
             no_wait: self.no_wait,
             wait_timeout: self.timeout,
             allow_loopback: self.allow_loopback,
-            installer: self.installer,
+            installer: self.installer.installer,
             plan_only,
             create_reader: self.create_reader,
             include_secrets: self.include_secrets,
             export: self.export.clone(),
             force_conflicts: self.force_conflicts,
             token_ttl: self.token_ttl.map(|d| d.as_secs()),
-            install: join::install::InstallOptions {
-                render_only: self.render_only,
-                charts: self.charts.clone(),
-                kubeconfig: None,
-            },
+            install: self.installer.options(),
             tool: None,
         })
     }

@@ -2,6 +2,7 @@
 //! leave it. All logic lives in `mesh-core`.
 
 mod args;
+mod installer_args;
 mod mesh_args;
 
 fn main() -> std::process::ExitCode {

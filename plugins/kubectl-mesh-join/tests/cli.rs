@@ -337,3 +337,65 @@ fn rotate_credentials_refuses_a_context_it_would_not_use() {
     assert!(!e.contains("is not used"), "{}", text(&o));
     assert_ne!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+#[test]
+fn installer_flags_are_checked_and_a_missing_installer_is_named_before_any_cluster_is_read() {
+    let w = tempfile::tempdir().unwrap();
+    std::fs::write(w.path().join("mesh.yaml"), MESH).unwrap();
+    let refused = |args: &[&str], says: &str| {
+        let o = join(w.path(), args);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(says),
+            "{}",
+            text(&o)
+        );
+    };
+    refused(
+        &["-f", "mesh.yaml", "--render-only"],
+        "--render-only goes with --installer",
+    );
+    refused(
+        &[
+            "-f",
+            "mesh.yaml",
+            "--installer",
+            "istioctl",
+            "--charts",
+            "x",
+        ],
+        "--charts goes with --installer helm",
+    );
+    // No helm on PATH: named, with what to install (the kubeconfig points at nothing, so a
+    // run that got as far as the clusters would fail differently).
+    let o = Command::new(JOIN)
+        .args(["-f", "mesh.yaml", "--installer", "helm"])
+        .current_dir(w.path())
+        .env("NO_COLOR", "1")
+        .env("PATH", w.path())
+        .env("KUBECONFIG", w.path().join("no-such-kubeconfig"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("helm is not on PATH") && err.contains("--render-only"),
+        "{err}"
+    );
+    // Positive control: with --render-only the same run gets as far as the kubeconfig.
+    let o = join(
+        w.path(),
+        &["-f", "mesh.yaml", "--installer", "helm", "--render-only"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("not on PATH"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("kubeconfig"),
+        "{}",
+        text(&o)
+    );
+}

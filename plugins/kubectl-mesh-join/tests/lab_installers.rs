@@ -125,6 +125,20 @@ fn joined_to_ready(installer: &str, mesh: &str) {
         "{:?}",
         before[0]
     );
+    // The plan says where the installer will run (and writes nothing: the audit shows it).
+    let m = marks(&lab);
+    let mut plan_args = join_args(installer, &charts);
+    plan_args.insert(0, "plan");
+    let plan = ok(run(&lab, w.path(), JOIN, &plan_args));
+    for c in ["east", "west"] {
+        let says = format!("{c}: {installer} ");
+        assert!(
+            text(&plan).contains(&says) && text(&plan).contains("installs its control plane"),
+            "{}",
+            text(&plan)
+        );
+    }
+    assert!(writes_since(&lab, &m).iter().all(Vec::is_empty));
     let o = ok(run(&lab, w.path(), JOIN, &join_args(installer, &charts)));
     let log = text(&o);
     assert!(log.contains(&format!("east: running {installer}")), "{log}");
@@ -179,6 +193,11 @@ fn joined_to_ready(installer: &str, mesh: &str) {
         text(&again)
     );
     assert!(!text(&again).contains("running"), "{}", text(&again));
+    assert!(
+        text(&again).contains("is not run: the namespace records this very install"),
+        "{}",
+        text(&again)
+    );
     std::fs::write(
         w.path().join("mesh.yaml"),
         mesh.replace("meshID: mesh1", "meshID: mesh2"),

@@ -4,7 +4,6 @@
 use super::JoinOptions;
 use super::fleet::Fleet;
 use super::install::{self, argv::Target};
-use super::phases::install_record;
 use crate::error::Error;
 use crate::labels::ISTIO_NAMESPACE;
 use crate::manifests::istio;
@@ -34,7 +33,49 @@ pub async fn needed(
     fleet: &Fleet,
     pilot: Option<&str>,
 ) -> Result<bool, Error> {
-    let (Some(tool), Some(input)) = (&opts.tool, rendered(opts, c, pilot)) else {
+    match rendered(opts, c, pilot) {
+        Some(input) => needed_for(opts, c, fleet, &input).await,
+        None => Ok(false),
+    }
+}
+
+/// Says, before anything is written, which clusters the installer will run in (`installs`:
+/// each cluster's rendered input, as planned).
+pub async fn announce(
+    opts: &JoinOptions,
+    installs: &[(String, Value)],
+    fleet: &Fleet,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let Some(tool) = &opts.tool else {
+        return Ok(());
+    };
+    for (name, input) in installs {
+        let Some(c) = opts.mesh.cluster(name) else {
+            continue;
+        };
+        let what = match needed_for(opts, c, fleet, input).await? {
+            true => {
+                "installs its control plane in the control-plane step (the namespace's install record changes once it succeeded)"
+            }
+            false => "is not run: the namespace records this very install",
+        };
+        printer.progress(&format!(
+            "{name}: {} {} {what}",
+            install::program(tool.installer),
+            tool.version
+        ));
+    }
+    Ok(())
+}
+
+async fn needed_for(
+    opts: &JoinOptions,
+    c: &ClusterSpec,
+    fleet: &Fleet,
+    input: &Value,
+) -> Result<bool, Error> {
+    let Some(tool) = &opts.tool else {
         return Ok(false);
     };
     let k = fleet.kube(&c.name)?;
@@ -44,7 +85,7 @@ pub async fn needed(
         .await?;
     Ok(decide(
         recorded.as_deref(),
-        &install::record(tool, &input),
+        &install::record(tool, input),
         c.role == Role::Primary,
         istiod.is_some(),
     ))
@@ -68,6 +109,16 @@ pub async fn run(
     install::install(tool, &target, &c.name, input, opts.wait_timeout, printer).await?;
     fleet.kube(&c.name)?.forget_discovery().await;
     Ok(())
+}
+
+/// The install record on a cluster's Istio namespace (`None`: no namespace, or no record).
+pub async fn install_record(k: &crate::cluster::Kube) -> Result<Option<String>, Error> {
+    let ns = k.get("v1", "Namespace", None, ISTIO_NAMESPACE).await?;
+    Ok(ns.and_then(|n| {
+        n["metadata"]["annotations"][crate::labels::INSTALL_ANNOTATION]
+            .as_str()
+            .map(String::from)
+    }))
 }
 
 #[cfg(test)]

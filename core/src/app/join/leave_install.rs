@@ -3,8 +3,8 @@
 //! and the Istio CRDs that installer created and kept (both keep them by design) when no
 //! resource of theirs lives outside the namespace the purge deletes.
 
-use super::install::{self, argv::Target};
-use super::phases::install_record;
+use super::install::{self, argv::Target, program};
+use super::install_step::install_record;
 use super::{Installer, fleet::Fleet};
 use crate::cluster::{Kube, describe};
 use crate::error::Error;
@@ -108,14 +108,6 @@ pub async fn plan(mesh: &MeshSpec, c: &ClusterSpec, k: &Kube) -> Result<Option<U
         crds,
         kept,
     }))
-}
-
-fn program(installer: Installer) -> &'static str {
-    if installer == Installer::Helm {
-        "helm"
-    } else {
-        "istioctl"
-    }
 }
 
 /// Says what the uninstall will do (before the plan table).

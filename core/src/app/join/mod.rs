@@ -128,6 +128,7 @@ pub async fn join(
     if opts.tool.is_none() {
         phases::print_installs(opts.installer, &planned.installs, printer)?;
     }
+    install_step::announce(opts, &planned.installs, &fleet, printer).await?;
     let full = planned.full();
     let show = |plan: &crate::plan::Plan| {
         printer.data(&render_plan(

@@ -101,7 +101,7 @@ pub async fn plan_cluster(
     };
     let (reader, reader_ttl) = super::tokens::reader_mode(opts, c, k).await?;
     let record = match (&opts.tool, &install) {
-        (Some(_), Some(_)) if before_install => install_record(k).await?,
+        (Some(_), Some(_)) if before_install => super::install_step::install_record(k).await?,
         (Some(t), Some(i)) => Some(super::install::record(t, i)),
         _ => None,
     };
@@ -403,14 +403,4 @@ pub fn print_installs(
         ))?;
     }
     Ok(())
-}
-
-/// The install record on a cluster's Istio namespace (`None`: no namespace, or no record).
-pub async fn install_record(k: &Kube) -> Result<Option<String>, Error> {
-    let ns = k.get("v1", "Namespace", None, ISTIO_NAMESPACE).await?;
-    Ok(ns.and_then(|n| {
-        n["metadata"]["annotations"][crate::labels::INSTALL_ANNOTATION]
-            .as_str()
-            .map(String::from)
-    }))
 }

@@ -47,7 +47,8 @@ pub struct Tool {
     pub charts: Charts,
 }
 
-fn program(installer: Installer) -> &'static str {
+/// The installer's program name.
+pub fn program(installer: Installer) -> &'static str {
     if installer == Installer::Helm {
         "helm"
     } else {
