@@ -308,3 +308,46 @@ fn an_istioctl_of_another_version_is_refused_before_any_write() {
     );
     assert!(!writes_since(&lab, &m)[0].is_empty());
 }
+
+#[test]
+fn an_istiod_another_installer_made_is_not_taken_silently() {
+    let lab = lab();
+    let w = tempfile::tempdir().unwrap();
+    prepare(&lab, w.path(), MULTI_PRIMARY);
+    // Someone installed istiod in lab-1 with Helm by hand: no record of a join on the namespace.
+    let charts = charts(&lab);
+    for (release, chart) in [("istio-base", "base"), ("istiod", "istiod")] {
+        ok(Command::new(lab.bin_dir().join("helm"))
+            .args([
+                "upgrade",
+                "--install",
+                release,
+                &format!("{charts}/{chart}"),
+            ])
+            .args(["-n", "istio-system", "--kube-context", "lab-1", "--wait"])
+            .env("KUBECONFIG", lab.kubeconfig())
+            .output()
+            .unwrap());
+    }
+    assert!(available(&lab, "lab-1", "istiod"));
+    let m = marks(&lab);
+    let o = run(&lab, w.path(), JOIN, &join_args("istioctl", ""));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("east: istiod is already installed there, by Helm release istiod"),
+        "{err}"
+    );
+    assert!(writes_since(&lab, &m).iter().all(Vec::is_empty));
+    // Positive control: taking it over on purpose runs istioctl, and the probe sees its writes.
+    let m = marks(&lab);
+    let mut args = join_args("istioctl", "");
+    args.push("--force-conflicts");
+    let taken = run(&lab, w.path(), JOIN, &args);
+    assert!(
+        text(&taken).contains("east: running istioctl install"),
+        "{}",
+        text(&taken)
+    );
+    assert!(!writes_since(&lab, &m)[0].is_empty(), "{}", text(&taken));
+}

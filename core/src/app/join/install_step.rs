@@ -20,6 +20,22 @@ pub fn rendered(opts: &JoinOptions, c: &ClusterSpec, pilot: Option<&str>) -> Opt
     })
 }
 
+/// Who installed an istiod Deployment, as its labels and owners say (pure).
+pub fn installed_by(d: &Value) -> String {
+    let m = &d["metadata"];
+    if let Some(r) = m["annotations"]["meta.helm.sh/release-name"].as_str() {
+        return format!("Helm release {r}");
+    }
+    if let Some(o) = m["labels"]["install.operator.istio.io/owning-resource"].as_str() {
+        return format!("istioctl (IstioOperator {o})");
+    }
+    let owners = m["ownerReferences"].as_array().into_iter().flatten();
+    if let Some(o) = owners.filter_map(|o| o["kind"].as_str()).next() {
+        return format!("the Sail operator or another controller (owner {o})");
+    }
+    "another tool".into()
+}
+
 /// Whether the install must run: what the namespace records differs from this run's input
 /// (or there is no record), or a primary has no istiod Deployment (removed since).
 pub fn decide(recorded: Option<&str>, wanted: &str, primary: bool, has_istiod: bool) -> bool {
@@ -83,6 +99,16 @@ async fn needed_for(
     let istiod = k
         .get("apps/v1", "Deployment", Some(ISTIO_NAMESPACE), "istiod")
         .await?;
+    if let (None, Some(d), false) = (&recorded, &istiod, opts.force_conflicts) {
+        return Err(Error::input(
+            format!(
+                "{}: istiod is already installed there, by {}, not by a join: installing over it would take it from its owner",
+                c.name,
+                installed_by(d)
+            ),
+            "join it with the installer that owns it (or the Sail operator), use --render-only to install yourself, or --force-conflicts to take it over",
+        ));
+    }
     Ok(decide(
         recorded.as_deref(),
         &install::record(tool, input),
@@ -124,6 +150,20 @@ pub async fn install_record(k: &crate::cluster::Kube) -> Result<Option<String>, 
 #[cfg(test)]
 mod tests {
     use super::decide;
+
+    #[test]
+    fn the_owner_of_an_istiod_is_named() {
+        use super::installed_by;
+        use serde_json::json;
+        let helm = json!({"metadata": {"annotations": {"meta.helm.sh/release-name": "istiod"}}});
+        assert_eq!(installed_by(&helm), "Helm release istiod");
+        let ioc =
+            json!({"metadata": {"labels": {"install.operator.istio.io/owning-resource": "x"}}});
+        assert_eq!(installed_by(&ioc), "istioctl (IstioOperator x)");
+        let sail = json!({"metadata": {"ownerReferences": [{"kind": "IstioRevision"}]}});
+        assert!(installed_by(&sail).contains("IstioRevision"));
+        assert_eq!(installed_by(&json!({"metadata": {}})), "another tool");
+    }
 
     #[test]
     fn an_install_runs_on_a_new_or_changed_record_or_a_missing_istiod() {
