@@ -23,6 +23,7 @@ pub mod cluster;
 pub mod completion;
 pub mod error;
 pub mod exit;
+pub mod istio_version;
 pub mod kinds;
 pub mod kubeconfig;
 pub mod labels;

@@ -27,7 +27,7 @@ pub fn synthesize(
     let version = record
         .and_then(|r| r.split(' ').nth(1))
         .or_else(|| labels.and_then(|l| l["app.kubernetes.io/version"].as_str()))
-        .and_then(crate::app::join::install::version::parse)
+        .and_then(crate::istio_version::parse)
         .map(|(a, b, p)| match p {
             Some(p) => format!("v{a}.{b}.{p}"),
             None => format!("v{a}.{b}"),

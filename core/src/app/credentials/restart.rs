@@ -56,12 +56,11 @@ impl IstiodDeployment {
 pub fn image_version(image: &str) -> Option<(u32, u32, u32)> {
     let tag = image.rsplit_once('/').map_or(image, |(_, t)| t);
     let (_, tag) = tag.split_once(':')?;
-    let core = tag.trim_start_matches('v').split(['-', '@']).next()?;
-    let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
+    let (major, minor, patch) = crate::istio_version::parse(tag.split('@').next()?)?;
     Some((
-        parts.next()??,
-        parts.next()??,
-        parts.next().flatten().unwrap_or(0),
+        u32::try_from(major).ok()?,
+        u32::try_from(minor).ok()?,
+        u32::try_from(patch.unwrap_or(0)).ok()?,
     ))
 }
 

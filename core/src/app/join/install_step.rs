@@ -1,23 +1,29 @@
 //! The install step of `--installer istioctl|helm` inside a join: whether a cluster needs it,
 //! and running it.
 
-use super::JoinOptions;
 use super::fleet::Fleet;
 use super::install::{self, argv::Target};
+use super::{Installer, JoinOptions};
 use crate::error::Error;
 use crate::labels::ISTIO_NAMESPACE;
 use crate::manifests::istio;
-use crate::mesh::{ClusterSpec, Role};
+use crate::mesh::{ClusterSpec, MeshSpec, Role};
 use crate::render::Printer;
 use serde_json::Value;
 
-/// The tool's rendered input for `c` (the `IstioOperator`, or Helm's values).
-pub fn rendered(opts: &JoinOptions, c: &ClusterSpec, pilot: Option<&str>) -> Option<Value> {
-    let tool = opts.tool.as_ref()?;
-    Some(match tool.installer {
-        super::Installer::Helm => istio::values(&opts.mesh, c, pilot),
-        _ => istio::istio_operator(&opts.mesh, c, pilot),
-    })
+/// The installer's rendered input for `c`: the `IstioOperator`, or Helm's values (`None`
+/// for the Sail operator, whose `Istio` resource is an object of the plan).
+pub fn input(
+    installer: Installer,
+    mesh: &MeshSpec,
+    c: &ClusterSpec,
+    pilot: Option<&str>,
+) -> Option<Value> {
+    match installer {
+        Installer::Istioctl => Some(istio::istio_operator(mesh, c, pilot)),
+        Installer::Helm => Some(istio::values(mesh, c, pilot)),
+        Installer::Sail => None,
+    }
 }
 
 /// Who installed an istiod Deployment, as its labels and owners say (pure).
@@ -49,9 +55,9 @@ pub async fn needed(
     fleet: &Fleet,
     pilot: Option<&str>,
 ) -> Result<bool, Error> {
-    match rendered(opts, c, pilot) {
-        Some(input) => needed_for(opts, c, fleet, &input).await,
-        None => Ok(false),
+    match input(opts.installer, &opts.mesh, c, pilot) {
+        Some(i) if opts.tool.is_some() => needed_for(opts, c, fleet, &i).await,
+        _ => Ok(false),
     }
 }
 

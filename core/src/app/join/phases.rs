@@ -15,7 +15,7 @@ use super::{Installer, JoinOptions};
 use crate::cluster::{ClusterError, Kube, identity};
 use crate::error::Error;
 use crate::labels::{ISTIO_NAMESPACE, MULTICLUSTER_SECRET_LABEL, REMOTE_SECRET_PREFIX};
-use crate::manifests::{istio, remote_secret};
+use crate::manifests::remote_secret;
 use crate::mesh::{ClusterSpec, MeshSpec, Role};
 use crate::plan::server::{plan_object, plan_objects_later, written_by_us};
 use crate::plan::{ClusterPlan, Op, Plan, Step};
@@ -94,11 +94,7 @@ pub async fn plan_cluster(
         Installer::Sail => istio_api_version(k).await?,
         _ => "sailoperator.io/v1".to_string(),
     };
-    let install = match opts.installer {
-        Installer::Istioctl => Some(istio::istio_operator(&opts.mesh, c, pilot)),
-        Installer::Helm => Some(istio::values(&opts.mesh, c, pilot)),
-        Installer::Sail => None,
-    };
+    let install = super::install_step::input(opts.installer, &opts.mesh, c, pilot);
     let (reader, reader_ttl) = super::tokens::reader_mode(opts, c, k).await?;
     let record = match (&opts.tool, &install) {
         (Some(_), Some(_)) if before_install => super::install_step::install_record(k).await?,
@@ -123,10 +119,12 @@ pub async fn plan_cluster(
         .iter()
         .map(|(_, m)| (m.clone(), is_secret(m)))
         .collect();
-    let later = opts
-        .tool
-        .as_ref()
-        .map(|t| format!("{:?} (control plane step)", t.installer).to_lowercase());
+    let later = opts.tool.as_ref().map(|t| {
+        format!(
+            "{} (control plane step)",
+            super::install::program(t.installer)
+        )
+    });
     let steps = plan_objects_later(k, with_secrecy, later.as_deref()).await?;
     let universe = join_universe(opts.installer, &istio_api, is_read(&opts.mesh, &c.name));
     let mut out = Vec::new();

@@ -188,7 +188,6 @@ pub async fn wait_gateway_address(
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use serde_json::json;
 
     #[test]

@@ -135,40 +135,48 @@ async fn apply_control_planes(
                 ),
             ));
         }
-        let install = super::install_step::needed(opts, c, fleet, pilot.as_deref()).await?;
-        let (stages, rendered) = plan_cluster(
-            opts,
-            c,
-            fleet,
-            pilot.as_deref(),
-            Some(Stage::ControlPlane),
-            install,
-        )
-        .await?;
-        for (_, cp) in stages {
-            created.insert(c.name.clone(), created_namespaces(&cp));
-            apply_one(fleet, &cp, Stage::ControlPlane).await?;
-            done.merge(cp);
-        }
+        let pilot = pilot.as_deref();
+        let install = super::install_step::needed(opts, c, fleet, pilot).await?;
+        // Before an install the namespace keeps its record; the new one follows the install.
+        let rendered = control_plane(opts, c, fleet, pilot, install, done, Some(created)).await?;
         if install {
             super::install_step::run(opts, c, fleet, rendered.as_ref(), printer).await?;
-            let (stages, _) = plan_cluster(
-                opts,
-                c,
-                fleet,
-                pilot.as_deref(),
-                Some(Stage::ControlPlane),
-                false,
-            )
-            .await?;
-            for (_, cp) in stages {
-                apply_one(fleet, &cp, Stage::ControlPlane).await?;
-                done.merge(cp);
-            }
+            control_plane(opts, c, fleet, pilot, false, done, None).await?;
         }
         names.push(c.name.clone());
     }
     Ok(names)
+}
+
+/// Plans and applies one cluster's control-plane stage (`created` collects the namespaces it
+/// created); returns the installer's rendered input.
+async fn control_plane(
+    opts: &JoinOptions,
+    c: &ClusterSpec,
+    fleet: &Fleet,
+    pilot: Option<&str>,
+    before_install: bool,
+    done: &mut Plan,
+    created: Option<&mut BTreeMap<String, Vec<String>>>,
+) -> Result<Option<serde_json::Value>, Error> {
+    let (stages, rendered) = plan_cluster(
+        opts,
+        c,
+        fleet,
+        pilot,
+        Some(Stage::ControlPlane),
+        before_install,
+    )
+    .await?;
+    let mut created = created;
+    for (_, cp) in stages {
+        if let Some(created) = created.as_deref_mut() {
+            created.insert(c.name.clone(), created_namespaces(&cp));
+        }
+        apply_one(fleet, &cp, Stage::ControlPlane).await?;
+        done.merge(cp);
+    }
+    Ok(rendered)
 }
 
 /// Waits for the group's control planes to be Ready (Sail only). `Some(status)` ends the

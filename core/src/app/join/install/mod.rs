@@ -11,10 +11,10 @@
 
 pub mod argv;
 mod exec;
-pub mod version;
 
 use super::Installer;
 use crate::error::Error;
+use crate::istio_version as version;
 use crate::mesh::MeshSpec;
 use crate::render::Printer;
 use argv::{Charts, HELM_RELEASES, Target};
@@ -176,6 +176,12 @@ pub fn recorded_installer(record: Option<&str>) -> Option<Installer> {
     }
 }
 
+/// A private directory for the rendered input, removed when dropped.
+fn temp_dir() -> Result<tempfile::TempDir, Error> {
+    tempfile::tempdir()
+        .map_err(|e| Error::input(format!("temporary directory: {e}"), "check TMPDIR"))
+}
+
 fn write_input(dir: &Path, file: &str, rendered: &Value) -> Result<PathBuf, Error> {
     let path = dir.join(file);
     let text = yaml_serde::to_string(rendered)
@@ -199,8 +205,7 @@ pub async fn install(
     timeout: Duration,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let dir = tempfile::tempdir()
-        .map_err(|e| Error::input(format!("temporary directory: {e}"), "check TMPDIR"))?;
+    let dir = temp_dir()?;
     let secs = timeout.as_secs().max(1);
     match tool.installer {
         Installer::Helm => {
@@ -264,8 +269,7 @@ pub async fn uninstall(
         }
         return Ok(());
     }
-    let dir = tempfile::tempdir()
-        .map_err(|e| Error::input(format!("temporary directory: {e}"), "check TMPDIR"))?;
+    let dir = temp_dir()?;
     let file = write_input(dir.path(), "istio-operator.yaml", rendered)?;
     exec::run_streamed(
         &path,

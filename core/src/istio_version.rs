@@ -1,4 +1,5 @@
-//! Which installer versions fit a mesh file's Istio version (pure).
+//! Istio versions as tools and images write them (`v1.30.3`, `1.31-dev`, `1.31.0-beta.1`):
+//! parsed, and matched against a mesh file's `istio.version` (pure).
 
 /// `MAJOR.MINOR[.PATCH]` of a version such as `v1.30.3`, `1.31-dev`, `1.31.0-beta.1` or
 /// `v1.28-latest`; `None` when it does not start with two numbers.
