@@ -31,6 +31,7 @@ pub fn block_on<F: std::future::Future<Output = Result<ExitStatus, Error>>>(
         .block_on(future)
 }
 pub mod verify;
+pub mod watch;
 
 /// The `main` of every plugin: completion requests first, then parse, run, print the error
 /// (with its hint) and exit 0/1/2; a closed stdout (`| head`) is not an error.

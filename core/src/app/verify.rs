@@ -115,7 +115,7 @@ pub async fn verify(
         crate::checks::traffic::run(&named, t, &mut traffic).await;
     }
     loop {
-        let report = run_once(opts, &targets, access.timeout, traffic.clone()).await;
+        let (report, _) = run_once(opts, &targets, access.timeout, traffic.clone()).await;
         // An Istio still waiting for its operator is a warning, but --wait waits for it too.
         let settled = report.success && !report.pending();
         let done = settled || deadline.is_none_or(|d| Instant::now() > d);
@@ -132,12 +132,14 @@ pub async fn verify(
     }
 }
 
-async fn run_once(
+/// One evaluation of every check: the report, and the facts it was judged from (the watch
+/// reads certificate lifetimes from them).
+pub(crate) async fn run_once(
     opts: &VerifyOptions,
     targets: &[Target],
     timeout: Option<Duration>,
     traffic: Vec<crate::checks::CheckResult>,
-) -> Report {
+) -> (Report, Vec<ClusterFacts>) {
     let pre = opts.selection.pre;
     let mut selection = opts.selection.clone();
     selection.now = SystemClock.now();
@@ -175,7 +177,8 @@ async fn run_once(
         }
     }
     if pre {
-        return checks::evaluate(&members, &facts, &selection, &[], Vec::new());
+        let report = checks::evaluate(&members, &facts, &selection, &[], Vec::new());
+        return (report, facts);
     }
     let mut expected = remote::expected_pairs(&members, &facts);
     if !opts.from_mesh {
@@ -226,7 +229,8 @@ async fn run_once(
         timeout: timeout.unwrap_or(Duration::from_secs(10)),
     };
     extra.extend(super::discovery::results(&scope).await);
-    checks::evaluate(&members, &facts, &selection, &pair_facts, extra)
+    let report = checks::evaluate(&members, &facts, &selection, &pair_facts, extra);
+    (report, facts)
 }
 
 /// istiod's `/debug/clusterz` per cluster where it runs (a primary); the Running pod comes
@@ -255,7 +259,7 @@ async fn istiod_views(
 /// Connects to each `(name, context)` in parallel, probing with the aggregated discovery the
 /// facts need anyway (one request where `GET /version` and a discovery were two). An
 /// unreachable context stops the run, named, as with every command.
-async fn connect_discovering(
+pub(crate) async fn connect_discovering(
     source: &KubeconfigSource,
     clusters: &[(String, String)],
     timeout: Option<Duration>,

@@ -33,6 +33,22 @@ pub enum Category {
 }
 
 impl Category {
+    /// The stable name, as in JSON (`control-plane`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Cluster => "cluster",
+            Category::Pre => "pre",
+            Category::Trust => "trust",
+            Category::Legacy => "legacy",
+            Category::ControlPlane => "control-plane",
+            Category::Network => "network",
+            Category::RemoteAccess => "remote-access",
+            Category::Istiod => "istiod",
+            Category::Discovery => "discovery",
+            Category::Traffic => "traffic",
+        }
+    }
+
     /// Heading in the table.
     pub fn title(self) -> &'static str {
         match self {

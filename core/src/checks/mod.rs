@@ -19,6 +19,7 @@ mod ids;
 pub mod installed;
 pub mod istiod;
 mod legacy;
+pub mod lifetimes;
 mod mesh_wide;
 mod network;
 mod pods;

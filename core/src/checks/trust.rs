@@ -65,7 +65,7 @@ impl Validity {
     }
 }
 
-fn roots(bundle: &Bundle, now: OffsetDateTime) -> Vec<CertInfo> {
+pub(super) fn roots(bundle: &Bundle, now: OffsetDateTime) -> Vec<CertInfo> {
     let text = bundle
         .get("root-cert.pem")
         .and_then(|b| std::str::from_utf8(b).ok())

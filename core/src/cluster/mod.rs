@@ -42,6 +42,8 @@ pub struct Kube {
     discovery: DiscoveryCache,
     /// Take fields other managers own when applying (`--force-conflicts`).
     pub force_conflicts: bool,
+    /// Requests sent through this connection (watches count once, when opened).
+    requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Kube {
@@ -88,14 +90,23 @@ impl Kube {
             .to_string()
             .trim_end_matches('/')
             .to_string();
-        let client = kube::Client::try_from(config)
-            .map_err(|e| ClusterError::config(context, e.to_string()))?;
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = requests.clone();
+        let count = tower::util::MapRequestLayer::new(move |req| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            req
+        });
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| ClusterError::config(context, e.to_string()))?
+            .with_layer(&count)
+            .build();
         Ok(Kube {
             context: context.into(),
             server,
             client,
             discovery: Default::default(),
             force_conflicts: false,
+            requests,
         })
     }
 
@@ -109,7 +120,14 @@ impl Kube {
             client,
             discovery: Default::default(),
             force_conflicts: false,
+            requests: Default::default(),
         }
+    }
+
+    /// How many requests this connection has sent (watches count once, when opened; a
+    /// client from [`Kube::from_client`] counts nothing).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This connection, applying with `--force-conflicts`: fields other managers own are

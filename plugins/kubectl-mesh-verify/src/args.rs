@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use mesh_core::app::verify::{self, VerifyFormat, VerifyOptions};
+use mesh_core::app::watch::{self, WatchOptions};
 use mesh_core::app::{self, trust::Access};
 use mesh_core::ca::CertDir;
 use mesh_core::checks::discovery::ServiceRef;
@@ -95,6 +96,24 @@ pub struct Cli {
         default_value = "docker.io/curlimages/curl:8.16.0"
     )]
     curl_image: String,
+
+    /// Keep watching: re-evaluate when an object the checks read changes (and every
+    /// --interval), print what changed (one JSON line per change with -o json); Ctrl-C stops
+    #[arg(long, conflicts_with_all = ["pre", "traffic", "wait"])]
+    watch: bool,
+
+    /// With --watch: re-evaluate at least this often, changes or not (expiry, istiod's sync)
+    #[arg(long, default_value = "1m", value_name = "DURATION", value_parser = positive_duration_arg, requires = "watch")]
+    interval: Duration,
+
+    /// With --watch: serve Prometheus metrics on /metrics (and /healthz, /readyz) at HOST:PORT
+    #[arg(long, value_name = "HOST:PORT", requires = "watch")]
+    metrics_address: Option<std::net::SocketAddr>,
+
+    /// With --watch: record a Kubernetes Event on the object a check concerns when the check
+    /// changes state (Warning when it fails or warns, Normal when it recovers)
+    #[arg(long, requires = "watch")]
+    events: bool,
 
     #[command(flatten)]
     certs: CertsDirArgs,
@@ -191,6 +210,15 @@ impl Cli {
             },
         };
         let access = Access::from_args(&self.kube)?;
+        if self.watch {
+            let w = WatchOptions {
+                interval: self.interval,
+                metrics_address: self.metrics_address,
+                events: self.events,
+                redraw: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            };
+            return app::block_on(watch::watch(&opts, &w, &access, printer));
+        }
         app::block_on(verify::verify(&opts, &access, printer))
     }
 

@@ -663,6 +663,16 @@ impl Lab {
         }
     }
 
+    /// Freezes or thaws a named program of one cluster (fault injection: an API server that
+    /// stops answering, then answers again with all its state).
+    pub fn freeze_process(&self, cluster: usize, name: &str, frozen: bool) {
+        for (c, p) in &self.procs {
+            if *c == cluster && p.name == name {
+                p.freeze(frozen);
+            }
+        }
+    }
+
     /// Resident memory of each cluster's processes, in KiB.
     pub fn memory_kib(&self) -> Vec<u64> {
         (0..self.clusters.len())

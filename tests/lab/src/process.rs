@@ -106,6 +106,12 @@ impl Proc {
         }
     }
 
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the process: it holds its sockets but answers
+    /// nothing meanwhile, as a hung or partitioned server does.
+    pub fn freeze(&self, frozen: bool) {
+        signal(self.pid, if frozen { Signal::STOP } else { Signal::CONT });
+    }
+
     /// Lets the process run on after this handle is gone (for `mesh-lab up`).
     pub fn detach(&mut self) {
         self.child = None;
