@@ -35,6 +35,7 @@ pub use emit::CheckResult;
 pub(crate) use emit::Emit;
 pub use facts::{ClusterFacts, FactError, FactErrorKind, Member, Read, gather};
 pub use ids::{CHECKS, Category, CheckId, CheckInfo, DOCS, Outcome, info};
+pub(crate) use report::{mark, where_};
 pub use report::{render_short, render_table};
 
 use serde::Serialize;

@@ -3,7 +3,8 @@
 use super::{Category, Outcome, Report};
 use crate::render::{Style, Tone};
 
-fn mark(o: Outcome) -> (&'static str, Tone) {
+/// The mark and tone of an outcome (✔ ‼ ✖ -).
+pub(crate) fn mark(o: Outcome) -> (&'static str, Tone) {
     match o {
         Outcome::Pass => ("✔", Tone::Good),
         Outcome::Warn => ("‼", Tone::Warn),
@@ -13,9 +14,15 @@ fn mark(o: Outcome) -> (&'static str, Tone) {
 }
 
 fn subject(c: &super::CheckResult) -> String {
-    match (&c.cluster, &c.peer) {
-        (Some(a), Some(b)) => format!("[{a} → {b}] "),
-        (Some(a), None) => format!("[{a}] "),
+    let s = where_(c.cluster.as_deref(), c.peer.as_deref());
+    if s.is_empty() { s } else { format!("{s} ") }
+}
+
+/// What a result concerns: `[east → west]`, `[east]`, or nothing for a mesh-wide check.
+pub(crate) fn where_(cluster: Option<&str>, peer: Option<&str>) -> String {
+    match (cluster, peer) {
+        (Some(a), Some(b)) => format!("[{a} → {b}]"),
+        (Some(a), None) => format!("[{a}]"),
         _ => String::new(),
     }
 }

@@ -66,10 +66,9 @@ pub fn event_for(c: &Change) -> Option<Event> {
     } else {
         return None;
     };
-    let subject = match (&c.cluster, &c.peer) {
-        (Some(a), Some(b)) => format!(" [{a} → {b}]"),
-        (Some(a), None) => format!(" [{a}]"),
-        _ => String::new(),
+    let subject = match crate::checks::where_(c.cluster.as_deref(), c.peer.as_deref()) {
+        s if s.is_empty() => s,
+        s => format!(" {s}"),
     };
     let mut note = format!("{}{subject}: {}", c.id, c.message);
     if !c.hint.is_empty() {

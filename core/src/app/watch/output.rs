@@ -16,14 +16,9 @@ pub fn clock(unix: i64) -> String {
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// The table's mark, and ∅ for a check no longer evaluated.
 fn mark(o: Option<Outcome>) -> (&'static str, Tone) {
-    match o {
-        Some(Outcome::Pass) => ("✔", Tone::Good),
-        Some(Outcome::Warn) => ("‼", Tone::Warn),
-        Some(Outcome::Fail) => ("✖", Tone::Bad),
-        Some(Outcome::Skip) => ("-", Tone::Dim),
-        None => ("∅", Tone::Dim),
-    }
+    o.map_or(("∅", Tone::Dim), crate::checks::mark)
 }
 
 fn word(o: Option<Outcome>) -> &'static str {
@@ -39,10 +34,9 @@ fn word(o: Option<Outcome>) -> &'static str {
 /// One change as a line: `12:00:03 ✖ trust.expiry [east] expired (was pass)`.
 pub fn change_line(c: &Change, time: &str, style: Style) -> String {
     let (m, tone) = mark(c.result);
-    let subject = match (&c.cluster, &c.peer) {
-        (Some(a), Some(b)) => format!(" [{a} → {b}]"),
-        (Some(a), None) => format!(" [{a}]"),
-        _ => String::new(),
+    let subject = match crate::checks::where_(c.cluster.as_deref(), c.peer.as_deref()) {
+        s if s.is_empty() => s,
+        s => format!(" {s}"),
     };
     let was = c
         .previous
