@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "==> lab binaries (etcd, Kubernetes, kwok, MetalLB, the Sail operator, istiod, istioctl, krew)" >&2
+echo "==> lab binaries (etcd, Kubernetes, kwok, MetalLB, the Sail operator, istiod, istioctl, krew, Helm, promtool)" >&2
 tests/lab-go/build.sh
 MESH_LAB_BIN=$(tests/lab-go/build.sh --print-dir)
 export MESH_LAB_BIN

@@ -68,8 +68,12 @@ impl Hinted for KubeconfigError {
 }
 
 impl KubeconfigSource {
-    /// Reads `explicit`, else `KUBECONFIG`, else `~/.kube/config`.
+    /// Reads `explicit`, else `KUBECONFIG`, else `~/.kube/config`, else — inside a pod,
+    /// where none of them is present — the pod's service account ([`in_cluster`]).
     pub fn load(explicit: Option<&Path>) -> Result<Self, KubeconfigError> {
+        if let Some(config) = in_cluster_fallback(explicit) {
+            return Ok(Self::from_config(config, "of this pod's service account"));
+        }
         let (result, origin) = match explicit {
             Some(path) => (Kubeconfig::read_from(path), format!("'{}'", path.display())),
             None => match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
@@ -150,7 +154,72 @@ impl KubeconfigSource {
     }
 }
 
+/// The context name of the pod's own cluster when no kubeconfig is present.
+pub const IN_CLUSTER_CONTEXT: &str = "in-cluster";
+
+/// Where a pod's service account credentials are mounted.
+const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// The pod's own cluster as a one-context kubeconfig (context [`IN_CLUSTER_CONTEXT`], its
+/// current context): the API server from `KUBERNETES_SERVICE_HOST`/`_PORT`, the mounted CA and
+/// the token *file*, which the client re-reads as the kubelet rotates it. `None` outside a pod.
+/// `KUBECTL_MESH_SERVICEACCOUNT_DIR` stands in for the mount (the lab runs the watch as a
+/// process with a service account's token, as its Deployment would).
+pub fn in_cluster() -> Option<Kubeconfig> {
+    let host = std::env::var("KUBERNETES_SERVICE_HOST").ok()?;
+    let port = std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_else(|_| "443".into());
+    let dir = std::env::var_os("KUBECTL_MESH_SERVICEACCOUNT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(SERVICE_ACCOUNT_DIR));
+    let token = dir.join("token");
+    if host.is_empty() || !token.exists() {
+        return None;
+    }
+    Some(in_cluster_config(&host, &port, &dir))
+}
+
+/// [`in_cluster`] when no kubeconfig is given or present, as [`KubeconfigSource::load`] reads.
+fn in_cluster_fallback(explicit: Option<&Path>) -> Option<Kubeconfig> {
+    let none_given = explicit.is_none()
+        && std::env::var_os("KUBECONFIG").is_none_or(|v| v.is_empty())
+        && default_path().is_none_or(|p| !p.exists());
+    none_given.then(in_cluster).flatten()
+}
+
+/// Whether [`KubeconfigSource::load`] would read the pod's service account: a command that
+/// is given no context then checks the pod's own cluster ([`IN_CLUSTER_CONTEXT`]).
+pub fn runs_in_cluster(explicit: Option<&Path>) -> bool {
+    in_cluster_fallback(explicit).is_some()
+}
+
+/// The kubeconfig [`in_cluster`] returns, from its inputs (pure).
+pub fn in_cluster_config(host: &str, port: &str, dir: &Path) -> Kubeconfig {
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let config = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": IN_CLUSTER_CONTEXT, "cluster": {
+            "server": format!("https://{host}:{port}"),
+            "certificate-authority": dir.join("ca.crt"),
+        }}],
+        "users": [{"name": IN_CLUSTER_CONTEXT, "user": {"tokenFile": dir.join("token")}}],
+        "contexts": [{"name": IN_CLUSTER_CONTEXT, "context": {
+            "cluster": IN_CLUSTER_CONTEXT, "user": IN_CLUSTER_CONTEXT,
+        }}],
+        "current-context": IN_CLUSTER_CONTEXT,
+    });
+    serde_json::from_value(config).unwrap_or_default()
+}
+
 /// The default kubeconfig path of this user (for messages).
 pub fn default_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube").join("config"))
 }
+
+#[cfg(test)]
+#[path = "kubeconfig_tests.rs"]
+mod tests;

@@ -2,7 +2,7 @@
 # Builds the lab's Go programs from their modules into a version-keyed cache outside the
 # repository, so a cold machine builds once and every later run reuses the binaries.
 #
-#   tests/lab-go/build.sh [--print-dir] [FAMILY ...]     FAMILY: etcd k8s istio krew kwok sail metallb helm (default: all)
+#   tests/lab-go/build.sh [--print-dir] [FAMILY ...]     FAMILY: etcd k8s istio krew kwok sail metallb helm prometheus (default: all)
 #
 # Each family has its own go.mod beside this script (so MVS never mixes their dependencies).
 # The cache key is the family plus a hash of its go.mod and go.sum: a version bump rebuilds,
@@ -21,12 +21,12 @@ families=()
 for arg in "$@"; do
   case "$arg" in
     --print-dir) print_dir=1 ;;
-    etcd|k8s|istio|krew|kwok|sail|metallb|helm) families+=("$arg") ;;
-    *) echo "build.sh: unknown family '$arg' (etcd, k8s, istio, krew, kwok, sail, metallb, helm)" >&2; exit 2 ;;
+    etcd|k8s|istio|krew|kwok|sail|metallb|helm|prometheus) families+=("$arg") ;;
+    *) echo "build.sh: unknown family '$arg' (etcd, k8s, istio, krew, kwok, sail, metallb, helm, prometheus)" >&2; exit 2 ;;
   esac
 done
 if [ "$print_dir" = 1 ]; then echo "$cache/bin"; exit 0; fi
-[ ${#families[@]} -gt 0 ] || families=(etcd k8s istio krew kwok sail metallb helm)
+[ ${#families[@]} -gt 0 ] || families=(etcd k8s istio krew kwok sail metallb helm prometheus)
 
 command -v go >/dev/null || { echo "build.sh: Go is not installed (needed to build the lab)" >&2; exit 2; }
 
@@ -72,8 +72,15 @@ programs_for() {
     # Helm, for `mesh-join --installer helm` (v4 is the current major; the charts are Istio's own,
     # from the istio family's module).
     helm) echo "helm.sh/helm/v4/cmd/helm:helm" ;;
+    # promtool lints `mesh-verify --watch`'s exposition and the example alerting rules.
+    prometheus) echo "github.com/prometheus/prometheus/cmd/promtool:promtool" ;;
   esac
 }
+
+# The Prometheus operator's ServiceMonitor and PrometheusRule CRDs, for a server-side dry run of
+# what `mesh-verify install-watch` renders: data files of its root module, which the Go module
+# proxy serves at this version (checked against the checksum database like any module).
+PROMETHEUS_OPERATOR=github.com/prometheus-operator/prometheus-operator@v0.86.1
 
 # The Sail operator is built from its release source, which no module proxy serves (see
 # tests/lab-go/sail/README.md): the tarball is checked, unpacked into the family's output
@@ -155,6 +162,19 @@ for fam in "${families[@]}"; do
     mkdir -p "$cache/share"
     ln -sfn "$out/istio-crd-all.gen.yaml" "$cache/share/istio-crd-all.gen.yaml"
     ln -sfn "$out/charts" "$cache/share/istio-charts"
+  fi
+  if [ "$fam" = prometheus ]; then
+    if [ ! -f "$out/monitoring-crds.yaml" ]; then
+      dir=$(cd "$here/prometheus" && go mod download -json "$PROMETHEUS_OPERATOR" | awk -F'"' '$2=="Dir" {print $4}')
+      [ -n "$dir" ] || { echo "build.sh: go mod download $PROMETHEUS_OPERATOR gave no directory" >&2; exit 2; }
+      for k in servicemonitors prometheusrules; do
+        echo "---"; cat "$dir/example/prometheus-operator-crd/monitoring.coreos.com_$k.yaml"
+      done > "$out/monitoring-crds.yaml.tmp"
+      chmod 0644 "$out/monitoring-crds.yaml.tmp"
+      mv "$out/monitoring-crds.yaml.tmp" "$out/monitoring-crds.yaml"
+    fi
+    mkdir -p "$cache/share"
+    ln -sfn "$out/monitoring-crds.yaml" "$cache/share/monitoring-crds.yaml"
   fi
   if [ "$fam" = sail ]; then
     mkdir -p "$cache/share"

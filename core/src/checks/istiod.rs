@@ -56,13 +56,14 @@ async fn http_get<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(rest.to_string())
 }
 
-/// How to reach a cluster's istiod: the address given for it (`--istiod-address`), else a
+/// How to reach a cluster's istiod: the address given for it (`--istiod-address`, keyed by
+/// the cluster's name or its context — the installed watch knows only its context), else a
 /// port-forward to its first Running `app=istiod` pod of the facts (none: nothing to ask).
 pub fn reach(
     addresses: &std::collections::BTreeMap<String, String>,
     f: &super::ClusterFacts,
 ) -> (IstiodAccess, Option<String>) {
-    let access = match addresses.get(&f.name) {
+    let access = match addresses.get(&f.name).or_else(|| addresses.get(&f.context)) {
         Some(a) => IstiodAccess::Direct(a.clone()),
         None => IstiodAccess::PortForward,
     };
@@ -184,5 +185,30 @@ pub fn evaluate(
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_found_by_cluster_name_else_by_context() {
+        let f = super::super::ClusterFacts {
+            name: "east".into(),
+            context: "in-cluster".into(),
+            ..Default::default()
+        };
+        let by = |key: &str| [(key.to_string(), "istiod:15014".to_string())].into();
+        for key in ["east", "in-cluster"] {
+            let (access, _) = reach(&by(key), &f);
+            assert!(
+                matches!(access, IstiodAccess::Direct(a) if a == "istiod:15014"),
+                "{key}"
+            );
+        }
+        // Positive control: another cluster's address is not taken.
+        let (access, _) = reach(&by("west"), &f);
+        assert!(matches!(access, IstiodAccess::PortForward));
     }
 }

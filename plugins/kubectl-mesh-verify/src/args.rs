@@ -23,6 +23,7 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(
     name = "kubectl-mesh_verify",
+    args_conflicts_with_subcommands = true,
     bin_name = "kubectl mesh-verify",
     version = mesh_core::version::VERSION,
     after_help = "Examples:\n  kubectl mesh-verify -f mesh.yaml\n  kubectl mesh-verify --context east,west -o json\n  kubectl mesh-verify --pre -f mesh.yaml\n\nEvery check is described in docs/checks.md.\nExit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 could not run.\nShell completion: kubectl mesh-verify completion bash|zsh|fish|kubectl (the kubectl plugin helper)"
@@ -57,8 +58,9 @@ pub struct Cli {
     #[arg(long)]
     allow_loopback: bool,
 
-    /// istiod's monitoring address for a cluster whose istiod runs outside it, as
-    /// CLUSTER=HOST:PORT (a local istiod in the lab); repeatable
+    /// istiod's monitoring address for a cluster whose istiod runs outside it (a local
+    /// istiod in the lab) or to skip the port-forward, as CLUSTER=HOST:PORT (CLUSTER: its name
+    /// or its context); repeatable
     #[arg(long = "istiod-address", value_name = "CLUSTER=HOST:PORT")]
     istiod_addresses: Vec<String>,
 
@@ -120,11 +122,23 @@ pub struct Cli {
 
     #[command(flatten)]
     kube: KubeArgs,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Subcommands (without one, the checks run).
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    InstallWatch(crate::install_watch::InstallWatch),
 }
 
 impl Cli {
     /// Runs the checks.
     pub fn run(&self, printer: &Printer) -> Result<ExitStatus, Error> {
+        if let Some(Command::InstallWatch(i)) = &self.command {
+            return i.run(&self.kube, printer);
+        }
         let (members, from_mesh, certs, istio) = match &self.mesh {
             Some(path) => {
                 if !self.kube.contexts.is_empty() {
@@ -141,6 +155,13 @@ impl Cli {
                     mesh.certs.clone(),
                     istio,
                 )
+            }
+            // Inside a pod with no kubeconfig: its own cluster (the installed watch).
+            None if self.kube.contexts.is_empty()
+                && mesh_core::kubeconfig::runs_in_cluster(self.kube.kubeconfig.as_deref()) =>
+            {
+                let own = [mesh_core::kubeconfig::IN_CLUSTER_CONTEXT.to_string()];
+                (verify::members_from_contexts(&own), false, None, None)
             }
             None if self.kube.contexts.is_empty() => {
                 return Err(Error::input(

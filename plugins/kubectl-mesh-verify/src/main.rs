@@ -2,6 +2,7 @@
 //! gateways, remote access and istiod's view. All logic lives in `mesh-core`.
 
 mod args;
+mod install_watch;
 
 fn main() -> std::process::ExitCode {
     mesh_core::app::plugin_main(|cli: args::Cli, printer| cli.run(printer))

@@ -114,24 +114,63 @@ pub fn recorders(clusters: &[(String, kube::Client)]) -> BTreeMap<String, Record
 /// At most this many Events wait for a cluster that did not answer.
 const PENDING_MAX: usize = 256;
 
-/// Records the Events of `changes` after those still pending; a mesh-wide check's go to
-/// `fallback` (the first cluster). An Event a cluster did not take (it is unreachable: the
-/// very fault it reports) stays pending and is tried again on the next evaluation, so it lands
-/// once the cluster answers. Returns what could not be recorded this time, one line each.
+/// Where Events go: a recorder per connected cluster (by its connection's name), the names
+/// the checks gave those clusters (a context's cluster is named after its `Istio`), and the
+/// cluster that takes the Events of mesh-wide checks.
+pub struct Sinks<'a> {
+    /// Recorders by connection name.
+    pub recorders: &'a BTreeMap<String, Recorder>,
+    /// A check's cluster name → the connection name.
+    pub aliases: &'a BTreeMap<String, String>,
+    /// The connection that takes a mesh-wide check's Event.
+    pub fallback: &'a str,
+}
+
+impl std::fmt::Debug for Sinks<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sinks")
+            .field("recorders", &self.recorders.keys().collect::<Vec<_>>())
+            .field("aliases", &self.aliases)
+            .field("fallback", &self.fallback)
+            .finish()
+    }
+}
+
+impl Sinks<'_> {
+    /// The connection a check's Event goes to (pure).
+    pub fn target(&self, cluster: Option<&str>) -> String {
+        let name = cluster.unwrap_or(self.fallback);
+        self.aliases
+            .get(name)
+            .map_or(name, String::as_str)
+            .to_string()
+    }
+}
+
+/// Records the Events of `changes` after those still pending. An Event a cluster did not take
+/// (it is unreachable: the very fault it reports) stays pending and is tried again on the next
+/// evaluation, so it lands once the cluster answers. Returns what could not be recorded this
+/// time, one line each (a cluster the watch has no connection to is one of them).
 pub async fn publish(
-    recorders: &BTreeMap<String, Recorder>,
+    sinks: &Sinks<'_>,
     pending: &mut Vec<(String, Change)>,
     changes: &[Change],
-    fallback: &str,
 ) -> Vec<String> {
     let mut todo = std::mem::take(pending);
-    todo.extend(changes.iter().filter(|c| event_for(c).is_some()).map(|c| {
-        let cluster = c.cluster.clone().unwrap_or_else(|| fallback.to_string());
-        (cluster, c.clone())
-    }));
+    todo.extend(
+        changes
+            .iter()
+            .filter(|c| event_for(c).is_some())
+            .map(|c| (sinks.target(c.cluster.as_deref()), c.clone())),
+    );
     let mut failed = Vec::new();
     for (cluster, c) in todo {
-        let (Some(event), Some(recorder)) = (event_for(&c), recorders.get(&cluster)) else {
+        let Some(event) = event_for(&c) else { continue };
+        let Some(recorder) = sinks.recorders.get(&cluster) else {
+            failed.push(format!(
+                "cannot record the {} event of {}: the watch has no connection to cluster {cluster}",
+                event.reason, c.id
+            ));
             continue;
         };
         let object = subject(c.id, c.peer.as_deref());

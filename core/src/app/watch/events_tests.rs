@@ -99,3 +99,18 @@ fn two_checks_on_one_object_are_two_events() {
     assert_eq!(ea.reason, eb.reason);
     assert_ne!(ea.action, eb.action, "the recorder's key differs");
 }
+
+#[test]
+fn a_checks_cluster_name_leads_to_the_connection_it_was_read_through() {
+    let recorders = BTreeMap::new();
+    let aliases: BTreeMap<String, String> = [("east".to_string(), "in-cluster".to_string())].into();
+    let sinks = Sinks {
+        recorders: &recorders,
+        aliases: &aliases,
+        fallback: "in-cluster",
+    };
+    assert_eq!(sinks.target(Some("east")), "in-cluster");
+    assert_eq!(sinks.target(None), "in-cluster");
+    // Positive control: a name with no alias stays itself (a mesh file names connections so).
+    assert_eq!(sinks.target(Some("west")), "west");
+}

@@ -6,8 +6,11 @@
 //! remote secret that embeds it), and one evaluation is a bounded number of requests per
 //! cluster. Triggers that arrive together are folded into one evaluation.
 
+pub mod alerts;
 pub mod diff;
 pub mod events;
+pub mod exposition;
+pub mod install;
 pub mod metrics;
 pub mod output;
 pub mod server;
@@ -207,12 +210,20 @@ impl Loop<'_> {
             s.last_evaluation = Some(Instant::now());
         }
         if let Some(recorders) = &self.recorders {
-            let fallback = self
-                .targets
-                .first()
-                .map(|t| t.name.as_str())
-                .unwrap_or_default();
-            let lines = events::publish(recorders, &mut self.pending, &changes, fallback).await;
+            // A context's cluster is named after its Istio: its Events go to that context.
+            let aliases: std::collections::BTreeMap<String, String> = facts
+                .iter()
+                .filter_map(|f| {
+                    let t = self.targets.iter().find(|t| t.kube.context == f.context)?;
+                    Some((f.name.clone(), t.name.clone()))
+                })
+                .collect();
+            let sinks = events::Sinks {
+                recorders,
+                aliases: &aliases,
+                fallback: self.targets.first().map_or("", |t| t.name.as_str()),
+            };
+            let lines = events::publish(&sinks, &mut self.pending, &changes).await;
             for line in lines {
                 self.printer.warn(&line);
             }

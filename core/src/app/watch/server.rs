@@ -26,8 +26,7 @@ pub struct Shared {
 /// The shared state, locked briefly by the loop and by each request.
 pub type State = Arc<Mutex<Shared>>;
 
-/// The content type of the OpenMetrics text `prometheus-client` writes.
-pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+use super::exposition::{OPENMETRICS, PROMETHEUS_TEXT, prometheus_text, wants_openmetrics};
 
 fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
@@ -38,8 +37,9 @@ fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<
     r
 }
 
-/// The answer to one request (pure but for the lock and the clock).
-pub fn answer(path: &str, state: &State) -> Response<Full<Bytes>> {
+/// The answer to one request (pure but for the lock and the clock); `accept` is its
+/// `Accept` header (OpenMetrics when it asks for it, else the classic text format).
+pub fn answer(path: &str, accept: Option<&str>, state: &State) -> Response<Full<Bytes>> {
     let Ok(mut s) = state.lock() else {
         return reply(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -56,7 +56,11 @@ pub fn answer(path: &str, state: &State) -> Response<Full<Bytes>> {
                 .map(|(n, k)| (n.clone(), k.requests()))
                 .collect();
             s.metrics.count_requests(&totals);
-            reply(StatusCode::OK, OPENMETRICS, s.metrics.encode())
+            let body = s.metrics.encode();
+            match wants_openmetrics(accept) {
+                true => reply(StatusCode::OK, OPENMETRICS, body),
+                false => reply(StatusCode::OK, PROMETHEUS_TEXT, prometheus_text(&body)),
+            }
         }
         "/readyz" => match s.last_evaluation {
             Some(_) => reply(StatusCode::OK, text, "ok\n".into()),
@@ -95,7 +99,12 @@ pub async fn serve(listener: tokio::net::TcpListener, state: State) {
         let state = state.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let r = answer(req.uri().path(), &state);
+                let accept = req.headers().get(hyper::header::ACCEPT);
+                let r = answer(
+                    req.uri().path(),
+                    accept.and_then(|a| a.to_str().ok()),
+                    &state,
+                );
                 async move { Ok::<_, Infallible>(r) }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
@@ -123,26 +132,29 @@ mod tests {
 
     #[test]
     fn not_ready_until_the_first_evaluation_and_unhealthy_when_stale() {
-        assert_eq!(answer("/readyz", &state(None)).status(), 503);
+        assert_eq!(answer("/readyz", None, &state(None)).status(), 503);
         assert_eq!(
-            answer("/readyz", &state(Some(Instant::now()))).status(),
+            answer("/readyz", None, &state(Some(Instant::now()))).status(),
             200
         );
         assert_eq!(
-            answer("/healthz", &state(Some(Instant::now()))).status(),
+            answer("/healthz", None, &state(Some(Instant::now()))).status(),
             200
         );
         let old = Instant::now()
             .checked_sub(Duration::from_secs(120))
             .unwrap();
-        assert_eq!(answer("/healthz", &state(Some(old))).status(), 503);
+        assert_eq!(answer("/healthz", None, &state(Some(old))).status(), 503);
     }
 
     #[test]
-    fn metrics_are_openmetrics_and_unknown_paths_are_404() {
-        let r = answer("/metrics", &state(None));
+    fn metrics_are_openmetrics_when_asked_and_unknown_paths_are_404() {
+        let om = Some("application/openmetrics-text; version=1.0.0");
+        let r = answer("/metrics", om, &state(None));
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()[hyper::header::CONTENT_TYPE], OPENMETRICS);
-        assert_eq!(answer("/nope", &state(None)).status(), 404);
+        let r = answer("/metrics", Some("text/plain"), &state(None));
+        assert_eq!(r.headers()[hyper::header::CONTENT_TYPE], PROMETHEUS_TEXT);
+        assert_eq!(answer("/nope", None, &state(None)).status(), 404);
     }
 }

@@ -21,13 +21,19 @@ impl Watcher {
     /// Starts the watch in `dir` against the lab with `args` after the common ones.
     pub fn start(lab: &Lab, dir: &std::path::Path, args: &[String]) -> Watcher {
         let port = mesh_lab::allocate_ports(1).unwrap()[0];
-        let stderr = dir.join("watch.stderr");
-        let mut child = Command::new(VERIFY)
-            .args(["--watch", "-o", "json", "--metrics-address"])
+        let mut cmd = Command::new(VERIFY);
+        cmd.args(["--watch", "-o", "json", "--metrics-address"])
             .arg(format!("127.0.0.1:{port}"))
             .args(args)
+            .env("KUBECONFIG", lab.kubeconfig());
+        Watcher::spawn(cmd, dir, port)
+    }
+
+    /// Starts `cmd` (a watch serving metrics on 127.0.0.1:`port`) in `dir`.
+    pub fn spawn(mut cmd: Command, dir: &std::path::Path, port: u16) -> Watcher {
+        let stderr = dir.join("watch.stderr");
+        let mut child = cmd
             .current_dir(dir)
-            .env("KUBECONFIG", lab.kubeconfig())
             .env("NO_COLOR", "1")
             .env_remove("MESH_CERTS_DIR")
             .stdout(Stdio::piped())

@@ -1,0 +1,421 @@
+//! `kubectl mesh-verify install-watch` against a lab mesh: what it renders applies (the
+//! ServiceMonitor and PrometheusRule against the Prometheus operator's CRDs), and the watch
+//! run as its Deployment would — the same binary and arguments, no kubeconfig, the service
+//! account's token in place of the pod's mount — sees exactly what an administrator's
+//! `mesh-verify` sees: the rendered RBAC is enough, and no more than that is granted.
+//! promtool lints its exposition and the rules, and unit-tests the alerts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use mesh_lab::Lab;
+use mesh_lab::testing::{expect_success as ok, join_mesh, kubectl_json, run_plugin as run};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use support::setup::*;
+use support::watch::{Watcher, one_event};
+use support::*;
+
+const NS: &str = "kubectl-mesh";
+const SA: &str = "system:serviceaccount:kubectl-mesh:kubectl-mesh-watch";
+
+#[test]
+fn the_installed_watch_sees_what_an_administrator_sees_with_its_own_rights() {
+    let mut lab = Lab::up_with(2, |o| o.load_balancers = false).expect("lab");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (certs, join) = setup(&mut lab, w);
+    ok(join_mesh(&join, &lab, w));
+    for ctx in ["lab-1", "lab-2"] {
+        istio_reconciled(&lab, ctx);
+    }
+    let istiods = vec![
+        lab.start_istiod(0, "east").expect("istiod east"),
+        lab.start_istiod(1, "west").expect("istiod west"),
+    ];
+    let east_istiod = istiods[0].monitoring.clone();
+    let mesh = Mesh {
+        lab: &lab,
+        dir: w,
+        certs,
+        join,
+        istiods,
+    };
+    let (code, report) = mesh.verify_until(&["--allow-loopback"], |r| r["success"] == true);
+    assert_eq!(code, Some(0), "healthy first: {report:#}");
+
+    install(&lab, w);
+    least_privilege(&lab);
+    let admin = admin_view(&lab, w, &east_istiod);
+    let watch = in_cluster_watch(&lab, w, &east_istiod);
+    let seen = watch.wait_metric(
+        r#"kubectl_mesh_checks{result="fail"}"#,
+        0.0,
+        Duration::from_secs(60),
+    );
+    eprintln!("in-cluster watch green after {seen:?}");
+    let stderr = watch.stderr_text();
+    assert!(stderr.contains("watching 11 kinds"), "{stderr}");
+    assert!(!stderr.to_lowercase().contains("forbidden"), "{stderr}");
+    same_outcomes(&watch, &admin);
+    promtool_lints(&lab, &watch, w);
+    records_events(&watch, &lab);
+    assert_eq!(watch.stop(), Some(0));
+}
+
+/// Applies what `install-watch` renders (after the Prometheus operator's CRDs).
+fn install(lab: &Lab, w: &Path) {
+    // Without the Prometheus operator's CRDs, its kinds are left out, and that is said.
+    let bare = ok(run(
+        support::VERIFY,
+        lab,
+        w,
+        &["install-watch", "--context", "lab-1"],
+    ));
+    let (out, err) = (
+        String::from_utf8_lossy(&bare.stdout),
+        String::from_utf8_lossy(&bare.stderr),
+    );
+    assert!(
+        !out.contains("kind: ServiceMonitor") && !out.contains("kind: PrometheusRule"),
+        "{out}"
+    );
+    assert!(
+        err.contains("does not serve monitoring.coreos.com/v1"),
+        "{err}"
+    );
+    let crds = mesh_lab::operator::share_file(lab.bin_dir(), "monitoring-crds.yaml", "prometheus")
+        .unwrap();
+    let crds = crds.display().to_string();
+    kubectl(lab, "lab-1", &["apply", "--server-side", "-f", &crds]);
+    kubectl(
+        lab,
+        "lab-1",
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=60s",
+        ],
+    );
+    let out = ok(run(
+        support::VERIFY,
+        lab,
+        w,
+        &["install-watch", "--context", "lab-1"],
+    ));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Positive control of the probe above: with the CRDs served, both kinds are rendered.
+    assert!(
+        text.contains("kind: ServiceMonitor") && text.contains("kind: PrometheusRule"),
+        "{text}"
+    );
+    std::fs::write(w.join("watch.yaml"), &out.stdout).unwrap();
+    let file = w.join("watch.yaml").display().to_string();
+    kubectl(lab, "lab-1", &["apply", "-f", &file]);
+    for kind in ["servicemonitor", "prometheusrule", "deployment", "service"] {
+        let got = kubectl_json(lab, "lab-1", &["get", kind, "kubectl-mesh-watch", "-n", NS]);
+        assert!(got.is_some(), "{kind} applied");
+    }
+}
+
+/// The service account may read what the checks read and nothing beyond.
+fn least_privilege(lab: &Lab) {
+    let can = |args: &[&str]| {
+        let mut a = vec!["auth", "can-i", "--as", SA];
+        a.extend(args);
+        let o = lab.kubectl("lab-1").args(&a).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).trim() == "yes"
+    };
+    // Positive controls: what the checks need is granted.
+    assert!(can(&["get", "secret/cacerts", "-n", "istio-system"]));
+    assert!(can(&["watch", "istios.sailoperator.io"]));
+    assert!(can(&[
+        "create",
+        "events.events.k8s.io",
+        "-n",
+        "istio-system"
+    ]));
+    // And what they do not need is not.
+    assert!(!can(&["get", "secrets", "-n", "kube-system"]));
+    assert!(!can(&["list", "secrets", "-A"]));
+    assert!(!can(&["get", "namespace/default"]));
+    assert!(!can(&["create", "pods/portforward", "-n", "istio-system"]));
+    assert!(!can(&["delete", "pods", "-n", "istio-system"]));
+    assert!(!can(&["update", "secret/cacerts", "-n", "istio-system"]));
+}
+
+/// An administrator's one-off `mesh-verify` of the same cluster: check → result.
+fn admin_view(lab: &Lab, w: &Path, istiod: &str) -> Vec<(String, String, String)> {
+    let addr = format!("lab-1={istiod}");
+    let args = [
+        "--context",
+        "lab-1",
+        "--allow-loopback",
+        "--istiod-address",
+        &addr,
+        "-o",
+        "json",
+    ];
+    let out = run(support::VERIFY, lab, w, &args);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["success"], true, "{report:#}");
+    outcomes(report["checks"].as_array().unwrap())
+}
+
+fn outcomes(results: &[Value]) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = results
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            (
+                format!("{} {}→{}", s("id"), s("cluster"), s("peer")),
+                s("result"),
+                s("message"),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The Deployment's own arguments, run as a process with the service account's token where
+/// the pod would have it mounted, and no kubeconfig anywhere.
+fn in_cluster_watch(lab: &Lab, w: &Path, istiod: &str) -> Watcher {
+    let sa = w.join("serviceaccount");
+    std::fs::create_dir_all(&sa).unwrap();
+    let token = kubectl(
+        lab,
+        "lab-1",
+        &["create", "token", "kubectl-mesh-watch", "-n", NS],
+    );
+    std::fs::write(sa.join("token"), token.trim()).unwrap();
+    let ca = kubectl(
+        lab,
+        "lab-1",
+        &[
+            "config",
+            "view",
+            "--raw",
+            "--minify",
+            "-o",
+            "jsonpath={.clusters[0].cluster.certificate-authority-data}",
+        ],
+    );
+    let ca = base64_decode(ca.trim());
+    std::fs::write(sa.join("ca.crt"), ca).unwrap();
+    let server = kubectl(
+        lab,
+        "lab-1",
+        &[
+            "config",
+            "view",
+            "--minify",
+            "-o",
+            "jsonpath={.clusters[0].cluster.server}",
+        ],
+    );
+    let (host, port) = server
+        .trim()
+        .trim_start_matches("https://")
+        .rsplit_once(':')
+        .unwrap();
+    let d = kubectl_json(
+        lab,
+        "lab-1",
+        &["get", "deployment", "kubectl-mesh-watch", "-n", NS],
+    )
+    .unwrap();
+    let args: Vec<String> = d["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let metrics_port = mesh_lab::allocate_ports(1).unwrap()[0];
+    // The pod's addresses become this host's: the metrics listener and istiod's Service.
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| match a.as_str() {
+            "0.0.0.0:9464" => format!("127.0.0.1:{metrics_port}"),
+            "in-cluster=istiod.istio-system.svc:15014" => format!("in-cluster={istiod}"),
+            _ => a,
+        })
+        .collect();
+    assert!(
+        args.iter().any(|a| a == &format!("in-cluster={istiod}")),
+        "{args:?}"
+    );
+    let home = w.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = Command::new(support::VERIFY);
+    cmd.args(&args)
+        .arg("--allow-loopback")
+        .env_remove("KUBECONFIG")
+        .env("HOME", &home)
+        .env("KUBERNETES_SERVICE_HOST", host)
+        .env("KUBERNETES_SERVICE_PORT", port)
+        .env("KUBECTL_MESH_SERVICEACCOUNT_DIR", &sa);
+    Watcher::spawn(cmd, w, metrics_port)
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let o = Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    o.stdin
+        .as_ref()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    o.wait_with_output().unwrap().stdout
+}
+
+/// Every check the administrator saw, the watch saw with the same outcome and message.
+fn same_outcomes(watch: &Watcher, admin: &[(String, String, String)]) {
+    let lines = watch.lines.lock().unwrap().clone();
+    let first: Vec<Value> = lines
+        .into_iter()
+        .filter(|l| l["previous"].is_null())
+        .collect();
+    // Only the context's name differs: the pod's own cluster is `in-cluster`.
+    let seen: Vec<_> = outcomes(&first)
+        .into_iter()
+        .map(|(k, r, m)| (k, r, m.replace("context in-cluster", "context lab-1")))
+        .collect();
+    assert!(
+        admin.len() > 20,
+        "the administrator's report has the checks: {admin:#?}"
+    );
+    assert_eq!(
+        seen, admin,
+        "the watch with its service account sees what the administrator sees"
+    );
+}
+
+/// promtool lints the classic exposition and the PrometheusRule's rules, and its rule unit
+/// tests prove the alerts fire on a failing check and an ending certificate, and only then.
+fn promtool_lints(lab: &Lab, watch: &Watcher, w: &Path) {
+    let promtool = lab.bin("promtool").unwrap();
+    let (_, body) = watch.get("/metrics").unwrap();
+    assert!(body.contains("kubectl_mesh_check{"), "{body}");
+    let metrics = w.join("metrics.txt");
+    std::fs::write(&metrics, &body).unwrap();
+    let lint = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&metrics).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        lint.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    let rule = kubectl_json(
+        lab,
+        "lab-1",
+        &["get", "prometheusrule", "kubectl-mesh-watch", "-n", NS],
+    )
+    .unwrap();
+    std::fs::write(w.join("rules.json"), rule["spec"].to_string()).unwrap();
+    std::fs::write(w.join("rules_test.yaml"), RULE_TESTS).unwrap();
+    for args in [
+        &["check", "rules", "rules.json"][..],
+        &["test", "rules", "rules_test.yaml"],
+    ] {
+        let o = Command::new(&promtool)
+            .args(args)
+            .current_dir(w)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+/// Alert unit tests: a failing check fires after 5m and a passing one never; an intermediate
+/// with 10 days left fires, one with 100 days does not; a watch that stopped evaluating fires.
+const RULE_TESTS: &str = r#"rule_files: [rules.json]
+evaluation_interval: 1m
+tests:
+- interval: 1m
+  input_series:
+  - series: 'kubectl_mesh_check{id="trust.expiry",category="trust",cluster="east",peer=""}'
+    values: '0x10'
+  - series: 'kubectl_mesh_check{id="trust.chain-valid",category="trust",cluster="east",peer=""}'
+    values: '1x10'
+  - series: 'kubectl_mesh_certificate_expiry_seconds{cluster="east",kind="intermediate"}'
+    values: '864000x90'
+  - series: 'kubectl_mesh_certificate_expiry_seconds{cluster="west",kind="intermediate"}'
+    values: '8640000x90'
+  - series: 'kubectl_mesh_last_evaluation_timestamp_seconds'
+    values: '0x30'
+  alert_rule_test:
+  - eval_time: 3m
+    alertname: KubectlMeshCheckFailed
+    exp_alerts: []
+  - eval_time: 6m
+    alertname: KubectlMeshCheckFailed
+    exp_alerts:
+    - exp_labels: {severity: critical, id: trust.expiry, category: trust, cluster: east}
+      exp_annotations:
+        summary: mesh check trust.expiry fails in cluster east
+        description: Run `kubectl mesh-verify` for the check's message and hint (docs/checks.md describes trust.expiry); the watch's log has the change as a JSON line.
+  - eval_time: 61m
+    alertname: KubectlMeshCertificateExpiring
+    exp_alerts:
+    - exp_labels: {severity: warning, cluster: east, kind: intermediate}
+      exp_annotations:
+        summary: the intermediate CA of cluster east ends in less than 30 days
+        description: Rotate it with `kubectl mesh-certs rotate` (an intermediate) before it ends; `kubectl mesh-certs inventory` lists every certificate.
+  - eval_time: 20m
+    alertname: KubectlMeshWatchStale
+    exp_alerts:
+    - exp_labels: {severity: warning}
+      exp_annotations:
+        summary: kubectl-mesh's watch has not evaluated the mesh for 10 minutes
+        description: Look at the watch's log and its /healthz; an API server that does not answer stalls an evaluation until --request-timeout.
+"#;
+
+/// With its own rights the watch records an Event when a check fails, and when it recovers.
+fn records_events(watch: &Watcher, lab: &Lab) {
+    let series = r#"kubectl_mesh_check{id="control-plane.network-label",category="control-plane",cluster="east",peer=""}"#;
+    assert_eq!(watch.metric(series), Some(1.0), "{series}");
+    let label = |v: &str| {
+        let l = format!("topology.istio.io/network={v}");
+        kubectl(
+            lab,
+            "lab-1",
+            &["label", "namespace", "istio-system", &l, "--overwrite"],
+        );
+    };
+    label("wrong");
+    watch.wait_metric(series, 0.0, Duration::from_secs(20));
+    let e = one_event(
+        watch,
+        lab,
+        ("lab-1", "control-plane.network-label", "CheckFailed"),
+        Duration::from_secs(20),
+    );
+    assert_eq!(e["type"], "Warning", "{e:#}");
+    label("network1");
+    watch.wait_metric(series, 1.0, Duration::from_secs(60));
+    one_event(
+        watch,
+        lab,
+        ("lab-1", "control-plane.network-label", "CheckRecovered"),
+        Duration::from_secs(20),
+    );
+}
