@@ -236,7 +236,9 @@ async fn fill(kube: &Kube, f: &mut ClusterFacts, vs: bool, cni: bool) -> Result<
     let ns = Some(ISTIO_NAMESPACE);
     let cm_field = format!("metadata.name={ROOT_CERT_CONFIGMAP}");
     let (namespace, secrets, maps, svc, pods) = futures::join!(
-        kube.get("v1", "Namespace", None, ISTIO_NAMESPACE),
+        // Always from the server: an evaluation answered from watch caches alone would not
+        // notice a cluster that stopped answering (one request per cluster proves it does).
+        kube.get_live("v1", "Namespace", None, ISTIO_NAMESPACE),
         kube.list("v1", "Secret", ns, None),
         kube.list_selected("v1", "ConfigMap", None, None, Some(&cm_field)),
         kube.get("v1", "Service", ns, gateway::EAST_WEST),

@@ -6,14 +6,16 @@
 //! the same command changes nothing and other tools' fields are left alone. Every error names
 //! the context and the object, so a multi-cluster run says exactly where it failed.
 
+pub mod cache;
 mod error;
+mod read;
 mod write;
 
 pub use error::{ClusterError, FieldConflict, field_conflicts};
 
 use crate::kinds::{self, KindInfo};
 use crate::kubeconfig::KubeconfigSource;
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{Api, DynamicObject};
 use kube::config::KubeConfigOptions;
 use kube::discovery::ApiResource;
 use serde_json::Value;
@@ -44,6 +46,10 @@ pub struct Kube {
     pub force_conflicts: bool,
     /// Requests sent through this connection (watches count once, when opened).
     requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Watch caches reads are answered from (none outside `mesh-verify --watch`).
+    caches: cache::Caches,
+    /// The per-request timeout this connection was made with.
+    client_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Kube {
@@ -72,6 +78,27 @@ impl Kube {
         context: &str,
         timeout: Option<Duration>,
     ) -> Result<Self, ClusterError> {
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let caches = cache::Caches::default();
+        Self::build(source, context, (timeout, timeout), requests, caches).await
+    }
+
+    /// A second connection to the same context for long-lived watches: no read timeout (a
+    /// quiet watch sends nothing for minutes; the API server ends it after ~5 minutes and it
+    /// resumes), the same request counter and the same caches as this one.
+    pub async fn for_watching(&self, source: &KubeconfigSource) -> Result<Self, ClusterError> {
+        let timeouts = (None, self.client_timeout);
+        let (requests, caches) = (self.requests.clone(), self.caches.clone());
+        Self::build(source, &self.context, timeouts, requests, caches).await
+    }
+
+    async fn build(
+        source: &KubeconfigSource,
+        context: &str,
+        (read, timeout): (Option<Duration>, Option<Duration>),
+        requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
+        caches: cache::Caches,
+    ) -> Result<Self, ClusterError> {
         source
             .require(context)
             .map_err(|e| ClusterError::kubeconfig(context, e))?;
@@ -83,14 +110,13 @@ impl Kube {
             .await
             .map_err(|e| ClusterError::config(context, e.to_string()))?;
         config.connect_timeout = timeout.or(Some(Duration::from_secs(30)));
-        config.read_timeout = timeout;
+        config.read_timeout = read;
         config.write_timeout = timeout;
         let server = config
             .cluster_url
             .to_string()
             .trim_end_matches('/')
             .to_string();
-        let requests = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = requests.clone();
         let count = tower::util::MapRequestLayer::new(move |req| {
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -107,6 +133,8 @@ impl Kube {
             discovery: Default::default(),
             force_conflicts: false,
             requests,
+            caches,
+            client_timeout: timeout,
         })
     }
 
@@ -121,6 +149,8 @@ impl Kube {
             discovery: Default::default(),
             force_conflicts: false,
             requests: Default::default(),
+            caches: Default::default(),
+            client_timeout: None,
         }
     }
 
@@ -283,62 +313,6 @@ impl Kube {
             (true, None) => Api::all_with(self.client.clone(), &ar),
             (false, _) => Api::all_with(self.client.clone(), &ar),
         })
-    }
-
-    /// Reads one object; `None` when it does not exist.
-    pub async fn get(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<Option<Value>, ClusterError> {
-        let api = self.api_for(api_version, kind, namespace).await?;
-        let what = object_label(kind, namespace, name);
-        match api.get_opt(name).await {
-            Ok(Some(obj)) => Ok(Some(to_value(obj))),
-            Ok(None) => Ok(None),
-            Err(e) => Err(ClusterError::api(&self.context, &format!("get {what}"), e)),
-        }
-    }
-
-    /// Lists objects, optionally in one namespace and by label selector.
-    pub async fn list(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: Option<&str>,
-        labels: Option<&str>,
-    ) -> Result<Vec<Value>, ClusterError> {
-        self.list_selected(api_version, kind, namespace, labels, None)
-            .await
-    }
-
-    /// Lists objects by label and field selector (`metadata.name=…`).
-    pub async fn list_selected(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: Option<&str>,
-        labels: Option<&str>,
-        fields: Option<&str>,
-    ) -> Result<Vec<Value>, ClusterError> {
-        let api = self.api_for(api_version, kind, namespace).await?;
-        let mut params = ListParams::default();
-        if let Some(l) = labels {
-            params = params.labels(l);
-        }
-        if let Some(f) = fields {
-            params = params.fields(f);
-        }
-        let list = api.list(&params).await.map_err(|e| {
-            ClusterError::api(
-                &self.context,
-                &format!("list {kind} in {}", namespace.unwrap_or("all namespaces")),
-                e,
-            )
-        })?;
-        Ok(list.items.into_iter().map(to_value).collect())
     }
 }
 

@@ -57,7 +57,7 @@ fn the_installed_watch_sees_what_an_administrator_sees_with_its_own_rights() {
     );
     eprintln!("in-cluster watch green after {seen:?}");
     let stderr = watch.stderr_text();
-    assert!(stderr.contains("watching 11 kinds"), "{stderr}");
+    assert!(stderr.contains("watching 13 kinds"), "{stderr}");
     assert!(!stderr.to_lowercase().contains("forbidden"), "{stderr}");
     same_outcomes(&watch, &admin);
     promtool_lints(&lab, &watch, w);

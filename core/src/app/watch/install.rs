@@ -52,7 +52,12 @@ const CLUSTER_RULES: &[Rule] = &[
         &[ROOT_CERT_CONFIGMAP],
     ),
     ("sailoperator.io", &["istios", "istiocnis"], READ, &[]),
-    ("networking.istio.io", &["serviceentries"], &["list"], &[]),
+    (
+        "networking.istio.io",
+        &["serviceentries"],
+        &["list", "watch"],
+        &[],
+    ),
 ];
 
 /// Reads in istio-system: cacerts and the remote secrets, the gateway Service, service
@@ -81,7 +86,7 @@ const ISTIO_RULES: &[Rule] = &[
 ];
 
 /// CoreDNS's configuration (the legacy `.global` stub domain check).
-const KUBE_SYSTEM_RULES: &[Rule] = &[("", &["configmaps"], &["get"], &["coredns"])];
+const KUBE_SYSTEM_RULES: &[Rule] = &[("", &["configmaps"], READ, &["coredns"])];
 
 /// Events on istio-system objects, and on the cluster-scoped Namespace (recorded in default).
 const EVENT_RULES: &[Rule] = &[("events.k8s.io", &["events"], RECORD, &[])];

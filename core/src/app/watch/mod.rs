@@ -96,8 +96,14 @@ pub async fn watch(
         ));
         tokio::spawn(server::serve(l, state.clone()));
     }
+    // The watches get connections of their own, without the request timeout (a quiet watch
+    // is not a slow request), sharing each cluster's request counter and caches.
+    let mut watching = Vec::new();
+    for (name, kube) in &clusters {
+        watching.push((name.clone(), kube.for_watching(&source).await?));
+    }
     let (tx, rx) = mpsc::channel(1024);
-    let (running, unserved) = triggers::spawn(&clusters, tx).await;
+    let (running, unserved) = triggers::spawn(&watching, tx).await;
     printer.progress(&format!(
         "watching {running} kinds across {} cluster(s); re-evaluating on every change and every {}s",
         clusters.len(),

@@ -4,11 +4,15 @@
 //! is restored, so the cluster's checks are re-read at both moments.
 
 use crate::cluster::Kube;
+use crate::cluster::cache::{Cached, Scope};
 use crate::labels::ISTIO_NAMESPACE;
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher::{self, Event};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc::Sender;
 
 /// Something changed in a cluster.
@@ -67,6 +71,13 @@ pub const WATCHED: &[Watched] = &[
     w("sailoperator.io/v1", "IstioCNI", None, None),
     w("networking.istio.io/v1", "Gateway", NS, None),
     w("networking.istio.io/v1", "VirtualService", NS, None),
+    w("networking.istio.io/v1", "ServiceEntry", None, None),
+    w(
+        "v1",
+        "ConfigMap",
+        Some("kube-system"),
+        Some("metadata.name=coredns"),
+    ),
 ];
 
 /// What one watch event means for the checks: `Some(text)` when they must be re-read.
@@ -104,7 +115,21 @@ pub async fn spawn(clusters: &[(String, Kube)], tx: Sender<Trigger>) -> (usize, 
                     if let Some(f) = spec.fields {
                         config = config.fields(f);
                     }
-                    tokio::spawn(follow(cluster.clone(), spec.kind, api, config, tx.clone()));
+                    let writer = Writer::new(resource.clone());
+                    let live = Arc::new(AtomicBool::new(false));
+                    kube.caches().add(Cached {
+                        scope: Scope {
+                            api_version: spec.api_version.into(),
+                            kind: spec.kind.into(),
+                            namespace: spec.namespace.filter(|_| namespaced).map(String::from),
+                            fields: spec.fields.map(String::from),
+                        },
+                        store: writer.as_reader(),
+                        live: live.clone(),
+                    });
+                    let cache = (writer, live);
+                    let watch = follow(cluster.clone(), spec.kind, api, config, cache, tx.clone());
+                    tokio::spawn(watch);
                     running += 1;
                 }
                 Ok(None) => unserved.push(format!("{cluster}: {}/{}", spec.api_version, spec.kind)),
@@ -115,27 +140,44 @@ pub async fn spawn(clusters: &[(String, Kube)], tx: Sender<Trigger>) -> (usize, 
     (running, unserved)
 }
 
+/// Follows one watch: each event updates the cache first, then is announced, so the
+/// evaluation it triggers reads the new state. The cache answers only while it is listed and
+/// its watch has not failed since.
 async fn follow(
     cluster: String,
     kind: &'static str,
     api: Api<DynamicObject>,
     config: watcher::Config,
+    (mut writer, live): (Writer<DynamicObject>, Arc<AtomicBool>),
     tx: Sender<Trigger>,
 ) {
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let (mut listed, mut failed) = (false, false);
     while let Some(item) = stream.next().await {
+        if let Ok(event) = &item {
+            writer.apply_watcher_event(event);
+        }
         let what = match item {
-            Ok(Event::InitDone) => {
-                listed = true;
-                std::mem::take(&mut failed).then(|| format!("the watch of {kind} is restored"))
+            Ok(event) => {
+                let init_done = matches!(event, Event::InitDone);
+                listed |= init_done;
+                // A new list, or a change streamed after a resumed watch: the cache is whole.
+                let whole =
+                    init_done || (listed && matches!(event, Event::Apply(_) | Event::Delete(_)));
+                if whole {
+                    live.store(true, Ordering::Release);
+                }
+                match whole && std::mem::take(&mut failed) {
+                    true => Some(format!("the watch of {kind} is restored")),
+                    false if init_done => None,
+                    false => meaning(kind, &event, listed),
+                }
             }
-            Ok(event) => meaning(kind, &event, listed),
-            Err(e) if !failed => {
-                failed = true;
-                Some(format!("the watch of {kind} failed: {e}"))
+            Err(e) => {
+                live.store(false, Ordering::Release);
+                (!std::mem::replace(&mut failed, true))
+                    .then(|| format!("the watch of {kind} failed: {e}"))
             }
-            Err(_) => None,
         };
         if let Some(what) = what
             && tx
