@@ -9,13 +9,12 @@
 mod support;
 
 use mesh_lab::Lab;
-use mesh_lab::testing::{expect_success as ok, join_mesh, kubectl_json, run_plugin as run};
+use mesh_lab::testing::{expect_success as ok, kubectl_json, run_plugin as run};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::setup::*;
-use support::watch::{Watcher, one_event};
+use support::watch::{Watcher, healthy_mesh, one_event};
 use support::*;
 
 const NS: &str = "kubectl-mesh";
@@ -26,25 +25,9 @@ fn the_installed_watch_sees_what_an_administrator_sees_with_its_own_rights() {
     let mut lab = Lab::up_with(2, |o| o.load_balancers = false).expect("lab");
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let (certs, join) = setup(&mut lab, w);
-    ok(join_mesh(&join, &lab, w));
-    for ctx in ["lab-1", "lab-2"] {
-        istio_reconciled(&lab, ctx);
-    }
-    let istiods = vec![
-        lab.start_istiod(0, "east").expect("istiod east"),
-        lab.start_istiod(1, "west").expect("istiod west"),
-    ];
-    let east_istiod = istiods[0].monitoring.clone();
-    let mesh = Mesh {
-        lab: &lab,
-        dir: w,
-        certs,
-        join,
-        istiods,
-    };
-    let (code, report) = mesh.verify_until(&["--allow-loopback"], |r| r["success"] == true);
-    assert_eq!(code, Some(0), "healthy first: {report:#}");
+    let parts = healthy_mesh(&mut lab, w);
+    let mesh = Mesh::on(&lab, w, parts);
+    let east_istiod = mesh.istiods[0].monitoring.clone();
 
     install(&lab, w);
     least_privilege(&lab);

@@ -7,10 +7,9 @@
 mod support;
 
 use mesh_lab::Lab;
-use mesh_lab::testing::{expect_success as ok, join_mesh, run_plugin as run};
+use mesh_lab::testing::{expect_success as ok, run_plugin as run};
 use std::time::Duration;
-use support::setup::*;
-use support::watch::{Watcher, events, one_event};
+use support::watch::{Watcher, events, healthy_mesh, one_event};
 use support::*;
 
 const SOON: Duration = Duration::from_secs(20);
@@ -26,24 +25,8 @@ fn the_watch_flips_metrics_and_records_events_as_faults_come_and_go() {
     let mut lab = Lab::up_with(2, |o| o.load_balancers = false).expect("lab");
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let (certs, join) = setup(&mut lab, w);
-    ok(join_mesh(&join, &lab, w));
-    for ctx in ["lab-1", "lab-2"] {
-        istio_reconciled(&lab, ctx);
-    }
-    let istiods = vec![
-        lab.start_istiod(0, "east").expect("istiod east"),
-        lab.start_istiod(1, "west").expect("istiod west"),
-    ];
-    let mesh = Mesh {
-        lab: &lab,
-        dir: w,
-        certs,
-        join,
-        istiods,
-    };
-    let (code, report) = mesh.verify_until(&["--allow-loopback"], |r| r["success"] == true);
-    assert_eq!(code, Some(0), "healthy before the watch: {report:#}");
+    let parts = healthy_mesh(&mut lab, w);
+    let mesh = Mesh::on(&lab, w, parts);
 
     let mut args: Vec<String> = ["-f", "mesh.yaml", "--allow-loopback", "--events"]
         .map(String::from)

@@ -3,8 +3,10 @@
 //!
 //! Every trigger re-runs the whole evaluation (facts of every cluster, then the pure checks):
 //! a change in one cluster can turn a check of another (a revoked reader token fails the
-//! remote secret that embeds it), and one evaluation is a bounded number of requests per
-//! cluster. Triggers that arrive together are folded into one evaluation.
+//! remote secret that embeds it). The facts come from the watches' caches (see
+//! `cluster::cache`), so an evaluation costs one request per cluster (its liveness) plus the
+//! remote-access probes with each remote secret's credentials. Triggers that arrive together
+//! are folded into one evaluation.
 
 pub mod alerts;
 pub mod diff;
