@@ -42,6 +42,26 @@ impl Hinted for NameError {
     }
 }
 
+/// Why `name` is not a DNS-1123 label (a cluster name, a namespace name), or `None` (pure).
+pub fn dns_label_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("it is empty");
+    }
+    if name.len() > 63 {
+        return Some("it is longer than 63 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Some("only lowercase letters, digits and '-' are allowed");
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Some("it must start and end with a letter or digit");
+    }
+    None
+}
+
 impl ClusterName {
     /// Validates `name` as a DNS-1123 label.
     pub fn parse(name: &str) -> Result<Self, NameError> {
@@ -49,24 +69,10 @@ impl ClusterName {
             name: name.to_string(),
             reason,
         };
-        if name.is_empty() {
-            return Err(invalid("it is empty"));
+        match dns_label_problem(name) {
+            Some(reason) => Err(invalid(reason)),
+            None => Ok(ClusterName(name.to_string())),
         }
-        if name.len() > 63 {
-            return Err(invalid("it is longer than 63 characters"));
-        }
-        if !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(invalid(
-                "only lowercase letters, digits and '-' are allowed",
-            ));
-        }
-        if name.starts_with('-') || name.ends_with('-') {
-            return Err(invalid("it must start and end with a letter or digit"));
-        }
-        Ok(ClusterName(name.to_string()))
     }
 
     /// Validates a list: each a DNS-1123 label, none twice, at least one.

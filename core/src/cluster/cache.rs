@@ -111,7 +111,7 @@ impl Caches {
                 read.namespace.is_none() || o.metadata.namespace.as_deref() == read.namespace
             })
             .filter(|o| read.name.is_none() || o.metadata.name.as_deref() == read.name)
-            .map(|o| serde_json::to_value(o.as_ref()).unwrap_or(Value::Null))
+            .map(|o| super::to_value(o))
             .collect();
         found.sort_by(|a, b| {
             let key = |v: &Value| {

@@ -334,7 +334,7 @@ fn object_label(kind: &str, namespace: Option<&str>, name: &str) -> String {
     }
 }
 
-fn to_value(obj: DynamicObject) -> Value {
+fn to_value(obj: &DynamicObject) -> Value {
     serde_json::to_value(obj).unwrap_or(Value::Null)
 }
 

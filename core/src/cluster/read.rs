@@ -45,7 +45,7 @@ impl Kube {
         let api = self.api_for(api_version, kind, namespace).await?;
         let what = object_label(kind, namespace, name);
         match api.get_opt(name).await {
-            Ok(Some(obj)) => Ok(Some(to_value(obj))),
+            Ok(Some(obj)) => Ok(Some(to_value(&obj))),
             Ok(None) => Ok(None),
             Err(e) => Err(ClusterError::api(&self.context, &format!("get {what}"), e)),
         }
@@ -98,6 +98,6 @@ impl Kube {
                 e,
             )
         })?;
-        Ok(list.items.into_iter().map(to_value).collect())
+        Ok(list.items.iter().map(to_value).collect())
     }
 }

@@ -40,7 +40,7 @@ impl Kube {
             ClusterError::config(&self.context, format!("{}: {e}", describe(manifest)))
         })?;
         match api.patch(&name, &params, &Patch::Apply(&obj)).await {
-            Ok(v) => Ok(to_value(v)),
+            Ok(v) => Ok(to_value(&v)),
             Err(kube::Error::Api(status))
                 if status.code == 409 && !field_conflicts(&status).is_empty() =>
             {
@@ -74,7 +74,7 @@ impl Kube {
             ..PatchParams::default()
         };
         match api.patch(name, &params, &Patch::Merge(patch)).await {
-            Ok(v) => Ok(to_value(v)),
+            Ok(v) => Ok(to_value(&v)),
             Err(e) => Err(ClusterError::api(
                 &self.context,
                 &format!("patch {}", object_label(kind, namespace, name)),

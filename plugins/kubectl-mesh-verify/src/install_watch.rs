@@ -47,17 +47,12 @@ impl InstallWatch {
     /// Prints the manifests; with `--context`, for that cluster (read only: the Prometheus
     /// operator's kinds are left out, and said so, where it does not serve them).
     pub fn run(&self, kube: &KubeArgs, printer: &Printer) -> Result<ExitStatus, Error> {
-        let valid = !self.namespace.is_empty()
-            && self.namespace.len() <= 63
-            && self
-                .namespace
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !self.namespace.starts_with('-')
-            && !self.namespace.ends_with('-');
-        if !valid {
+        if let Some(reason) = mesh_core::names::dns_label_problem(&self.namespace) {
             return Err(Error::input(
-                format!("--namespace '{}' is not a namespace name", self.namespace),
+                format!(
+                    "--namespace '{}' is not a namespace name: {reason}",
+                    self.namespace
+                ),
                 "use lowercase letters, digits and '-', at most 63 characters (e.g. kubectl-mesh)",
             ));
         }
