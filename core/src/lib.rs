@@ -26,6 +26,7 @@ pub mod exit;
 pub mod istio_version;
 pub mod kinds;
 pub mod kubeconfig;
+pub mod kubeconfig_gate;
 pub mod labels;
 pub mod manifests;
 pub mod mesh;

@@ -8,7 +8,7 @@
 use std::fmt;
 
 /// A secret value whose `Debug` is redacted.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret<T: AsRef<[u8]>>(T);
 
 impl<T: AsRef<[u8]>> Secret<T> {

@@ -104,13 +104,13 @@ fn pair(reader: &str, source: &str, create_secrets: bool) -> PairFacts {
         source: source.into(),
         secret: Some(format!("istio-remote-secret-{source}")),
         // A token Secret's token: a JWT without exp (its claims only, unsigned here).
-        kubeconfig: Some(mesh_core::manifests::remote_secret::kubeconfig(
+        admitted: mesh_core::kubeconfig_gate::admit(&mesh_core::manifests::remote_secret::kubeconfig(
             source,
             &format!("https://{source}.example:6443"),
             "Q0E=",
             "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6aXN0aW8tc3lzdGVtOmlzdGlvLXJlYWRlci1zZXJ2aWNlLWFjY291bnQifQ.c2ln",
-        )),
-        server: Some(format!("https://{source}.example:6443")),
+        ))
+        .ok(),
         auth: Some(Ok(Access {
             username: "system:serviceaccount:istio-system:istio-reader-service-account".into(),
             list_services: true,

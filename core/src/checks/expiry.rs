@@ -5,6 +5,7 @@
 
 use super::remote::PairFacts;
 use super::{CheckId, CheckResult, Emit, Selection};
+use crate::kubeconfig_gate::Credential;
 use base64::Engine as _;
 
 /// What a credential's lifetime is, as read from the kubeconfig.
@@ -21,7 +22,7 @@ pub enum Lifetime {
         /// Unix seconds.
         expires: i64,
     },
-    /// Neither a token nor a client certificate was found (exec or auth-provider plugins).
+    /// Not read (no credential, or one that does not decode).
     Unknown(String),
 }
 
@@ -77,38 +78,18 @@ pub fn of_certificate(pem_text: &[u8]) -> Lifetime {
     }
 }
 
-/// The lifetime of the credential a kubeconfig's current context uses.
-pub fn of_kubeconfig(text: &str) -> Lifetime {
-    let Ok(config) = yaml_serde::from_str::<serde_json::Value>(text) else {
-        return Lifetime::Unknown("the kubeconfig does not parse".into());
-    };
-    let current = config["current-context"].as_str().unwrap_or_default();
-    let named = |list: &str, name: &str| {
-        config[list]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|e| e["name"] == name)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let user_name = named("contexts", current)["context"]["user"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let user = &named("users", &user_name)["user"];
-    if let Some(token) = user["token"].as_str() {
-        return of_token(token);
-    }
-    if let Some(data) = user["client-certificate-data"].as_str() {
-        return match base64::engine::general_purpose::STANDARD.decode(data) {
+/// The lifetime of an admitted kubeconfig's credential.
+pub fn of_credential(credential: &Credential) -> Lifetime {
+    match credential {
+        Credential::Token(token) => of_token(token.expose()),
+        Credential::ClientCertificate {
+            certificate_b64, ..
+        } => match base64::engine::general_purpose::STANDARD.decode(certificate_b64.trim()) {
             Ok(pem) => of_certificate(&pem),
             Err(_) => Lifetime::Unknown("client-certificate-data is not base64".into()),
-        };
+        },
+        Credential::Anonymous => Lifetime::Unknown("the kubeconfig carries no credential".into()),
     }
-    Lifetime::Unknown(format!(
-        "user '{user_name}' has neither a token nor client-certificate-data (an exec or auth-provider plugin?)"
-    ))
 }
 
 /// How a lifetime stands at `now` (Unix seconds).
@@ -179,7 +160,10 @@ pub(super) fn check(
     recreate: &str,
 ) -> CheckResult {
     let e = Emit::new(CheckId::RemoteCredentialExpiry);
-    let lifetime = of_kubeconfig(p.kubeconfig.as_deref().unwrap_or_default());
+    let lifetime = match &p.admitted {
+        Some(a) => of_credential(&a.credential),
+        None => Lifetime::Unknown("the kubeconfig was not admitted".into()),
+    };
     let what = match &lifetime {
         Lifetime::Until { what, .. } => *what,
         _ => "credential",
@@ -190,7 +174,7 @@ pub(super) fn check(
         Standing::Fine(left) => e.pass(c, format!("the {what} for {} expires in {}", p.source, human(left))),
         Standing::Soon(left) => e.warn(c, format!("the {what} for {} expires in {}: less than a third of its life is left", p.source, human(left)), rotate),
         Standing::Expired(ago) => e.problem(c, format!("the {what} for {} expired {} ago: istiod in {} cannot read {}", p.source, human(ago), p.reader, p.source), recreate),
-        Standing::Unknown(why) => e.warn(c, format!("the expiry of the credential for {} was not read: {why}", p.source), "check the kubeconfig in the remote secret by hand (kubectl mesh-verify cannot judge plugin credentials)"),
+        Standing::Unknown(why) => e.warn(c, format!("the expiry of the credential for {} was not read: {why}", p.source), "check the credential in the remote secret by hand"),
     }
 }
 
@@ -268,22 +252,22 @@ mod tests {
     }
 
     #[test]
-    fn the_current_contexts_credential_is_read_from_a_kubeconfig() {
-        let kc = |user: &str| {
-            format!(
-                "apiVersion: v1\nkind: Config\ncurrent-context: east\ncontexts:\n- name: other\n  context: {{cluster: east, user: nobody}}\n- name: east\n  context: {{cluster: east, user: east}}\nclusters:\n- name: east\n  cluster: {{server: https://10.0.0.1:6443}}\nusers:\n- name: nobody\n  user: {{token: x.y.z}}\n- name: east\n  user: {user}\n"
-            )
-        };
+    fn an_admitted_credential_is_read() {
+        use crate::secret::Secret;
         let bound = jwt(r#"{"iat":10,"exp":20}"#);
         assert!(matches!(
-            of_kubeconfig(&kc(&format!("{{token: {bound}}}"))),
+            of_credential(&Credential::Token(Secret::new(bound))),
             Lifetime::Until { expires: 20, .. }
         ));
         assert!(matches!(
-            of_kubeconfig(&kc("{exec: {command: aws}}")),
-            Lifetime::Unknown(w) if w.contains("user 'east' has neither")
+            of_credential(&Credential::Anonymous),
+            Lifetime::Unknown(w) if w.contains("no credential")
         ));
-        assert!(matches!(of_kubeconfig(":"), Lifetime::Unknown(_)));
+        let bad = Credential::ClientCertificate {
+            certificate_b64: "***".into(),
+            key_b64: Secret::new(String::new()),
+        };
+        assert!(matches!(of_credential(&bad), Lifetime::Unknown(_)));
     }
 
     #[test]
@@ -301,12 +285,13 @@ mod tests {
         PairFacts {
             reader: "west".into(),
             source: "east".into(),
-            kubeconfig: Some(crate::manifests::remote_secret::kubeconfig(
+            admitted: crate::kubeconfig_gate::admit(&crate::manifests::remote_secret::kubeconfig(
                 "east",
                 "https://10.0.0.1:6443",
                 "Q0E=",
                 &token,
-            )),
+            ))
+            .ok(),
             ..Default::default()
         }
     }

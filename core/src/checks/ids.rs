@@ -159,7 +159,7 @@ checks! {
     NetworkCrossNetworkGateway = "network.cross-network-gateway", Network, Fail, [], "the cross-network Gateway serves 15443 AUTO_PASSTHROUGH for *.local on the gateway pods";
     NetworkExposeIstiod = "network.expose-istiod", Network, Fail, [], "istiod is exposed to remotes on 15012 and 15017 (Gateway + VirtualService)";
     RemoteSecretPresent = "remote.secret-present", RemoteAccess, Fail, [], "the reading cluster holds a well-formed remote secret for its peer";
-    RemoteKubeconfig = "remote.kubeconfig", RemoteAccess, Fail, [RemoteSecretPresent], "the remote secret's kubeconfig parses and names one cluster";
+    RemoteKubeconfig = "remote.kubeconfig", RemoteAccess, Fail, [RemoteSecretPresent], "the remote secret's kubeconfig passes the gate for untrusted kubeconfigs (inline server, CA and credential only)";
     RemoteServerAddress = "remote.server-address", RemoteAccess, Fail, [RemoteKubeconfig], "the API server address is not loopback";
     RemoteCredentials = "remote.credentials", RemoteAccess, Fail, [RemoteKubeconfig], "the credentials authenticate against the peer and carry the reader permissions";
     RemoteCredentialExpiry = "remote.credential-expiry", RemoteAccess, Fail, [RemoteKubeconfig], "the remote secret's credential has not expired and has more than a third of its life left (bound tokens, client certificates)";

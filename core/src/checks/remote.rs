@@ -3,6 +3,7 @@
 //! source with the reader's permissions (checked with the embedded token itself).
 
 use super::{CheckId, CheckResult, ClusterFacts, Emit, Member, Selection};
+use crate::kubeconfig_gate::{Admitted, Refusal, admit};
 use crate::labels::{
     CLUSTER_ANNOTATION, ISTIO_NAMESPACE, MULTICLUSTER_SECRET_LABEL, REMOTE_SECRET_PREFIX,
 };
@@ -20,14 +21,22 @@ pub struct PairFacts {
     pub secret: Option<String>,
     /// Problems with the Secret's shape (label, annotation).
     pub shape: Vec<String>,
-    /// The kubeconfig text.
-    pub kubeconfig: Option<String>,
-    /// Why it did not parse.
+    /// Its kubeconfig as the gate admitted it (inline data only; the credential redacted in
+    /// `Debug`).
+    pub admitted: Option<Admitted>,
+    /// Why the gate refused the kubeconfig (each key path): it was never used.
+    pub refused: Option<Refusal>,
+    /// Why the value is not text at all.
     pub parse_error: Option<String>,
-    /// Its server URL.
-    pub server: Option<String>,
     /// Who the credentials are, or why they failed.
     pub auth: Option<Result<Access, String>>,
+}
+
+impl PairFacts {
+    /// The admitted kubeconfig's server URL.
+    pub fn server(&self) -> Option<&str> {
+        self.admitted.as_ref().map(|a| a.server.as_str())
+    }
 }
 
 /// The permissions the credentials carry.
@@ -109,42 +118,27 @@ pub async fn gather_pair(
         p.parse_error = Some("the value is not base64 UTF-8 text".into());
         return p;
     };
-    p.kubeconfig = Some(text.clone());
-    let config = match kube::config::Kubeconfig::from_yaml(&text) {
-        Ok(c) => c,
-        Err(e) => {
-            p.parse_error = Some(e.to_string());
-            return p;
+    // The gate, before anything else uses the text: no client, no file, no program otherwise.
+    match admit(&text) {
+        Err(refusal) => p.refused = Some(refusal),
+        Ok(admitted) => {
+            p.auth = Some(authenticate(&admitted, timeout).await);
+            p.admitted = Some(admitted);
         }
-    };
-    let current = config.current_context.clone().unwrap_or_default();
-    let cluster = config
-        .contexts
-        .iter()
-        .find(|c| c.name == current)
-        .and_then(|c| c.context.as_ref())
-        .map(|c| c.cluster.clone());
-    p.server = cluster
-        .and_then(|cl| config.clusters.iter().find(|c| c.name == cl).cloned())
-        .and_then(|c| c.cluster)
-        .and_then(|c| c.server);
-    if p.server.is_none() {
-        p.parse_error = Some("its current context names no cluster with a server".into());
-        return p;
     }
-    p.auth = Some(authenticate(config, timeout).await);
     p
 }
 
-async fn authenticate(
-    config: kube::config::Kubeconfig,
-    timeout: Option<Duration>,
-) -> Result<Access, String> {
+/// Asks the source who the admitted credentials are and what they may do. Only an
+/// [`Admitted`] kubeconfig gets here: its client reads no file and runs no program.
+async fn authenticate(admitted: &Admitted, timeout: Option<Duration>) -> Result<Access, String> {
     use k8s_openapi::api::authentication::v1::SelfSubjectReview;
-    let mut cfg =
-        kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default())
-            .await
-            .map_err(|e| e.to_string())?;
+    let mut cfg = kube::Config::from_custom_kubeconfig(
+        admitted.to_kubeconfig(),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let t = timeout.unwrap_or(Duration::from_secs(10));
     cfg.connect_timeout = Some(t);
     cfg.read_timeout = Some(t);
@@ -281,22 +275,17 @@ fn pair(
             &recreate,
         )));
     }
-    if let Some(e) = &p.parse_error {
-        out.push(at(parses.problem(
-            c,
-            format!("the kubeconfig for {} does not parse: {e}", p.source),
-            &recreate,
-        )));
-        out.push(at(address.skip(c, "no kubeconfig")));
-        out.push(at(creds.skip(c, "no kubeconfig")));
-        let expiry = Emit::new(CheckId::RemoteCredentialExpiry);
-        out.push(at(expiry.skip(c, "no kubeconfig")));
+    let Some(admitted) = kubeconfig_check(p, secret, &recreate, out) else {
+        for e in [
+            &address,
+            &creds,
+            &Emit::new(CheckId::RemoteCredentialExpiry),
+        ] {
+            out.push(at(e.skip(c, "no usable kubeconfig")));
+        }
         return;
-    }
-    out.push(at(
-        parses.pass(c, format!("kubeconfig for {} parses", p.source))
-    ));
-    let server = p.server.clone().unwrap_or_default();
+    };
+    let server = admitted.server.clone();
     if is_loopback(&server) && !sel.allow_loopback {
         out.push(at(address.problem(c, format!("server {server} is a loopback address: istiod in {} cannot reach {} there", p.reader, p.source), &format!("recreate the secret with an address {} can reach: kubectl mesh-join remote-secret --context {source_ctx} --name {} --server https://ADDRESS:6443", p.reader, p.source))));
     } else if is_loopback(&server) {
@@ -336,3 +325,73 @@ fn pair(
         }
     }
 }
+
+/// `remote.kubeconfig` for one pair: a kubeconfig that is not text, or that the gate refused,
+/// fails naming every refused key path; `insecure-skip-tls-verify` warns. The admitted
+/// kubeconfig, when the other checks of the pair may go on.
+fn kubeconfig_check<'a>(
+    p: &'a PairFacts,
+    secret: &str,
+    recreate: &str,
+    out: &mut Vec<CheckResult>,
+) -> Option<&'a Admitted> {
+    let e = Emit::new(CheckId::RemoteKubeconfig);
+    let c = Some(p.reader.as_str());
+    let at = |r: CheckResult| CheckResult {
+        peer: Some(p.source.clone()),
+        ..r
+    };
+    let allowed = "a remote secret's kubeconfig may hold only server, certificate-authority-data, tls-server-name, insecure-skip-tls-verify and an inline token or client-certificate-data/client-key-data (istiod refuses the rest too)";
+    if let Some(why) = &p.parse_error {
+        let msg = format!(
+            "the kubeconfig for {} in {ISTIO_NAMESPACE}/{secret} is unreadable: {why}",
+            p.source
+        );
+        out.push(at(e.problem(c, msg, recreate)));
+        return None;
+    }
+    if let Some(refusal) = &p.refused {
+        let msg = format!(
+            "the kubeconfig for {} in {ISTIO_NAMESPACE}/{secret} was refused and never used: {refusal}",
+            p.source
+        );
+        out.push(at(e.problem(
+            c,
+            msg,
+            &format!("{allowed}; recreate it: {recreate}"),
+        )));
+        return None;
+    }
+    let Some(admitted) = &p.admitted else {
+        let msg = format!(
+            "the kubeconfig for {} in {ISTIO_NAMESPACE}/{secret} was not read",
+            p.source
+        );
+        out.push(at(e.problem(c, msg, recreate)));
+        return None;
+    };
+    if admitted.insecure {
+        let msg = format!(
+            "the kubeconfig for {} in {ISTIO_NAMESPACE}/{secret} sets insecure-skip-tls-verify: istiod in {} does not verify {}'s API server certificate",
+            p.source, p.reader, p.source
+        );
+        out.push(at(e.warn(
+            c,
+            msg,
+            &format!("recreate it with the cluster's CA: {recreate}"),
+        )));
+    } else {
+        out.push(at(e.pass(
+            c,
+            format!(
+                "the kubeconfig for {} passes the gate (inline server, CA and credential only)",
+                p.source
+            ),
+        )));
+    }
+    Some(admitted)
+}
+
+#[cfg(test)]
+#[path = "remote_tests.rs"]
+mod tests;

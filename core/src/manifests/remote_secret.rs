@@ -144,30 +144,41 @@ pub fn kubeconfig(cluster: &str, server: &str, ca_b64: &str, token: &str) -> Str
 }
 
 /// Whether `existing` (a remote secret's kubeconfig, e.g. written by `istioctl
-/// create-remote-secret`) reads the same cluster the same way as ours would: the same server,
-/// CA and token in its current context, whatever its layout. Then it is kept as it is.
+/// create-remote-secret`) reads the same cluster the same way as ours would: it passes the gate
+/// for untrusted kubeconfigs and names the same server, CA and token in its current context,
+/// whatever its layout. Then it is kept as it is.
 pub fn same_access(existing: &str, server: &str, ca_b64: &str, token: &str) -> bool {
-    let Ok(config) = yaml_serde::from_str::<Value>(existing) else {
+    let Ok(a) = crate::kubeconfig_gate::admit(existing) else {
         return false;
     };
-    let named = |list: &str, name: &Value| {
-        config[list]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|e| &e["name"] == name)
-            .cloned()
-    };
-    let Some(context) = named("contexts", &config["current-context"]) else {
-        return false;
-    };
-    let cluster = named("clusters", &context["context"]["cluster"]).unwrap_or_default();
-    let user = named("users", &context["context"]["user"]).unwrap_or_default();
     let trim = |s: &str| s.trim_end_matches('/').to_string();
-    cluster["cluster"]["server"].as_str().map(trim) == Some(trim(server))
-        && cluster["cluster"]["certificate-authority-data"].as_str() == Some(ca_b64)
-        && user["user"]["token"].as_str() == Some(token)
-        && user["user"].as_object().is_some_and(|u| u.len() == 1)
+    trim(&a.server) == trim(server)
+        && a.ca_b64.as_deref() == Some(ca_b64)
+        && a.token() == Some(token)
+        && !a.insecure
+        && a.tls_server_name.is_none()
+}
+
+/// Whether a server URL points at the loopback interface or the unspecified address (unusable
+/// from another cluster): `localhost`, `*.localhost`, `127.0.0.0/8`, `::1`, `0.0.0.0`, `::`,
+/// with or without a port.
+pub fn is_loopback(server: &str) -> bool {
+    let authority = server
+        .split_once("://")
+        .map_or(server, |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback() || ip.is_unspecified(),
+        Err(_) => host == "localhost" || host.ends_with(".localhost"),
+    }
 }
 
 /// The remote secret for `cluster`, to be created in the reading cluster's Istio namespace.
@@ -185,20 +196,6 @@ pub fn remote_secret(cluster: &str, kubeconfig: &str) -> Value {
     })
 }
 
-/// Whether a server URL points at the loopback interface (unusable from another cluster).
-pub fn is_loopback(server: &str) -> bool {
-    let host = server
-        .split("://")
-        .nth(1)
-        .unwrap_or(server)
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost" || host.starts_with("127.") || host == "::1" || host.ends_with(".localhost")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +207,15 @@ mod tests {
             "https://localhost:6443",
             "https://[::1]:443",
             "https://127.0.1.1",
+            "https://[::1]",
+            "https://[::1]/",
+            "https://0.0.0.0:6443",
+            "https://0.0.0.0",
+            "https://[::]:6443",
+            "https://LOCALHOST",
+            "https://api.localhost:6443",
+            "https://user@127.0.0.1:6443",
+            "127.0.0.1:6443",
         ] {
             assert!(is_loopback(s), "{s}");
         }
@@ -217,6 +223,10 @@ mod tests {
             "https://10.0.0.1:6443",
             "https://api.example.com:6443",
             "https://172.18.0.2:6443",
+            "https://[2001:db8::1]:6443",
+            "https://[2001:db8::1]",
+            "https://localhost.example.com",
+            "https://127.example.com",
         ] {
             assert!(!is_loopback(s), "{s}");
         }

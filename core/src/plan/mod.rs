@@ -58,7 +58,7 @@ impl Op {
 }
 
 /// One step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct Step {
     /// What it does.
     pub op: Op,
@@ -73,6 +73,23 @@ pub struct Step {
     /// The fields the server would add, change or remove (paths only, never values).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<FieldChange>,
+}
+
+/// A step that carries Secret data shows its object, never its manifest.
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Step");
+        d.field("op", &self.op);
+        if self.secret {
+            d.field("manifest", &format_args!("<{} redacted>", self.object()));
+        } else {
+            d.field("manifest", &self.manifest);
+        }
+        d.field("note", &self.note)
+            .field("secret", &self.secret)
+            .field("changes", &self.changes)
+            .finish()
+    }
 }
 
 impl Step {

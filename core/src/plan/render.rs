@@ -166,4 +166,18 @@ mod tests {
             REDACTED
         );
     }
+
+    #[test]
+    fn debug_of_a_plan_shows_secret_steps_by_object_only() {
+        let plan = plan_with_secret();
+        let shown = format!("{plan:?}");
+        assert!(!shown.contains("c2VjcmV0LXRva2Vu"), "{shown}");
+        assert!(!shown.contains("secret-token"), "{shown}");
+        assert!(
+            shown.contains("Secret istio-system/istio-remote-secret-west redacted"),
+            "{shown}"
+        );
+        // Positive control: a step without secret material is shown whole.
+        assert!(shown.contains("visible"), "{shown}");
+    }
 }

@@ -246,6 +246,32 @@ fn second_runs_write_nothing_and_no_secret_reaches_a_log() {
         .unwrap()
         .1;
     assert!(leak_views(&String::from_utf8_lossy(&asked.stdout)).contains(east_token.as_str()));
+    // And the key probe finds east's intermediate key where the user asks for the cacerts
+    // Secrets (base64 in `data`, a PEM spanning lines once decoded), in both formats: the key
+    // scan above could see one.
+    let east_key = &secrets
+        .iter()
+        .find(|(w, _)| w == "mesh-certs/east/ca-key.pem")
+        .unwrap()
+        .1;
+    for format in ["yaml", "json"] {
+        let shown = ok(run(
+            &certs,
+            &lab,
+            w,
+            &[
+                "apply",
+                "-f",
+                "mesh.yaml",
+                "--dry-run=client",
+                "-o",
+                format,
+                "--include-secrets",
+            ],
+        ));
+        let shown = leak_views(&String::from_utf8_lossy(&shown.stdout));
+        assert!(shown.contains(east_key.as_str()), "{format}: {shown}");
+    }
     let printed = ok(run(
         JOIN,
         &lab,

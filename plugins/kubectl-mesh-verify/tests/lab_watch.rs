@@ -60,6 +60,7 @@ fn the_watch_flips_metrics_and_records_events_as_faults_come_and_go() {
     network_label(&watch, &mesh);
     remote_secret(&watch, &mesh);
     revoked_token(&watch, &mesh);
+    untrusted_kubeconfigs(&watch, &mesh);
     short_intermediate(&watch, &mesh);
     let parts = mesh.release();
     api_server_frozen(&watch, &lab);
@@ -183,6 +184,67 @@ fn revoked_token(watch: &Watcher, mesh: &Mesh) {
         },
         || mesh.rejoin(),
     );
+}
+
+/// Issue: a remote secret's kubeconfig ran a program and sent a local token file on the
+/// machine running verify. Each attack in east's secret for west: `mesh-verify` and the watch
+/// fail `remote.kubeconfig` naming the key path, `mesh-join plan` says it replaces it, and no
+/// program runs, no request reaches the listener. Positive controls: the lab's kubectl runs the
+/// same exec and sends the same token file; an inline token at the listener is recorded.
+fn untrusted_kubeconfigs(watch: &Watcher, mesh: &Mesh) {
+    use support::untrusted::{Listener, attacks};
+    let scratch = tempfile::tempdir().unwrap();
+    let d = scratch.path();
+    let listener = Listener::start(d);
+    let secret = ["secret", "istio-remote-secret-west", "-n", "istio-system"];
+    let original = kubectl(
+        mesh.lab,
+        "lab-1",
+        &[&["get"], &secret[..], &["-o", "jsonpath={.data.west}"]].concat(),
+    );
+    let set = |value: &str| {
+        let patch = serde_json::json!({"data": {"west": value}}).to_string();
+        let args = [&["patch"], &secret[..], &["--type", "merge", "-p", &patch]].concat();
+        kubectl(mesh.lab, "lab-1", &args);
+    };
+    let series = check("remote.kubeconfig", "remote-access", "east", "west");
+    for (name, user, path) in attacks(d) {
+        assert_eq!(watch.metric(&series), Some(1.0), "{name}: healthy before");
+        set(&support::untrusted::b64(&support::untrusted::kubeconfig(
+            listener.port,
+            &user,
+        )));
+        watch.wait_metric(&series, 0.0, SOON);
+        support::untrusted::attack_is_refused(watch, mesh, (name, path));
+        support::untrusted::assert_nothing_ran_or_leaked(d, &listener, name);
+        set(&original);
+        watch.wait_metric(&series, 1.0, SOON);
+    }
+    // Positive controls, after the checks above: the probes see a token sent, a program run
+    // and a file read.
+    let inline = "inline-token-positive-control";
+    let user = format!("{{token: {inline}}}");
+    set(&support::untrusted::b64(&support::untrusted::kubeconfig(
+        listener.port,
+        &user,
+    )));
+    let (_, report) = mesh.verify(&["--allow-loopback", "--request-timeout", "3s"]);
+    let header = format!("auth=Bearer {inline}");
+    assert!(
+        listener.saw(&header, SOON),
+        "{report:#}\n{}",
+        listener.requests()
+    );
+    set(&original);
+    watch.wait_metric(&series, 1.0, SOON);
+    for (name, user, _) in attacks(d) {
+        let file = d.join(format!("{}.kubeconfig", name.replace(' ', "-")));
+        std::fs::write(&file, support::untrusted::kubeconfig(listener.port, &user)).unwrap();
+        let _ = support::untrusted::kubectl_with(mesh.lab, &file);
+    }
+    assert!(d.join("exec-ran").exists(), "kubectl ran the exec plugin");
+    let stolen = "auth=Bearer stolen-token-from-a-local-file";
+    assert!(listener.saw(stolen, SOON), "{}", listener.requests());
 }
 
 fn short_intermediate(watch: &Watcher, mesh: &Mesh) {

@@ -58,20 +58,31 @@ pub fn plugin_path(package: &str) -> String {
 }
 
 /// `text` followed by every base64 run in it decoded (twice over, so a token inside a
-/// kubeconfig inside a Secret's `data` shows in plain): what a secret scan must search.
+/// kubeconfig inside a Secret's `data` shows in plain), then each of those layers again with
+/// its line breaks, indentation and JSON escapes (`\n`) removed: a PEM key as printed spans
+/// lines, so a probe cut from its body (lines joined) matches only there. What a secret scan
+/// must search.
 pub fn leak_views(text: &str) -> String {
-    let mut out = text.to_string();
-    let mut layer = text.to_string();
+    let mut layers = vec![text.to_string()];
     for _ in 0..2 {
-        let decoded: Vec<String> = base64_runs(&layer)
+        let decoded: Vec<String> = base64_runs(layers.last().map_or("", String::as_str))
             .iter()
+            .chain(base64_runs(&squash(layers.last().map_or("", String::as_str))).iter())
             .filter_map(|r| decode(r))
             .collect();
-        layer = decoded.join("\n");
-        out.push('\n');
-        out.push_str(&layer);
+        layers.push(decoded.join("\n"));
     }
-    out
+    let squashed: Vec<String> = layers.iter().map(|l| squash(l)).collect();
+    format!("{}\n{}", layers.join("\n"), squashed.join("\n"))
+}
+
+/// `text` without whitespace and without the escapes JSON writes for line breaks.
+fn squash(text: &str) -> String {
+    text.replace("\\r", "")
+        .replace("\\n", "")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
 }
 
 fn base64_runs(text: &str) -> Vec<String> {
@@ -132,4 +143,49 @@ pub fn footprint(lab: &Lab, ctx: &str) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    /// A PEM key as the tools print it, and a probe cut from its body with the lines joined
+    /// (as the leak tests cut it): found in every printed form, absent from unrelated text.
+    #[test]
+    fn a_key_probe_is_found_in_every_printed_form() {
+        let body: Vec<String> = (0..4)
+            .map(|i| {
+                format!("{i}{}", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo".repeat(2))[..64].to_string()
+            })
+            .collect();
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            body.join("\n")
+        );
+        let joined = body.concat();
+        let probe = &joined[50..90];
+        assert!(!pem.contains(probe), "the probe spans a line break");
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let json = serde_json::to_string(&serde_json::json!({"ca-key.pem": pem})).unwrap();
+        let yaml = format!(
+            "data:\n  ca-key.pem: |\n    {}\n",
+            pem.replace('\n', "\n    ")
+        );
+        for (form, printed) in [
+            ("PEM as written", pem.clone()),
+            ("JSON-escaped", json),
+            ("YAML block", yaml),
+            ("base64", b64(&pem)),
+            ("base64 of base64", b64(&b64(&pem))),
+            (
+                "base64 inside JSON",
+                format!("{{\"data\": {{\"k\": \"{}\"}}}}", b64(&pem)),
+            ),
+        ] {
+            assert!(leak_views(&printed).contains(probe), "{form}: {printed}");
+        }
+        // Negative control: text without the key does not match.
+        assert!(!leak_views("nothing here\n-----BEGIN-----\nQUJD\n").contains(probe));
+    }
 }

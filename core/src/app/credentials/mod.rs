@@ -17,7 +17,7 @@ pub mod restart;
 mod run;
 pub mod sync;
 
-use crate::app::join::fleet::Fleet;
+use crate::app::join::fleet::{Fleet, server_of};
 use crate::app::trust::Access;
 use crate::error::Error;
 use crate::exit::ExitStatus;
@@ -73,6 +73,7 @@ pub async fn rotate_credentials(
     names.sort();
     names.dedup();
     let fleet = Fleet::connect(mesh, access, &names, false).await?;
+    let servers = servers_of(mesh, &fleet, &sources)?;
     let (now, unix_now) = now();
     let mut planned = Vec::new();
     for s in &sources {
@@ -92,10 +93,11 @@ pub async fn rotate_credentials(
         planned.push((p, kube, with, restarts));
     }
     refuse_restarts(&planned, opts.no_istiod_restart)?;
-    for (p, _, _, restarts) in &planned {
+    for (p, _, readers, restarts) in &planned {
         for line in plan::describe(p) {
             printer.progress(&line);
         }
+        describe_servers(&p.source, &servers[&p.source], readers, printer);
         describe_restarts(&p.source, restarts, printer);
     }
     if opts.dry_run {
@@ -118,6 +120,7 @@ pub async fn rotate_credentials(
             kube,
             readers,
             restart,
+            server: servers[&p.source].clone(),
             istiod_addresses: &opts.istiod_addresses,
             timeout: opts.timeout,
             now: now.clone(),
@@ -125,6 +128,50 @@ pub async fn rotate_credentials(
         all_ok &= run::run_source(&p, &r, printer).await?;
     }
     Ok(ExitStatus::problems_if(!all_ok))
+}
+
+/// Each source's API server as the mesh file (`apiServer`) or the user's kubeconfig gives it:
+/// what a rewritten remote secret names (loopback was judged when the mesh was joined).
+fn servers_of(
+    mesh: &MeshSpec,
+    fleet: &Fleet,
+    sources: &[String],
+) -> Result<BTreeMap<String, String>, Error> {
+    sources
+        .iter()
+        .map(|s| {
+            let c = mesh.cluster(s).ok_or_else(|| {
+                Error::input(
+                    format!("cluster '{s}' is not in the mesh file"),
+                    "fix the mesh file",
+                )
+            })?;
+            Ok((s.clone(), server_of(c, &fleet.source, true)?))
+        })
+        .collect()
+}
+
+/// Says where a reader's remote secret names another server than the rewrite will.
+fn describe_servers(
+    source: &str,
+    server: &str,
+    readers: &[(String, &crate::cluster::Kube, Option<observe::Embedding>)],
+    printer: &Printer,
+) {
+    for (reader, _, emb) in readers {
+        match emb {
+            Some(e) if e.server.is_empty() => printer.warn(&format!(
+                "{reader}: its remote secret for {source} holds a kubeconfig the gate refuses (see kubectl mesh-verify remote.kubeconfig); a rewrite replaces it with one for {server}"
+            )),
+            Some(e) if e.server.trim_end_matches('/') != server.trim_end_matches('/') => {
+                printer.warn(&format!(
+                    "{reader}: its remote secret for {source} names {}; a rewrite names {server} (the mesh file's apiServer or your kubeconfig's server)",
+                    e.server
+                ))
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Each reading cluster's istiod decision for one source's plan (the readers it waits on).

@@ -7,31 +7,36 @@ use crate::app::join::tokens::read_token_named;
 use crate::cluster::Kube;
 use crate::error::Error;
 use crate::labels::{ISTIO_NAMESPACE, READER_SERVICE_ACCOUNT, REMOTE_SECRET_PREFIX};
+use crate::secret::Secret;
 
 /// A reader's remote secret for the source: the API server it names and its token.
 #[derive(Debug, Clone, Default)]
 pub struct Embedding {
-    /// `clusters[0].cluster.server` of its kubeconfig.
+    /// The server of its kubeconfig's current context (shown, never written back: a rewrite
+    /// uses the server the mesh file or the user's kubeconfig gives).
     pub server: String,
-    /// `users[0].user.token` of its kubeconfig.
-    pub token: String,
+    /// The inline token of its current context (empty for any other credential).
+    pub token: Secret<String>,
 }
 
 /// The server and token inside a remote secret's kubeconfig for `source` (`None`: no such
-/// key, or not a kubeconfig).
+/// key). The kubeconfig passes the gate for untrusted kubeconfigs first: one it refuses embeds
+/// nothing usable (empty server and token), so it counts as another credential and is
+/// rewritten, never used.
 pub fn embedding(secret: &serde_json::Value, source: &str) -> Option<Embedding> {
     use base64::Engine as _;
     let b64 = secret["data"][source].as_str()?;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    let config: serde_json::Value = yaml_serde::from_slice(&bytes).ok()?;
-    Some(Embedding {
-        server: config["clusters"][0]["cluster"]["server"]
-            .as_str()?
-            .to_string(),
-        token: config["users"][0]["user"]["token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+    let admitted = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|text| crate::kubeconfig_gate::admit(&text).ok());
+    Some(match admitted {
+        Some(a) => Embedding {
+            token: Secret::new(a.token().unwrap_or_default().to_string()),
+            server: a.server,
+        },
+        None => Embedding::default(),
     })
 }
 
@@ -72,10 +77,12 @@ enum Current {
 impl Current {
     fn embedded_by(&self, e: &Embedding, record: &TokenRecord, now: i64) -> Embedded {
         let current = match self {
-            Current::Token(t) => t.as_deref() == Some(e.token.as_str()),
+            Current::Token(t) => {
+                !e.token.expose().is_empty() && t.as_deref() == Some(e.token.expose().as_str())
+            }
             Current::Bound(uid) => uid
                 .as_deref()
-                .is_some_and(|u| super::bound::fresh(&e.token, (&record.token, u), now)),
+                .is_some_and(|u| super::bound::fresh(e.token.expose(), (&record.token, u), now)),
         };
         if current {
             Embedded::Current
@@ -138,7 +145,16 @@ mod tests {
         let s = as_data(remote_secret::remote_secret("east", &kc));
         let e = embedding(&s, "east").unwrap();
         assert_eq!(e.server, "https://10.0.0.1:6443");
-        assert_eq!(e.token, "tok-1");
+        assert_eq!(e.token.expose(), "tok-1");
         assert!(embedding(&s, "west").is_none());
+        // A kubeconfig the gate refuses is present but embeds nothing usable.
+        let exec = kc.replace("token: tok-1", "exec: {command: /bin/sh}");
+        assert_ne!(exec, kc, "the probe must have changed the kubeconfig");
+        let e = embedding(
+            &as_data(remote_secret::remote_secret("east", &exec)),
+            "east",
+        )
+        .unwrap();
+        assert!(e.server.is_empty() && e.token.expose().is_empty(), "{e:?}");
     }
 }

@@ -21,6 +21,9 @@ pub struct SourceRun<'a> {
     pub kube: &'a Kube,
     /// Every reader's name, connection and current embedding (in the plan's reader order).
     pub readers: Vec<(String, &'a Kube, Option<Embedding>)>,
+    /// The source's API server as the mesh file or the user's kubeconfig gives it: a rewritten
+    /// remote secret names this one, never the server an existing secret names.
+    pub server: String,
     /// Readers whose istiod Deployments are rolled after the swap, and why.
     pub restart: Vec<(String, Vec<String>, String)>,
     /// Direct istiod addresses by cluster.
@@ -79,12 +82,11 @@ pub async fn run_source(
             t
         }
     };
-    for (reader, kube, emb) in &r.readers {
+    for (reader, kube, _) in &r.readers {
         if !p.rewrite.contains(reader) {
             continue;
         }
-        let server = emb.as_ref().map(|e| e.server.clone()).unwrap_or_default();
-        let kubeconfig = remote_secret::kubeconfig(s, &server, &ca, &token);
+        let kubeconfig = remote_secret::kubeconfig(s, &r.server, &ca, &token);
         kube.apply(
             &as_data(remote_secret::remote_secret(s, &kubeconfig)),
             false,

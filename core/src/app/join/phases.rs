@@ -348,6 +348,9 @@ async fn remote_secret_step(
     };
     let mut kubeconfig = remote_secret::kubeconfig(source, server, &ca, &token);
     let existing = existing_kubeconfig(reader, source).await?;
+    let refusal = existing
+        .as_deref()
+        .and_then(|e| crate::kubeconfig_gate::admit(e).err());
     let kept = existing
         .filter(|e| remote_secret::same_access(e, server, &ca, &token))
         .inspect(|e| kubeconfig.clone_from(e));
@@ -357,6 +360,9 @@ async fn remote_secret_step(
         step.note = Some(
             "kept: the existing kubeconfig reads the same server with the same CA and token".into(),
         );
+    } else if let Some(refusal) = refusal {
+        // Never used, only replaced: the plan says what was wrong with it.
+        step.note = Some(format!("replaces a kubeconfig the gate refused: {refusal}"));
     }
     Ok(step)
 }

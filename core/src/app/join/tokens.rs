@@ -90,8 +90,9 @@ pub async fn credential(
         let held = live
             .as_ref()
             .and_then(|s| observe::embedding(s, source_name));
-        if let Some(e) = held.filter(|e| bound::fresh(&e.token, (&record.token, &uid), now)) {
-            return Ok(Some((ca, e.token)));
+        if let Some(e) = held.filter(|e| bound::fresh(e.token.expose(), (&record.token, &uid), now))
+        {
+            return Ok(Some((ca, e.token.expose().clone())));
         }
     }
     match wait {

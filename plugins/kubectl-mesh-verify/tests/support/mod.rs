@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 pub mod setup;
+pub mod untrusted;
 pub mod watch;
 pub mod workload;
 
