@@ -32,6 +32,7 @@ pub mod manifests;
 pub mod mesh;
 pub mod names;
 pub mod plan;
+pub mod readiness;
 pub mod render;
 pub mod secret;
 pub mod targets;

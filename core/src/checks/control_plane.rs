@@ -49,12 +49,27 @@ fn cni_ready(f: &ClusterFacts, sel: &Selection) -> CheckResult {
         IstioState::Missing => e.problem(c, "the mesh file installs CNI (istio.cni) but there is no IstioCNI/default", &join_hint(f)),
         IstioState::Pending { age_secs } => e.warn(c, format!("IstioCNI/default has no status yet ({})", age(age_secs)), "wait for the operator, or rerun with --wait 5m"),
         IstioState::NeverReconciled { age_secs } => e.problem(c, format!("IstioCNI/default has no status ({}): no operator has reconciled it", age(age_secs)), &format!("is the Sail operator running? kubectl --context {ctx} get pods -A -l app.kubernetes.io/name=sail-operator")),
+        IstioState::Stale { generation, observed } => e.problem(c, stale("IstioCNI/default", generation, observed), &operator_hint(ctx)),
         IstioState::NotReconciled { reason, message } | IstioState::NotReady { reason, message } => e.problem(
             c,
             format!("IstioCNI/default is not Ready: {reason}: {message}"),
             &format!("kubectl --context {ctx} get istiocni default -o yaml shows the operator's conditions; on OpenShift or with Multus check istio.cniConfDir"),
         ),
     }
+}
+
+/// A status left from an earlier spec: never ✔, whatever its Ready says.
+fn stale(what: &str, generation: i64, observed: Option<i64>) -> String {
+    let seen = observed.map_or("no generation".to_string(), |o| format!("generation {o}"));
+    format!(
+        "{what} is at generation {generation} but its status describes {seen}: the operator has not reconciled the current spec (its Ready is not believed)"
+    )
+}
+
+fn operator_hint(ctx: &str) -> String {
+    format!(
+        "wait for the operator (rerun with --wait 5m); if it stays, is the Sail operator running? kubectl --context {ctx} get pods -A -l app.kubernetes.io/name=sail-operator"
+    )
 }
 
 /// `control-plane.control-plane-clusters`: a remote's Istio namespace names its primary, so the
@@ -128,6 +143,7 @@ fn istio_ready(f: &ClusterFacts, sel: &Selection) -> CheckResult {
             format!("Istio/default has no status ({}): no operator has reconciled it", age(age_secs)),
             &format!("is the Sail operator running? kubectl --context {ctx} get pods -A -l app.kubernetes.io/name=sail-operator"),
         ),
+        IstioState::Stale { generation, observed } => e.problem(c, stale("Istio/default", generation, observed), &operator_hint(ctx)),
         IstioState::NotReconciled { reason, message } => e.problem(
             c,
             format!("Istio/default is not reconciled: {reason}: {message}"),

@@ -16,19 +16,18 @@ pub(super) enum IstioState {
     Pending { age_secs: Option<i64> },
     /// No conditions after the grace period: no operator reconciled it.
     NeverReconciled { age_secs: Option<i64> },
+    /// The status describes an earlier generation than the spec's.
+    Stale {
+        generation: i64,
+        observed: Option<i64>,
+    },
     /// `Reconciled=False`.
     NotReconciled { reason: String, message: String },
     /// `Ready=False` (or unknown).
     NotReady { reason: String, message: String },
-    /// `Reconciled=True` (when present) and `Ready=True`.
+    /// Observed for the current generation, `Reconciled=True` (when present),
+    /// `DependenciesHealthy=True` (when present) and `Ready=True`.
     Ready,
-}
-
-fn condition<'a>(istio: &'a Value, kind: &str) -> Option<&'a Value> {
-    istio["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == kind)
 }
 
 fn text(v: &Value, key: &str) -> String {
@@ -48,37 +47,45 @@ pub(super) fn istio_state(
     let Some(i) = istio else {
         return IstioState::Missing;
     };
-    let reconciled = condition(i, "Reconciled");
-    let ready = condition(i, "Ready");
-    if reconciled.is_none() && ready.is_none() {
-        let created = i["metadata"]["creationTimestamp"]
-            .as_str()
-            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
-        let age = created.map(|c| now - c);
-        let age_secs = age.map(|a| a.whole_seconds());
-        return match age {
-            Some(a) if a < grace => IstioState::Pending { age_secs },
-            _ => IstioState::NeverReconciled { age_secs },
-        };
-    }
-    if let Some(r) = reconciled
-        && r["status"] != "True"
-    {
-        return IstioState::NotReconciled {
-            reason: text(r, "reason"),
-            message: text(r, "message"),
-        };
-    }
-    match ready {
-        Some(r) if r["status"] == "True" => IstioState::Ready,
-        Some(r) => IstioState::NotReady {
-            reason: text(r, "reason"),
-            message: text(r, "message"),
+    use crate::readiness::Judgement;
+    match crate::readiness::judge(i) {
+        Judgement::NoStatus => {
+            let created = i["metadata"]["creationTimestamp"]
+                .as_str()
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+            let age = created.map(|c| now - c);
+            let age_secs = age.map(|a| a.whole_seconds());
+            match age {
+                Some(a) if a < grace => IstioState::Pending { age_secs },
+                _ => IstioState::NeverReconciled { age_secs },
+            }
+        }
+        Judgement::Stale {
+            generation,
+            observed,
+        } => IstioState::Stale {
+            generation,
+            observed,
         },
-        None => IstioState::NotReady {
-            reason: "NoReadyCondition".into(),
-            message: "the status has no Ready condition".into(),
+        Judgement::Failed {
+            condition,
+            reason,
+            message,
+            ..
+        } if condition == "Reconciled" => IstioState::NotReconciled { reason, message },
+        Judgement::Failed {
+            condition,
+            reason,
+            message,
+            ..
+        } if condition == "DependenciesHealthy" => IstioState::NotReady {
+            reason: format!("DependenciesHealthy=False {reason}"),
+            message,
         },
+        Judgement::Failed {
+            reason, message, ..
+        } => IstioState::NotReady { reason, message },
+        Judgement::Ready => IstioState::Ready,
     }
 }
 
@@ -227,6 +234,23 @@ mod tests {
             istio_state(true, Some(&ready), NOW, GRACE),
             IstioState::Ready
         );
+        // The same Ready for a spec the operator has not seen (generation 2, observed 1).
+        let mut stale = ready.clone();
+        stale["metadata"]["generation"] = json!(2);
+        stale["status"]["observedGeneration"] = json!(1);
+        assert_eq!(
+            istio_state(true, Some(&stale), NOW, GRACE),
+            IstioState::Stale {
+                generation: 2,
+                observed: Some(1)
+            }
+        );
+        let cni_missing = istio(json!({"conditions": [
+            {"type": "Reconciled", "status": "True"}, {"type": "Ready", "status": "True"},
+            {"type": "DependenciesHealthy", "status": "False", "reason": "IstioCNINotFound",
+             "message": "IstioCNI resource does not exist"}]}));
+        assert!(matches!(istio_state(true, Some(&cni_missing), NOW, GRACE),
+            IstioState::NotReady { reason, .. } if reason == "DependenciesHealthy=False IstioCNINotFound"));
         let no_time = json!({"status": {}});
         assert_eq!(
             istio_state(true, Some(&no_time), NOW, GRACE),

@@ -9,36 +9,17 @@ use crate::render::Printer;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-/// True when a Sail resource reports `Ready=True`.
+/// True when a Sail resource is Ready for its current generation ([`crate::readiness`]).
 pub fn is_ready(resource: &Value) -> bool {
-    condition(resource, "Ready").is_some_and(|c| c["status"] == "True")
+    crate::readiness::judge(resource) == crate::readiness::Judgement::Ready
 }
 
-fn condition<'a>(resource: &'a Value, kind: &str) -> Option<&'a Value> {
-    resource["status"]["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
-}
-
-/// Why a resource is not Ready, from its conditions: the first False condition's reason and
-/// message, or that it has no status (no operator reconciled it).
+/// Why a resource is not Ready ([`crate::readiness`]): a stale status, the first condition
+/// that is not True, or that it has no status (no operator reconciled it).
 pub fn not_ready_reason(resource: Option<&Value>) -> String {
-    let Some(r) = resource else {
-        return "it does not exist".into();
-    };
-    let conditions = r["status"]["conditions"].as_array();
-    let Some(cs) = conditions.filter(|cs| !cs.is_empty()) else {
-        return "no status: no operator has reconciled it".into();
-    };
-    match cs.iter().find(|c| c["status"] != "True") {
-        Some(c) => format!(
-            "{}={} {}: {}",
-            c["type"].as_str().unwrap_or("?"),
-            c["status"].as_str().unwrap_or("?"),
-            c["reason"].as_str().unwrap_or(""),
-            c["message"].as_str().unwrap_or("")
-        ),
-        None => "Ready is not reported".into(),
+    match resource {
+        None => "it does not exist".into(),
+        Some(r) => crate::readiness::judge(r).to_string(),
     }
 }
 
@@ -207,5 +188,11 @@ mod tests {
             "no status: no operator has reconciled it"
         );
         assert_eq!(not_ready_reason(None), "it does not exist");
+        // A Ready left from the previous spec is not Ready.
+        let mut stale = ready.clone();
+        stale["metadata"] = json!({"generation": 2});
+        stale["status"]["observedGeneration"] = json!(1);
+        assert!(!is_ready(&stale));
+        assert!(not_ready_reason(Some(&stale)).contains("generation 2"));
     }
 }
