@@ -25,14 +25,20 @@ fn show(by: &BTreeMap<String, Vec<String>>) -> String {
         .join("; ")
 }
 
-pub(super) fn evaluate(_members: &[Member], facts: &[ClusterFacts], out: &mut Vec<CheckResult>) {
+pub(super) fn evaluate(
+    _members: &[Member],
+    facts: &[ClusterFacts],
+    file_mesh_id: Option<&str>,
+    out: &mut Vec<CheckResult>,
+) {
     let live: Vec<&ClusterFacts> = facts.iter().filter(|f| f.error.is_none()).collect();
-    out.push(mesh_id(&live));
+    out.push(mesh_id(&live, file_mesh_id));
     out.push(cluster_names(&live));
     out.push(version_skew(&live));
 }
 
-fn mesh_id(live: &[&ClusterFacts]) -> CheckResult {
+/// One meshID everywhere, and (with a mesh file) the file's.
+fn mesh_id(live: &[&ClusterFacts], file: Option<&str>) -> CheckResult {
     let e = Emit::new(CheckId::ControlPlaneMeshId);
     let (ids, unseen) = group(live, |f| f.global()["meshID"].as_str().map(String::from));
     if !unseen.is_empty() {
@@ -45,8 +51,23 @@ fn mesh_id(live: &[&ClusterFacts]) -> CheckResult {
             "kubectl mesh-join -f mesh.yaml sets values.global.meshID in every cluster",
         );
     }
+    let disagree: BTreeMap<String, Vec<String>> = ids
+        .iter()
+        .filter(|(id, _)| file.is_some_and(|f| f != id.as_str()))
+        .map(|(id, names)| (id.clone(), names.clone()))
+        .collect();
     match ids.len() {
         0 => e.skip(None, "no cluster was read"),
+        _ if !disagree.is_empty() => e.problem(
+            None,
+            format!(
+                "the mesh file says meshID {}, the clusters have {}",
+                file.unwrap_or_default(),
+                show(&disagree)
+            ),
+            "a cluster's meshID is fixed when it joins: correct meshID in the mesh file, or leave and rejoin those clusters (kubectl mesh-join leave -f mesh.yaml, then kubectl mesh-join -f mesh.yaml)",
+        ),
+        1 if file.is_some() => e.pass(None, format!("meshID {} (as the mesh file says)", show(&ids))),
         1 => e.pass(None, format!("meshID {}", show(&ids))),
         _ => e.problem(
             None,

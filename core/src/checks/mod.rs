@@ -78,6 +78,8 @@ pub struct Selection {
     pub istio_grace: std::time::Duration,
     /// The mesh file's Istio settings (version, CNI), when a mesh file was given.
     pub istio: Option<crate::mesh::IstioSpec>,
+    /// The mesh file's `meshID`, when a mesh file was given: every cluster is compared with it.
+    pub mesh_id: Option<String>,
 }
 
 impl Selection {
@@ -91,6 +93,7 @@ impl Selection {
             now,
             istio_grace: ISTIO_GRACE,
             istio: None,
+            mesh_id: None,
         }
     }
 }
@@ -150,7 +153,7 @@ pub fn evaluate(
         trust::evaluate(facts, sel, &mut out);
         legacy::evaluate(facts, &mut out);
         control_plane::evaluate(members, facts, sel, &mut out);
-        mesh_wide::evaluate(members, facts, &mut out);
+        mesh_wide::evaluate(members, facts, sel.mesh_id.as_deref(), &mut out);
         network::evaluate(members, facts, &mut out);
         remote::evaluate(members, facts, remote, sel, &mut out);
         cover_unread(facts, &mut out);

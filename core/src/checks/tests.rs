@@ -328,3 +328,36 @@ fn a_primary_with_remotes_needs_istiod_exposed_with_its_virtual_service() {
         Outcome::Pass
     );
 }
+
+#[test]
+fn the_mesh_id_is_compared_with_the_mesh_file() {
+    let members = [member("east"), member("west")];
+    let facts = [live("east"), live("west")];
+    // Both clusters agree with each other (meshID m).
+    let r = evaluate(&members, &facts, &sel(), &[], Vec::new());
+    assert_eq!(
+        one(&r, CheckId::ControlPlaneMeshId, None).result,
+        Outcome::Pass
+    );
+    // The mesh file agrees too.
+    let agreeing = Selection {
+        mesh_id: Some("m".into()),
+        ..sel()
+    };
+    let r = evaluate(&members, &facts, &agreeing, &[], Vec::new());
+    let c = one(&r, CheckId::ControlPlaneMeshId, None);
+    assert_eq!(c.result, Outcome::Pass, "{c:#?}");
+    assert!(c.message.contains("as the mesh file says"), "{c:#?}");
+    // The mesh file says another: a failure naming both.
+    let other = Selection {
+        mesh_id: Some("other".into()),
+        ..sel()
+    };
+    let r = evaluate(&members, &facts, &other, &[], Vec::new());
+    let c = one(&r, CheckId::ControlPlaneMeshId, None);
+    assert_eq!(c.result, Outcome::Fail, "{c:#?}");
+    assert!(
+        c.message.contains("meshID other") && c.message.contains("m in east, west"),
+        "{c:#?}"
+    );
+}

@@ -148,7 +148,7 @@ impl Cli {
                     ));
                 }
                 let mesh = MeshSpec::load(path)?;
-                let istio = Some(mesh.istio.clone());
+                let istio = Some((mesh.istio.clone(), mesh.mesh_id.clone()));
                 (
                     verify::members_from_mesh(&mesh),
                     true,
@@ -209,7 +209,8 @@ impl Cli {
                 warn_days: self.warn_days,
                 local_root,
                 istio_grace: grace,
-                istio,
+                istio: istio.as_ref().map(|(i, _)| i.clone()),
+                mesh_id: istio.map(|(_, id)| id),
                 // Each run of the verify loop judges as of its own start.
                 ..Selection::new(SystemClock.now())
             },

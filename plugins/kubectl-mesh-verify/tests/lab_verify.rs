@@ -205,6 +205,8 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
     assert_eq!(code, Some(0), "{report:#}");
 
     more_faults(&mesh);
+    support::stale::stale_ready_is_not_believed(&mesh);
+    support::file_values::mesh_id_is_compared_with_the_file(&mesh);
     let addresses = mesh_addresses(&mesh);
     drop(mesh);
     contexts_and_unreachable(&mut lab, &addresses, w);

@@ -293,7 +293,12 @@ fn api_server_frozen(watch: &Watcher, lab: &Lab) {
         Some(1.0),
         "{series} before the fault"
     );
-    assert!(events(lab, "lab-2", id, "CheckFailed").is_empty());
+    let before = events(lab, "lab-2", id, "CheckFailed");
+    assert!(
+        before.is_empty(),
+        "{before:#?}\n{:#?}",
+        watch.changes(id, "west", None)
+    );
     lab.freeze_process(1, "kube-apiserver", true);
     let took = watch.wait_metric(&series, 0.0, SOON);
     eprintln!("{id}: flipped in {took:?}");

@@ -4,7 +4,9 @@
 //! no load balancer (with one, istiod would also see the load-balancer address).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub mod file_values;
 pub mod setup;
+pub mod stale;
 pub mod untrusted;
 pub mod watch;
 pub mod workload;

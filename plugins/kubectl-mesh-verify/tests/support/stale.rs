@@ -1,0 +1,90 @@
+//! A status counts only for the generation it observed: with west's Sail operator frozen, a
+//! change to west's `Istio` spec leaves the previous `Ready=True` in place (observedGeneration
+//! behind generation); verify fails `control-plane.istio-ready` naming both generations. Thawed,
+//! the operator reconciles the current spec and the check passes again (positive control).
+
+use super::{Mesh, kubectl, results};
+use serde_json::Value;
+
+fn istio(mesh: &Mesh) -> Value {
+    mesh_lab::testing::kubectl_json(
+        mesh.lab,
+        "lab-2",
+        &["get", "istios.sailoperator.io", "default"],
+    )
+    .expect("west's Istio")
+}
+
+fn west_ready(report: &Value) -> Value {
+    results(report, "control-plane.istio-ready")
+        .into_iter()
+        .find(|c| c["cluster"] == "west")
+        .cloned()
+        .expect("istio-ready for west")
+}
+
+fn grace(mesh: &Mesh, seconds: &str) {
+    let patch = format!(
+        r#"{{"spec":{{"updateStrategy":{{"inactiveRevisionDeletionGracePeriodSeconds":{seconds}}}}}}}"#
+    );
+    let args = [
+        "patch",
+        "istios.sailoperator.io",
+        "default",
+        "--type",
+        "merge",
+        "-p",
+        &patch,
+    ];
+    kubectl(mesh.lab, "lab-2", &args);
+}
+
+pub fn stale_ready_is_not_believed(mesh: &Mesh) {
+    let (_, report) = mesh.verify(&["--allow-loopback"]);
+    assert_eq!(west_ready(&report)["result"], "pass", "{report:#}");
+    mesh.lab
+        .freeze_process(1, mesh_lab::operator::OPERATOR, true);
+    grace(mesh, "31");
+    let now = istio(mesh);
+    let (generation, observed) = (
+        now["metadata"]["generation"].as_i64().unwrap(),
+        now["status"]["observedGeneration"].as_i64().unwrap(),
+    );
+    assert!(observed < generation, "the fault landed: {now:#}");
+    let ready = now["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True");
+    assert!(ready, "the previous Ready=True is still there: {now:#}");
+    let (code, report) = mesh.verify(&["--allow-loopback"]);
+    let west = west_ready(&report);
+    mesh.lab
+        .freeze_process(1, mesh_lab::operator::OPERATOR, false);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(west["result"], "fail", "{west:#}");
+    let message = west["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("generation {generation}"))
+            && message.contains(&format!("generation {observed}")),
+        "{west:#}"
+    );
+    // Thawed: the operator reconciles the current spec; the field is taken out again.
+    let args = [
+        "patch",
+        "istios.sailoperator.io",
+        "default",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/updateStrategy/inactiveRevisionDeletionGracePeriodSeconds"}]"#,
+    ];
+    kubectl(mesh.lab, "lab-2", &args);
+    let (code, report) = mesh.verify_until(&["--allow-loopback"], |r| r["success"] == true);
+    assert_eq!(code, Some(0), "{report:#}");
+    let now = istio(mesh);
+    assert_eq!(
+        now["status"]["observedGeneration"], now["metadata"]["generation"],
+        "{now:#}"
+    );
+}
