@@ -75,11 +75,11 @@ pub(super) fn istio_state(
         } if condition == "Reconciled" => IstioState::NotReconciled { reason, message },
         Judgement::Failed {
             condition,
+            status,
             reason,
             message,
-            ..
         } if condition == "DependenciesHealthy" => IstioState::NotReady {
-            reason: format!("DependenciesHealthy=False {reason}"),
+            reason: format!("{condition}={status} {reason}"),
             message,
         },
         Judgement::Failed {

@@ -3,7 +3,7 @@
 //! source with the reader's permissions (checked with the embedded token itself).
 
 use super::{CheckId, CheckResult, ClusterFacts, Emit, Member, Selection};
-use crate::kubeconfig_gate::{Admitted, Refusal, admit};
+use crate::kubeconfig_gate::{Admitted, Refusal, admit, secret_text};
 use crate::labels::{
     CLUSTER_ANNOTATION, ISTIO_NAMESPACE, MULTICLUSTER_SECRET_LABEL, REMOTE_SECRET_PREFIX,
 };
@@ -30,13 +30,6 @@ pub struct PairFacts {
     pub parse_error: Option<String>,
     /// Who the credentials are, or why they failed.
     pub auth: Option<Result<Access, String>>,
-}
-
-impl PairFacts {
-    /// The admitted kubeconfig's server URL.
-    pub fn server(&self) -> Option<&str> {
-        self.admitted.as_ref().map(|a| a.server.as_str())
-    }
 }
 
 /// The permissions the credentials carry.
@@ -81,17 +74,17 @@ pub async fn gather_pair(
     source: &str,
     timeout: Option<Duration>,
 ) -> PairFacts {
-    use base64::Engine as _;
     let mut p = PairFacts {
         reader: reader.name.clone(),
         source: source.to_string(),
         ..Default::default()
     };
+    // The secret holding the source's key, and the text under it.
     let holder = reader
         .remote_secrets
         .iter()
-        .find(|s| s["data"].get(source).is_some());
-    let Some(secret) = holder else {
+        .find_map(|s| Some((s, secret_text(s, source)?)));
+    let Some((secret, text)) = holder else {
         return p;
     };
     let name = secret["metadata"]["name"]
@@ -110,13 +103,12 @@ pub async fn gather_pair(
             "annotation {CLUSTER_ANNOTATION}={a} names another cluster"
         ));
     }
-    let Some(text) = secret["data"][source]
-        .as_str()
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-    else {
-        p.parse_error = Some("the value is not base64 UTF-8 text".into());
-        return p;
+    let text = match text {
+        Ok(text) => text,
+        Err(why) => {
+            p.parse_error = Some(why.into());
+            return p;
+        }
     };
     // The gate, before anything else uses the text: no client, no file, no program otherwise.
     match admit(&text) {

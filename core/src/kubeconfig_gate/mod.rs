@@ -20,13 +20,16 @@ use crate::secret::Secret;
 use serde_json::{Map, Value};
 use std::fmt;
 
-/// Keys allowed at the top level (besides the three lists).
+/// Keys allowed at the top level (the three lists are read by [`entries`]).
 const TOP: &[&str] = &[
     "apiVersion",
     "kind",
     "current-context",
     "preferences",
     "extensions",
+    "clusters",
+    "contexts",
+    "users",
 ];
 /// Keys allowed in `clusters[i].cluster`.
 const CLUSTER: &[&str] = &[
@@ -136,13 +139,7 @@ pub fn admit(text: &str) -> Result<Admitted, Refusal> {
         return Err(one("(document)", "not a mapping"));
     };
     let mut findings = Vec::new();
-    unknown_keys(
-        top,
-        TOP,
-        &["clusters", "contexts", "users"],
-        "",
-        &mut findings,
-    );
+    unknown_keys(top, TOP, "", &mut findings);
     let clusters = entries(top, "clusters", "cluster", CLUSTER, &mut findings);
     let contexts = entries(top, "contexts", "context", CONTEXT, &mut findings);
     let users = entries(top, "users", "user", USER, &mut findings);
@@ -151,6 +148,21 @@ pub fn admit(text: &str) -> Result<Admitted, Refusal> {
     }
     let (context, cluster, user) = resolve(top, &clusters, &contexts, &users)?;
     settings(context, cluster, user)
+}
+
+/// The text under `data.<key>` of a Secret as the API server returns it (base64), as every
+/// reader of a remote secret takes it before [`admit`]: `None` without the key, `Err` (why)
+/// when the value is not base64 UTF-8 text.
+pub fn secret_text(secret: &Value, key: &str) -> Option<Result<String, &'static str>> {
+    use base64::Engine as _;
+    let value = secret["data"].get(key)?;
+    Some(
+        value
+            .as_str()
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or("the value is not base64 UTF-8 text"),
+    )
 }
 
 fn one(path: &str, why: &str) -> Refusal {
@@ -164,16 +176,10 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().to_string()
 }
 
-/// Records every key of `map` that is neither allowed nor one of `lists`.
-fn unknown_keys(
-    map: &Map<String, Value>,
-    allowed: &[&str],
-    lists: &[&str],
-    at: &str,
-    findings: &mut Vec<Finding>,
-) {
+/// Records every key of `map` that is not allowed.
+fn unknown_keys(map: &Map<String, Value>, allowed: &[&str], at: &str, findings: &mut Vec<Finding>) {
     for key in map.keys() {
-        if !allowed.contains(&key.as_str()) && !lists.contains(&key.as_str()) {
+        if !allowed.contains(&key.as_str()) {
             findings.push(Finding {
                 path: format!("{at}{key}"),
                 why: refused_because(key).into(),
@@ -220,8 +226,8 @@ fn entries<'a>(
             });
             continue;
         };
-        unknown_keys(entry, &["name", inner], &[], &format!("{at}."), findings);
-        unknown_keys(body, allowed, &[], &format!("{at}.{inner}."), findings);
+        unknown_keys(entry, &["name", inner], &format!("{at}."), findings);
+        unknown_keys(body, allowed, &format!("{at}.{inner}."), findings);
         out.push((
             entry.get("name").and_then(Value::as_str).unwrap_or(""),
             body,
@@ -280,16 +286,9 @@ fn settings(
     (_, cluster): Entry<'_>,
     user: Option<Entry<'_>>,
 ) -> Result<Admitted, Refusal> {
-    let string = |m: &Map<String, Value>, key: &str, at: &str| -> Result<Option<String>, Refusal> {
-        match m.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(one(&format!("{at}.{key}"), "not a string")),
-        }
-    };
     let at = "clusters[0].cluster";
-    let server =
-        string(cluster, "server", at)?.ok_or_else(|| one(&format!("{at}.server"), "missing"))?;
+    let server = optional_string(cluster, "server", at)?
+        .ok_or_else(|| one(&format!("{at}.server"), "missing"))?;
     if !server.starts_with("https://") {
         return Err(one(
             &format!("{at}.server"),
@@ -306,24 +305,38 @@ fn settings(
             ));
         }
     };
-    let ca_b64 = string(cluster, "certificate-authority-data", at)?;
+    let ca_b64 = optional_string(cluster, "certificate-authority-data", at)?;
     if let Some(ca) = &ca_b64 {
-        base64_value(ca, &format!("{at}.certificate-authority-data"))?;
+        check_base64(ca, &format!("{at}.certificate-authority-data"))?;
     }
     Ok(Admitted {
         context: context.to_string(),
         server,
         ca_b64,
-        tls_server_name: string(cluster, "tls-server-name", at)?,
+        tls_server_name: optional_string(cluster, "tls-server-name", at)?,
         insecure,
         credential: credential(user.map(|(_, u)| u))?,
     })
 }
 
-fn base64_value(text: &str, path: &str) -> Result<Vec<u8>, Refusal> {
+/// The string under `key` of `map` (at key path `at`), if any; any other type is refused.
+fn optional_string(
+    map: &Map<String, Value>,
+    key: &str,
+    at: &str,
+) -> Result<Option<String>, Refusal> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(one(&format!("{at}.{key}"), "not a string")),
+    }
+}
+
+fn check_base64(text: &str, path: &str) -> Result<(), Refusal> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD
         .decode(text.trim())
+        .map(drop)
         .map_err(|_| one(path, "not base64"))
 }
 
@@ -332,16 +345,9 @@ fn credential(user: Option<&Map<String, Value>>) -> Result<Credential, Refusal> 
     let Some(user) = user else {
         return Ok(Credential::Anonymous);
     };
-    let text = |key: &str| -> Result<Option<String>, Refusal> {
-        match user.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(one(&format!("{at}.{key}"), "not a string")),
-        }
-    };
-    let token = text("token")?;
-    let cert = text("client-certificate-data")?;
-    let key = text("client-key-data")?;
+    let token = optional_string(user, "token", at)?;
+    let cert = optional_string(user, "client-certificate-data", at)?;
+    let key = optional_string(user, "client-key-data", at)?;
     match (token, cert, key) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(one(
             at,
@@ -350,8 +356,8 @@ fn credential(user: Option<&Map<String, Value>>) -> Result<Credential, Refusal> 
         (Some(t), None, None) if t.is_empty() => Err(one(&format!("{at}.token"), "empty")),
         (Some(t), None, None) => Ok(Credential::Token(Secret::new(t))),
         (None, Some(c), Some(k)) => {
-            base64_value(&c, &format!("{at}.client-certificate-data"))?;
-            base64_value(&k, &format!("{at}.client-key-data"))?;
+            check_base64(&c, &format!("{at}.client-certificate-data"))?;
+            check_base64(&k, &format!("{at}.client-key-data"))?;
             Ok(Credential::ClientCertificate {
                 certificate_b64: c,
                 key_b64: Secret::new(k),

@@ -2,6 +2,7 @@
 //! read, the service-account-token Secret, and the remote secret istiod watches in the
 //! reading cluster, with the kubeconfig shaped as `istioctl create-remote-secret` builds it.
 
+use crate::kubeconfig_gate::Admitted;
 use crate::labels::{
     CLUSTER_ANNOTATION, ISTIO_NAMESPACE, MULTICLUSTER_SECRET_LABEL, READER_SERVICE_ACCOUNT,
     REMOTE_SECRET_PREFIX,
@@ -143,20 +144,22 @@ pub fn kubeconfig(cluster: &str, server: &str, ca_b64: &str, token: &str) -> Str
     yaml_serde::to_string(&config).unwrap_or_default()
 }
 
-/// Whether `existing` (a remote secret's kubeconfig, e.g. written by `istioctl
-/// create-remote-secret`) reads the same cluster the same way as ours would: it passes the gate
-/// for untrusted kubeconfigs and names the same server, CA and token in its current context,
-/// whatever its layout. Then it is kept as it is.
-pub fn same_access(existing: &str, server: &str, ca_b64: &str, token: &str) -> bool {
-    let Ok(a) = crate::kubeconfig_gate::admit(existing) else {
-        return false;
-    };
-    let trim = |s: &str| s.trim_end_matches('/').to_string();
-    trim(&a.server) == trim(server)
+/// Whether `existing` (a remote secret's kubeconfig that passed the gate for untrusted
+/// kubeconfigs, e.g. written by `istioctl create-remote-secret`) reads the same cluster the same
+/// way as ours would: the same server, CA and token in its current context, whatever its
+/// layout. Then it is kept as it is.
+pub fn same_access(existing: &Admitted, server: &str, ca_b64: &str, token: &str) -> bool {
+    let a = existing;
+    same_server(&a.server, server)
         && a.ca_b64.as_deref() == Some(ca_b64)
         && a.token() == Some(token)
         && !a.insecure
         && a.tls_server_name.is_none()
+}
+
+/// Whether two API server URLs are the same (a trailing `/` aside).
+pub fn same_server(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
 /// Whether a server URL points at the loopback interface or the unspecified address (unusable
@@ -200,6 +203,11 @@ pub fn remote_secret(cluster: &str, kubeconfig: &str) -> Value {
 mod tests {
     use super::*;
 
+    /// What a join decides from a secret's text: through the gate, then compared.
+    fn same(text: &str, server: &str, ca_b64: &str, token: &str) -> bool {
+        crate::kubeconfig_gate::admit(text).is_ok_and(|a| same_access(&a, server, ca_b64, token))
+    }
+
     #[test]
     fn loopback_servers_are_recognised() {
         for s in [
@@ -235,29 +243,21 @@ mod tests {
     #[test]
     fn access_is_compared_by_meaning_not_by_bytes() {
         let ours = kubeconfig("west", "https://10.0.0.2:6443", "Q0E=", "tok");
-        assert!(same_access(&ours, "https://10.0.0.2:6443/", "Q0E=", "tok"));
+        assert!(same(&ours, "https://10.0.0.2:6443/", "Q0E=", "tok"));
         // istioctl's layout: other order, flow style, the same meaning.
         let theirs = "apiVersion: v1\nclusters:\n- cluster: {certificate-authority-data: Q0E=, server: 'https://10.0.0.2:6443'}\n  name: west\ncontexts:\n- context: {cluster: west, user: west}\n  name: west\ncurrent-context: west\nkind: Config\npreferences: {}\nusers:\n- name: west\n  user: {token: tok}\n";
-        assert!(same_access(theirs, "https://10.0.0.2:6443", "Q0E=", "tok"));
+        assert!(same(theirs, "https://10.0.0.2:6443", "Q0E=", "tok"));
         for (server, ca, token) in [
             ("https://10.0.0.3:6443", "Q0E=", "tok"),
             ("https://10.0.0.2:6443", "Q0I=", "tok"),
             ("https://10.0.0.2:6443", "Q0E=", "old"),
         ] {
-            assert!(
-                !same_access(theirs, server, ca, token),
-                "{server} {ca} {token}"
-            );
+            assert!(!same(theirs, server, ca, token), "{server} {ca} {token}");
         }
         // A user with more than the token (an exec plugin, a client certificate) is not ours.
         let exec = theirs.replace("{token: tok}", "{token: tok, exec: {command: x}}");
-        assert!(!same_access(&exec, "https://10.0.0.2:6443", "Q0E=", "tok"));
-        assert!(!same_access(
-            "not: [yaml",
-            "https://10.0.0.2:6443",
-            "Q0E=",
-            "tok"
-        ));
+        assert!(!same(&exec, "https://10.0.0.2:6443", "Q0E=", "tok"));
+        assert!(!same("not: [yaml", "https://10.0.0.2:6443", "Q0E=", "tok"));
     }
 
     #[test]

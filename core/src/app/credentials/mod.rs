@@ -163,7 +163,7 @@ fn describe_servers(
             Some(e) if e.server.is_empty() => printer.warn(&format!(
                 "{reader}: its remote secret for {source} holds a kubeconfig the gate refuses (see kubectl mesh-verify remote.kubeconfig); a rewrite replaces it with one for {server}"
             )),
-            Some(e) if e.server.trim_end_matches('/') != server.trim_end_matches('/') => {
+            Some(e) if !crate::manifests::remote_secret::same_server(&e.server, server) => {
                 printer.warn(&format!(
                     "{reader}: its remote secret for {source} names {}; a rewrite names {server} (the mesh file's apiServer or your kubeconfig's server)",
                     e.server

@@ -24,13 +24,10 @@ pub struct Embedding {
 /// nothing usable (empty server and token), so it counts as another credential and is
 /// rewritten, never used.
 pub fn embedding(secret: &serde_json::Value, source: &str) -> Option<Embedding> {
-    use base64::Engine as _;
-    let b64 = secret["data"][source].as_str()?;
-    let admitted = base64::engine::general_purpose::STANDARD
-        .decode(b64)
+    let text = crate::kubeconfig_gate::secret_text(secret, source)?;
+    let admitted = text
         .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|text| crate::kubeconfig_gate::admit(&text).ok());
+        .and_then(|t| crate::kubeconfig_gate::admit(&t).ok());
     Some(match admitted {
         Some(a) => Embedding {
             token: Secret::new(a.token().unwrap_or_default().to_string()),

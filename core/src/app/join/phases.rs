@@ -348,19 +348,22 @@ async fn remote_secret_step(
     };
     let mut kubeconfig = remote_secret::kubeconfig(source, server, &ca, &token);
     let existing = existing_kubeconfig(reader, source).await?;
-    let refusal = existing
-        .as_deref()
-        .and_then(|e| crate::kubeconfig_gate::admit(e).err());
-    let kept = existing
-        .filter(|e| remote_secret::same_access(e, server, &ca, &token))
-        .inspect(|e| kubeconfig.clone_from(e));
+    // One pass through the gate: kept when it reads the same way, named when refused.
+    let admitted = existing.as_deref().map(crate::kubeconfig_gate::admit);
+    let kept = match (&existing, &admitted) {
+        (Some(text), Some(Ok(a))) if remote_secret::same_access(a, server, &ca, &token) => {
+            kubeconfig.clone_from(text);
+            true
+        }
+        _ => false,
+    };
     let secret = as_data(remote_secret::remote_secret(source, &kubeconfig));
     let mut step = plan_object(reader, secret, true, pending).await?;
-    if kept.is_some() {
+    if kept {
         step.note = Some(
             "kept: the existing kubeconfig reads the same server with the same CA and token".into(),
         );
-    } else if let Some(refusal) = refusal {
+    } else if let Some(Err(refusal)) = admitted {
         // Never used, only replaced: the plan says what was wrong with it.
         step.note = Some(format!("replaces a kubeconfig the gate refused: {refusal}"));
     }
@@ -369,15 +372,11 @@ async fn remote_secret_step(
 
 /// The kubeconfig under key `source` of the remote secret for `source` in `reader`, if any.
 async fn existing_kubeconfig(reader: &Kube, source: &str) -> Result<Option<String>, ClusterError> {
-    use base64::Engine as _;
     let name = format!("{REMOTE_SECRET_PREFIX}{source}");
     let secret = reader
         .get("v1", "Secret", Some(ISTIO_NAMESPACE), &name)
         .await?;
-    Ok(secret
-        .and_then(|s| s["data"][source].as_str().map(str::to_string))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .and_then(|b| String::from_utf8(b).ok()))
+    Ok(secret.and_then(|s| crate::kubeconfig_gate::secret_text(&s, source)?.ok()))
 }
 
 /// The namespaces a cluster plan creates.
