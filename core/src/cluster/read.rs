@@ -44,7 +44,7 @@ impl Kube {
     ) -> Result<Option<Value>, ClusterError> {
         let api = self.api_for(api_version, kind, namespace).await?;
         let what = object_label(kind, namespace, name);
-        match api.get_opt(name).await {
+        match asked_twice(|| api.get_opt(name)).await {
             Ok(Some(obj)) => Ok(Some(to_value(&obj))),
             Ok(None) => Ok(None),
             Err(e) => Err(ClusterError::api(&self.context, &format!("get {what}"), e)),
@@ -91,7 +91,7 @@ impl Kube {
         if let Some(f) = fields {
             params = params.fields(f);
         }
-        let list = api.list(&params).await.map_err(|e| {
+        let list = asked_twice(|| api.list(&params)).await.map_err(|e| {
             ClusterError::api(
                 &self.context,
                 &format!("list {kind} in {}", namespace.unwrap_or("all namespaces")),
@@ -101,3 +101,29 @@ impl Kube {
         Ok(list.items.iter().map(to_value).collect())
     }
 }
+
+/// A read that got no answer (timeout, refused or reset connection) is asked once more before
+/// it counts: one slow or lost answer on a busy server or link is not a cluster that is down.
+/// An answer, even an error status, is final. Reads are idempotent; writes are never repeated.
+pub(super) async fn asked_twice<T, F, Fut>(read: F) -> Result<T, kube::Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    match read().await {
+        Err(e) if unanswered(&e) => read().await,
+        answered => answered,
+    }
+}
+
+/// Whether an error means the server never answered (an error status is an answer).
+fn unanswered(e: &kube::Error) -> bool {
+    !matches!(
+        e,
+        kube::Error::Api(_) | kube::Error::SerdeError(_) | kube::Error::BuildRequest(_)
+    )
+}
+
+#[cfg(test)]
+#[path = "read_tests.rs"]
+mod tests;
