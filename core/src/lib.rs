@@ -38,6 +38,7 @@ pub mod secret;
 pub mod targets;
 pub mod topology;
 pub mod version;
+pub mod version_gates;
 
 pub use error::{Error, Hinted};
 pub use exit::ExitStatus;

@@ -129,7 +129,7 @@ pub(super) async fn results(scope: &Scope<'_>) -> Vec<CheckResult> {
 }
 
 fn discovery_skip(id: CheckId, cluster: Option<&str>, why: &str) -> CheckResult {
-    checks::Emit::new(id).skip(cluster, why)
+    checks::Emit::new(id).not_applicable(cluster, why)
 }
 
 /// Asks a primary's istiod (a remote, or a cluster whose facts failed, is not asked).

@@ -39,7 +39,7 @@ fn cni_ready(f: &ClusterFacts, sel: &Selection) -> CheckResult {
     let c = Some(f.name.as_str());
     let wanted = sel.istio.as_ref().map(|i| i.cni);
     if wanted != Some(true) && f.istio_cni.is_none() {
-        return e.skip(c, "the mesh does not use IstioCNI");
+        return e.not_applicable(c, "the mesh does not use IstioCNI");
     }
     let ctx = &f.context;
     let grace = time::Duration::try_from(sel.istio_grace).unwrap_or(time::Duration::MAX);
@@ -78,7 +78,7 @@ fn remote_annotation(members: &[Member], f: &ClusterFacts) -> CheckResult {
     let e = Emit::new(CheckId::ControlPlaneRemoteAnnotation);
     let c = Some(f.name.as_str());
     if role_of(members, f) != Role::Remote {
-        return e.skip(c, "a primary runs its own istiod");
+        return e.not_applicable(c, "a primary runs its own istiod");
     }
     let value = f
         .namespace
@@ -196,7 +196,7 @@ fn istiod(f: &ClusterFacts, role: Role) -> CheckResult {
     let e = Emit::new(CheckId::ControlPlaneIstiodPods);
     let c = Some(f.name.as_str());
     if role == Role::Remote {
-        return e.skip(c, "a remote runs no istiod: its primary's istiod serves it");
+        return e.not_applicable(c, "a remote runs no istiod: its primary's istiod serves it");
     }
     let logs = format!(
         "kubectl --context {} -n {ISTIO_NAMESPACE} logs -l app=istiod --previous shows why it stopped",
@@ -375,10 +375,13 @@ mod tests {
         assert_eq!(missing.result, Outcome::Fail);
         assert_eq!(
             cni_ready(&with_cni(None), &sel(Some(false))).result,
-            Outcome::Skip
+            Outcome::NotApplicable
         );
         // Without a mesh file: judged when one exists.
-        assert_eq!(cni_ready(&with_cni(None), &sel(None)).result, Outcome::Skip);
+        assert_eq!(
+            cni_ready(&with_cni(None), &sel(None)).result,
+            Outcome::NotApplicable
+        );
     }
 
     #[test]
@@ -412,6 +415,9 @@ mod tests {
             primary: None,
             ..member("n1")
         }];
-        assert_eq!(remote_annotation(&primary, &ns(None)).result, Outcome::Skip);
+        assert_eq!(
+            remote_annotation(&primary, &ns(None)).result,
+            Outcome::NotApplicable
+        );
     }
 }

@@ -160,7 +160,7 @@ pub fn network_gateways(
         }
     }
     if others.is_empty() {
-        return e.skip(
+        return e.not_applicable(
             c,
             "one network: endpoints are reached directly, no network gateway is needed",
         );
@@ -304,7 +304,7 @@ pub fn endpoints(
         .filter(|s| reads.iter().any(|r| r.name == s.name))
         .collect();
     if expected.is_empty() {
-        return e.skip(
+        return e.not_applicable(
             c,
             format!("{svc} runs only in clusters this istiod does not read"),
         );

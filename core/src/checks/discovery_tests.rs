@@ -41,7 +41,7 @@ fn a_gateway_for_every_other_network_passes_and_one_network_skips() {
     );
     let one = [site("east", "n1"), site("west", "n1")];
     let r = network_gateways(&one[0], &one, &Ok(None), false);
-    assert_eq!(r.result, Outcome::Skip);
+    assert_eq!(r.result, Outcome::NotApplicable);
 }
 
 #[test]

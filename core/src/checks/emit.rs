@@ -95,8 +95,17 @@ impl Emit {
         self.make(Outcome::Warn, cluster, message.into(), hint)
     }
 
-    /// Does not apply here: `why` says why.
+    /// Not evaluated: `why` names the prerequisite or the read that failed.
     pub(crate) fn skip(&self, cluster: Option<&str>, why: impl Into<String>) -> CheckResult {
         self.make(Outcome::Skip, cluster, why.into(), "")
+    }
+
+    /// Does not apply to this mesh: `why` says why.
+    pub(crate) fn not_applicable(
+        &self,
+        cluster: Option<&str>,
+        why: impl Into<String>,
+    ) -> CheckResult {
+        self.make(Outcome::NotApplicable, cluster, why.into(), "")
     }
 }

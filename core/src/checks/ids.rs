@@ -76,8 +76,13 @@ pub enum Outcome {
     Warn,
     /// Broken, or not observed (the message names the cluster, the request and the cause).
     Fail,
-    /// Does not apply to this topology, or a prerequisite failed (the message says which).
+    /// Not evaluated: a prerequisite failed or what it reads could not be read (the message
+    /// says which; that failure is in the same report).
     Skip,
+    /// Does not apply to this mesh (a remote runs no istiod; one network needs no network
+    /// gateway): left out of the table unless asked, no metric series, no Event.
+    #[serde(rename = "n/a")]
+    NotApplicable,
 }
 
 /// A registered check.

@@ -140,7 +140,7 @@ pub fn evaluate(
     let e = Emit::new(CheckId::IstiodRemoteClustersSynced);
     let c = Some(cluster);
     if !runs_istiod {
-        out.push(e.skip(
+        out.push(e.not_applicable(
             c,
             "a remote runs no istiod: its primary's istiod reads the clusters",
         ));

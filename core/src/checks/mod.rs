@@ -207,7 +207,7 @@ fn apply_prerequisites(out: &mut [CheckResult]) {
             failed.iter().any(|(id, c, p)| {
                 id == *req && (c.is_none() || *c == r.cluster) && (p.is_none() || *p == r.peer)
             })
-        }) && r.result != Outcome::Pass
+        }) && !matches!(r.result, Outcome::Pass | Outcome::NotApplicable)
         {
             r.result = Outcome::Skip;
             r.message = format!("not evaluated: {req} failed");

@@ -35,9 +35,9 @@ pub(super) fn evaluate(members: &[Member], facts: &[ClusterFacts], out: &mut Vec
         let c = Some(f.name.as_str());
         let cross = Emit::new(CheckId::NetworkCrossNetworkGateway);
         out.push(if !multi_network {
-            cross.skip(c, "single network: no cross-network gateway needed")
+            cross.not_applicable(c, "single network: no cross-network gateway needed")
         } else if role == Role::Remote {
-            cross.skip(c, "a remote uses its primary's configuration")
+            cross.not_applicable(c, "a remote uses its primary's configuration")
         } else {
             let gw = find(&f.gateways, gateway::CROSS_NETWORK_GATEWAY);
             gateway_result(
@@ -50,7 +50,7 @@ pub(super) fn evaluate(members: &[Member], facts: &[ClusterFacts], out: &mut Vec
         });
         let expose = Emit::new(CheckId::NetworkExposeIstiod);
         out.push(if !serves_remotes {
-            expose.skip(c, "no remote uses this cluster's istiod")
+            expose.not_applicable(c, "no remote uses this cluster's istiod")
         } else {
             let gw = find(&f.gateways, gateway::ISTIOD_GATEWAY);
             let mut problems = gateways::compare(gw.as_ref(), EXPOSE_ISTIOD, targets.as_ref());
@@ -114,7 +114,7 @@ fn service(
     let c = Some(f.name.as_str());
     let join = format!("kubectl mesh-join -f mesh.yaml --only {}", f.name);
     if !needed {
-        return svc.skip(c, "one network and no remotes: no east-west gateway needed");
+        return svc.not_applicable(c, "one network and no remotes: no east-west gateway needed");
     }
     let Some(s) = &f.east_west_service else {
         return svc.problem(

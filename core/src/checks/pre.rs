@@ -108,7 +108,7 @@ fn cluster(
         .split('.')
         .nth(1)
         .and_then(|m| m.trim_end_matches('+').parse().ok());
-    let istio_version = istio.map_or(DEFAULT_ISTIO_VERSION, |i| i.version.as_str());
+    let istio_version = istio.map_or(DEFAULT_ISTIO_VERSION, |i| i.version());
     let floor = kubernetes_floor(istio_version);
     match minor {
         Some(m) if m >= floor => out.push(version.pass(
@@ -152,7 +152,7 @@ fn cluster(
             ),
             "install Multus, or remove istio.cniConfDir from the mesh file to keep the operator's default",
         ),
-        (false, false) => multus.skip(c, "Multus not installed (needed only with a Multus cniConfDir)"),
+        (false, false) => multus.not_applicable(c, "Multus not installed (needed only with a Multus cniConfDir)"),
     });
     let denied: Vec<&str> = f
         .permissions
@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn an_old_kubernetes_fails_for_the_istio_of_the_mesh_file() {
         let istio = |v: &str| IstioSpec {
-            version: v.into(),
+            version: Some(v.into()),
             ..IstioSpec::default()
         };
         let mut out = Vec::new();
@@ -303,8 +303,8 @@ mod tests {
         use super::super::Outcome::*;
         assert_eq!(run(false, Some(&multus_dir)), Fail);
         assert_eq!(run(true, Some(&multus_dir)), Pass);
-        assert_eq!(run(false, Some(&IstioSpec::default())), Skip);
-        assert_eq!(run(false, None), Skip);
+        assert_eq!(run(false, Some(&IstioSpec::default())), NotApplicable);
+        assert_eq!(run(false, None), NotApplicable);
     }
 
     #[test]
@@ -318,7 +318,7 @@ mod tests {
             f.istio_api = Some("sailoperator.io/v1".into());
             f.istio_versions = versions.clone();
             let istio = IstioSpec {
-                version: version.into(),
+                version: Some(version.into()),
                 ..IstioSpec::default()
             };
             let mut out = Vec::new();

@@ -1,4 +1,5 @@
-//! How a report looks: grouped by category with ✔/‼/✖, or one line per finding.
+//! How a report looks: grouped by category with ✔/‼/✖, or one line per finding. Checks that
+//! do not apply to this mesh are counted in the summary, listed by `-o json`.
 
 use super::{Category, Outcome, Report};
 use crate::render::{Style, Tone};
@@ -10,6 +11,7 @@ pub(crate) fn mark(o: Outcome) -> (&'static str, Tone) {
         Outcome::Warn => ("‼", Tone::Warn),
         Outcome::Fail => ("✖", Tone::Bad),
         Outcome::Skip => ("-", Tone::Dim),
+        Outcome::NotApplicable => ("·", Tone::Dim),
     }
 }
 
@@ -31,7 +33,11 @@ pub(crate) fn where_(cluster: Option<&str>, peer: Option<&str>) -> String {
 pub fn render_table(report: &Report, style: Style) -> String {
     let mut out = String::new();
     let mut current: Option<Category> = None;
-    for c in &report.checks {
+    for c in report
+        .checks
+        .iter()
+        .filter(|c| c.result != Outcome::NotApplicable)
+    {
         if current != Some(c.category) {
             if current.is_some() {
                 out.push('\n');
@@ -84,11 +90,12 @@ pub fn render_short(report: &Report, style: Style) -> String {
 
 fn summary(report: &Report, style: Style) -> String {
     let count = |o| report.checks.iter().filter(|c| c.result == o).count();
-    let (pass, warn, fail, skip) = (
+    let (pass, warn, fail, skip, na) = (
         count(Outcome::Pass),
         count(Outcome::Warn),
         count(Outcome::Fail),
         count(Outcome::Skip),
+        count(Outcome::NotApplicable),
     );
     let status = if fail > 0 {
         style.paint(Tone::Bad, "Status check results are ✖")
@@ -97,5 +104,9 @@ fn summary(report: &Report, style: Style) -> String {
     } else {
         style.paint(Tone::Good, "Status check results are ✔")
     };
-    format!("{status}  ({pass} passed, {warn} warnings, {fail} failed, {skip} skipped)")
+    let na = match na {
+        0 => String::new(),
+        n => format!("; {n} not applicable, listed by -o json"),
+    };
+    format!("{status}  ({pass} passed, {warn} warnings, {fail} failed, {skip} not evaluated{na})")
 }

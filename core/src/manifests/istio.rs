@@ -49,7 +49,7 @@ pub fn istio(
     remote_pilot_address: Option<&str>,
 ) -> Value {
     let mut spec = json!({
-        "version": mesh.istio.version,
+        "version": mesh.istio.version(),
         "namespace": ISTIO_NAMESPACE,
         "values": values(mesh, cluster, remote_pilot_address),
     });
@@ -75,7 +75,7 @@ pub fn istio_cni(mesh: &MeshSpec, api_version: &str) -> Value {
         "kind": "IstioCNI",
         "metadata": {"name": CONTROL_PLANE_NAME},
         "spec": {
-            "version": mesh.istio.version,
+            "version": mesh.istio.version(),
             "namespace": "istio-cni",
             "values": {"cni": cni},
         },

@@ -36,12 +36,13 @@ pub enum Role {
 }
 
 /// Istio settings shared by all clusters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IstioSpec {
-    /// Istio version for the `Istio` resources (default `v1.30.3`, the newest Sail 1.30.3 installs).
-    #[serde(default = "default_version")]
-    pub version: String,
+    /// Istio version for the `Istio` resources. Unset: `mesh-join` takes the newest version the
+    /// served operator installs (every selected cluster's), elsewhere [`DEFAULT_ISTIO_VERSION`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Also install `IstioCNI`.
     #[serde(default)]
     pub cni: bool,
@@ -54,18 +55,10 @@ pub struct IstioSpec {
     pub gateways_on_infra_nodes: bool,
 }
 
-fn default_version() -> String {
-    DEFAULT_ISTIO_VERSION.into()
-}
-
-impl Default for IstioSpec {
-    fn default() -> Self {
-        IstioSpec {
-            version: default_version(),
-            cni: false,
-            cni_conf_dir: None,
-            gateways_on_infra_nodes: false,
-        }
+impl IstioSpec {
+    /// The version to install: the file's, else [`DEFAULT_ISTIO_VERSION`].
+    pub fn version(&self) -> &str {
+        self.version.as_deref().unwrap_or(DEFAULT_ISTIO_VERSION)
     }
 }
 

@@ -90,7 +90,7 @@ pub fn violations(mesh: &MeshSpec) -> Vec<Violation> {
         &mesh.mesh_id,
         LABEL_VALUE_RULE,
     );
-    let v = &mesh.istio.version;
+    let v = mesh.istio.version();
     refuse(
         "istio.version".into(),
         is_istio_version(v),

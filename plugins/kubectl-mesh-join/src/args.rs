@@ -50,7 +50,7 @@ enum Command {
     RotateCredentials(RotateCredentialsArgs),
 }
 
-const ROTATE_HELP: &str = "Per cluster that others read: a new token Secret for istio-system/istio-reader-service-account (generation N: <sa>-istio-remote-secret-token-N), every remote secret for it rewritten (server kept), then istiod's /debug/clusterz watched in each reading cluster until it reports the cluster synced with the new secret, and only then the old token Secret deleted (revoked). A reading cluster whose istiod is older than 1.31 (which does not take a rotated remote secret in place) has its istiod Deployments rolled after the swap, before the wait; --no-istiod-restart refuses instead.\n\nWhere it stands is recorded on the reader ServiceAccount (annotation kubectl-mesh.io/reader-token, names only): an interrupted run resumes, a finished one writes nothing; --again starts the next generation. mesh-join embeds the recorded token. With --token-ttl the credential is short-lived: a bound token minted with the TokenRequest API against an anchor Secret (deleting the anchor revokes it), renewed by a later run once less than half its life is left.\n\nExamples:\n  kubectl mesh-join rotate-credentials -f mesh.yaml --dry-run\n  kubectl mesh-join rotate-credentials -f mesh.yaml --cluster west\n  kubectl mesh-join rotate-credentials -f mesh.yaml --again --timeout 5m\n  kubectl mesh-join rotate-credentials -f mesh.yaml --token-ttl 24h   # then hourly from a schedule\n\nExit codes: 0 rotated (or nothing to do), 1 an istiod did not confirm in time (old token kept; run again to resume), 2 could not run (nothing written).";
+const ROTATE_HELP: &str = "Per cluster that others read: a new token Secret for istio-system/istio-reader-service-account (generation N: <sa>-istio-remote-secret-token-N), every remote secret for it rewritten (the server from the mesh file or your kubeconfig, never the one a secret names), then istiod's /debug/clusterz watched in each reading cluster until it reports the cluster synced with the new secret, and only then the old token Secret deleted (revoked). A reading cluster whose istiod is older than 1.30.4 (which does not take a rotated remote secret in place) has its istiod Deployments rolled after the swap, before the wait; --no-istiod-restart refuses instead.\n\nWhere it stands is recorded on the reader ServiceAccount (annotation kubectl-mesh.io/reader-token, names only): an interrupted run resumes, a finished one writes nothing; --again starts the next generation. mesh-join embeds the recorded token. With --token-ttl the credential is short-lived: a bound token minted with the TokenRequest API against an anchor Secret (deleting the anchor revokes it), renewed by a later run once less than half its life is left.\n\nExamples:\n  kubectl mesh-join rotate-credentials -f mesh.yaml --dry-run\n  kubectl mesh-join rotate-credentials -f mesh.yaml --cluster west\n  kubectl mesh-join rotate-credentials -f mesh.yaml --again --timeout 5m\n  kubectl mesh-join rotate-credentials -f mesh.yaml --token-ttl 24h   # then hourly from a schedule\n\nExit codes: 0 rotated (or nothing to do), 1 an istiod did not confirm in time (old token kept; run again to resume), 2 could not run (nothing written).";
 
 #[derive(Debug, Args)]
 struct RotateCredentialsArgs {
@@ -81,8 +81,8 @@ struct RotateCredentialsArgs {
     istiod_addresses: Vec<String>,
 
     /// Refuse (exit 2, nothing written) instead of restarting a reading cluster's istiod that
-    /// is older than 1.31 after the swap (older istiods do not take a rotated remote secret in
-    /// place)
+    /// is older than 1.30.4 after the swap (older istiods do not take a rotated remote secret
+    /// in place)
     #[arg(long)]
     no_istiod_restart: bool,
 

@@ -143,10 +143,7 @@ impl MeshArgs {
             mesh_id,
             certs: None,
             istio: IstioSpec {
-                version: self
-                    .istio_version
-                    .clone()
-                    .unwrap_or_else(|| IstioSpec::default().version),
+                version: self.istio_version.clone(),
                 ..IstioSpec::default()
             },
             clusters,

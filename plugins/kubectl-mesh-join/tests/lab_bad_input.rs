@@ -109,6 +109,7 @@ fn every_bad_mesh_file_exits_2_naming_the_key_and_writes_nothing() {
             );
         }
     }
+    end_of_life_version_refused(&lab, w);
     let writes = writes_since(&lab, &m);
     assert!(
         writes.iter().all(Vec::is_empty),
@@ -120,5 +121,36 @@ fn every_bad_mesh_file_exits_2_naming_the_key_and_writes_nothing() {
     let o = run(JOIN, &lab, w, &["plan", "-f", "good.yaml"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("mesh file 'good.yaml'"), "{err}");
+    assert!(
+        err.contains("trust is not ready"),
+        "past the version gate: {err}"
+    );
+    assert!(
+        err.contains("Istio 1.28 is end-of-life"),
+        "served but end-of-life: warned\n{err}"
+    );
     assert!(cases.len() >= 20);
+}
+
+/// Seed 001's v1.24.1: valid as a key, but the served Sail CRD does not list it. Refused with
+/// exit 2 by join and plan, naming the context and the versions the operator installs (the
+/// audit at the end of the caller shows no write).
+fn end_of_life_version_refused(lab: &Lab, w: &std::path::Path) {
+    std::fs::write(w.join("eol.yaml"), GOOD.replace("v1.28.1", "v1.24.1")).unwrap();
+    for args in [
+        vec!["-f", "eol.yaml", "--no-wait", "--allow-loopback"],
+        vec!["plan", "-f", "eol.yaml"],
+    ] {
+        let o = run(JOIN, lab, w, &args);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        for said in [
+            "istio.version: context lab-1: v1.24.1 is not a version the operator installs (an end-of-life minor)",
+            "of the supported versions it installs v1.30.3, v1.30.2",
+            "hint:",
+        ] {
+            assert!(err.contains(said), "{said}:\n{err}");
+        }
+        assert!(!err.contains("v1.28.1,"), "EOL versions not offered: {err}");
+    }
 }

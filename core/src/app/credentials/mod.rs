@@ -43,7 +43,7 @@ pub struct RotateCredentialsOptions {
     pub timeout: Duration,
     /// Direct istiod monitoring addresses by cluster (a local istiod).
     pub istiod_addresses: BTreeMap<String, String>,
-    /// Refuse instead of restarting an istiod older than 1.31 after the swap.
+    /// Refuse instead of restarting an istiod older than 1.30.4 (1.31.0 on 1.31) after the swap.
     pub no_istiod_restart: bool,
     /// `--token-ttl` in seconds: short-lived bound tokens of this lifetime (0: a long-lived
     /// token Secret; `None`: keep the mode the record has).

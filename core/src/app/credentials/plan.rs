@@ -149,7 +149,7 @@ pub fn plan_source(
     let switch = wanted != o.record.ttl_seconds;
     // A short-lived token past half its life (or not bound to the current anchor) is renewed
     // as a new generation: a new anchor, and the old one deleted once every istiod synced, so
-    // the renewal also revokes, restarts an istiod older than 1.31 and resumes like any other.
+    // the renewal also revokes, restarts an istiod older than 1.30.4 and resumes like any other.
     let renew =
         o.record.ttl_seconds.is_some() && o.readers.iter().any(|(_, e)| *e == Embedded::Other);
     // The join's long-lived token is rotated on the first run; the join's short-lived ones

@@ -1,5 +1,6 @@
-//! istiod before 1.31 does not take a rotated remote secret in place (istio/istio#60612; and
-//! #60920, #61043: the network gateway and endpoint shards of the swapped cluster get lost).
+//! istiod before 1.30.4 (and 1.31.0) does not take a rotated remote secret in place
+//! (istio/istio#60612; and #60920, #61043: the network gateway and endpoint shards of the
+//! swapped cluster get lost; [`crate::version_gates::in_place_rotation`]).
 //! So after the swap, a reading cluster whose istiod is older is restarted (its Deployments
 //! rolled, as `kubectl rollout restart` does) before its sync is awaited and the old token
 //! revoked; with `--no-istiod-restart` the rotation is refused instead, before any write.
@@ -9,15 +10,13 @@
 use crate::cluster::Kube;
 use crate::error::Error;
 use crate::labels::ISTIO_NAMESPACE;
+use crate::version_gates::{IN_PLACE_ROTATION_FROM, in_place_rotation};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// The pod-template annotation `kubectl rollout restart` sets; a later value than the
 /// rotation's start means the istiod pods were restarted during this rotation.
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
-
-/// The first Istio minor that takes a rotated remote secret in place.
-pub const IN_PLACE_FROM: (u32, u32) = (1, 31);
 
 /// One istiod Deployment of a reading cluster, as far as the decision needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,14 +80,14 @@ pub enum Decision {
 pub fn decide(deployments: &[IstiodDeployment], started: &str) -> Decision {
     if deployments.is_empty() {
         return Decision::Unknown(format!(
-            "no app=istiod Deployment in {ISTIO_NAMESPACE}: if its istiod is older than 1.31, restart it after the rotation"
+            "no app=istiod Deployment in {ISTIO_NAMESPACE}: if its istiod is older than {IN_PLACE_ROTATION_FROM}, restart it after the rotation"
         ));
     }
     let mut old = Vec::new();
     let mut why = Vec::new();
     for d in deployments {
         match image_version(&d.image) {
-            Some((ma, mi, _)) if (ma, mi) >= IN_PLACE_FROM => {}
+            Some((ma, mi, pa)) if in_place_rotation((ma.into(), mi.into(), pa.into())) => {}
             Some((ma, mi, pa)) => {
                 old.push(d.name.clone());
                 why.push(format!("{} runs {ma}.{mi}.{pa}", d.name));
@@ -119,7 +118,7 @@ pub fn decide(deployments: &[IstiodDeployment], started: &str) -> Decision {
     Decision::Restart(
         old,
         format!(
-            "{}: istiod before 1.31 does not take a rotated remote secret in place (istio/istio#60612)",
+            "{}: istiod before {IN_PLACE_ROTATION_FROM} does not take a rotated remote secret in place (istio/istio#60612)",
             why.join(", ")
         ),
     )
@@ -136,7 +135,7 @@ pub fn refusal(needing: &[(String, String)]) -> Error {
             "--no-istiod-restart, but these clusters' istiod must be restarted after the swap:\n{}",
             lines.join("\n")
         ),
-        "run without --no-istiod-restart (the command rolls those Deployments), or upgrade istiod to 1.31 or later first",
+        "run without --no-istiod-restart (the command rolls those Deployments), or upgrade istiod to 1.30.4 or later first",
     )
 }
 

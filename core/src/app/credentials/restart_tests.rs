@@ -72,6 +72,13 @@ fn istiod_from_1_31_takes_the_secret_in_place_and_unknowns_are_said() {
         dep("istiod-old", "x/pilot:1.29.2", None),
     ];
     assert!(matches!(decide(&mixed, started), Decision::Restart(n, _) if n == ["istiod-old"]));
+    // 1.30.4 and later take it in place; 1.30.3 is rolled, the reason naming the gate.
+    let patch = [dep("istiod", "x/pilot:1.30.4", None)];
+    assert_eq!(decide(&patch, started), Decision::InPlace);
+    match decide(&[dep("istiod", "x/pilot:1.30.3", None)], started) {
+        Decision::Restart(_, why) => assert!(why.contains("before 1.30.4"), "{why}"),
+        d => panic!("{d:?}"),
+    }
     // A digest: the version is unknown, so it is restarted, and the reason says so.
     let digest = [dep("istiod", "x/pilot@sha256:0f", None)];
     match decide(&digest, started) {

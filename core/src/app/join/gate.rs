@@ -1,12 +1,15 @@
 //! The trust gate: istiod must find a `cacerts` that chains to the mesh root in every
 //! cluster before anything of the mesh is written.
 
-use super::JoinOptions;
 use super::fleet::Fleet;
 use super::scope::Scope;
+use super::{Installer, JoinOptions};
 use crate::app::trust::{judge_trust, observe_trust};
 use crate::ca::Severity;
 use crate::error::Error;
+use crate::render::Printer;
+use crate::version_gates;
+use serde_json::Value;
 
 /// Stops the run, naming each cluster, when a selected cluster's trust is not in place.
 pub async fn check_trust(
@@ -48,3 +51,106 @@ pub async fn check_trust(
         ),
     ))
 }
+
+/// The CRD whose `spec.version` enum lists what the Sail operator installs.
+const ISTIO_CRD: &str = "istios.sailoperator.io";
+
+/// The version gate: with the Sail operator, the file's `istio.version` must be one the
+/// served `Istio` CRD of every selected cluster lists (else exit 2 before any write, naming
+/// the context and the versions it installs); unset, it becomes the newest version all of
+/// them install. An end-of-life minor is said as a warning.
+pub async fn resolve_version(
+    mut opts: JoinOptions,
+    scope: &Scope<'_>,
+    fleet: &Fleet,
+    printer: &Printer,
+) -> Result<JoinOptions, Error> {
+    if opts.installer == Installer::Sail {
+        let mut served = Vec::new();
+        for c in &scope.selected {
+            let k = fleet.kube(&c.name)?;
+            let crd = k
+                .get(
+                    "apiextensions.k8s.io/v1",
+                    "CustomResourceDefinition",
+                    None,
+                    ISTIO_CRD,
+                )
+                .await?;
+            // No CRD: the plan stops below naming the missing operator.
+            if let Some(list) = crd.as_ref().and_then(served_versions) {
+                served.push((k.context.clone(), list));
+            }
+        }
+        opts.mesh.istio.version =
+            Some(choose_version(opts.mesh.istio.version.as_deref(), &served)?);
+    }
+    if let Some(w) = version_gates::end_of_life_warning(opts.mesh.istio.version()) {
+        printer.warn(&w);
+    }
+    Ok(opts)
+}
+
+/// The versions the operator installs, from a served version of its `Istio` CRD. The enum
+/// keeps end-of-life versions as valid input (Sail: "they will stay valid input values …
+/// though"), which the operator then refuses to install; the field's description lists only
+/// the installable ones ("Must be one of: v1.30-latest, v1.30.3, …."), so it is preferred.
+pub fn served_versions(crd: &Value) -> Option<Vec<String>> {
+    let field = crd["spec"]["versions"]
+        .as_array()?
+        .iter()
+        .filter(|v| v["served"] == true)
+        .map(|v| &v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["version"])
+        .find(|f| f["enum"].is_array())?;
+    let listed: Vec<String> = field["enum"]
+        .as_array()?
+        .iter()
+        .filter_map(|s| s.as_str().map(String::from))
+        .collect();
+    let described = field["description"]
+        .as_str()
+        .and_then(|d| d.split_once("Must be one of: "))
+        .map(|(_, rest)| {
+            let sentence = rest.split_once(".\n").map_or(rest, |(s, _)| s);
+            sentence
+                .trim()
+                .trim_end_matches('.')
+                .split(", ")
+                .filter(|v| listed.iter().any(|l| l == v))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .filter(|d| !d.is_empty());
+    Some(described.unwrap_or(listed))
+}
+
+/// The version to install from the file's (if any) and each context's served list (pure).
+pub fn choose_version(
+    wanted: Option<&str>,
+    served: &[(String, Vec<String>)],
+) -> Result<String, Error> {
+    if let Some(w) = wanted {
+        for (context, list) in served {
+            if let Err(why) = version_gates::installable(w, list) {
+                return Err(Error::input(
+                    format!("istio.version: context {context}: {why}; nothing was changed"),
+                    "set istio.version in the mesh file to one of those (or remove it: mesh-join then takes the newest), or upgrade the Sail operator to one that installs it",
+                ));
+            }
+        }
+        return Ok(w.to_string());
+    }
+    let lists: Vec<Vec<String>> = served.iter().map(|(_, l)| l.clone()).collect();
+    match version_gates::newest(&version_gates::common(&lists)) {
+        Some(v) => Ok(v.to_string()),
+        None if served.is_empty() => Ok(crate::mesh::DEFAULT_ISTIO_VERSION.to_string()),
+        None => Err(Error::input(
+            "istio.version is unset and the selected clusters' operators install no version in common; nothing was changed",
+            "set istio.version in the mesh file, or run the same Sail operator version in every cluster",
+        )),
+    }
+}
+
+#[cfg(test)]
+#[path = "gate_tests.rs"]
+mod tests;

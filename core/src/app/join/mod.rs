@@ -122,6 +122,8 @@ pub async fn join(
         scope.needed.join(", ")
     ));
     let fleet = fleet::Fleet::connect(mesh, access, &scope.needed, opts.force_conflicts).await?;
+    let opts = &gate::resolve_version(opts.clone(), &scope, &fleet, printer).await?;
+    let mesh = &opts.mesh;
     gate::check_trust(opts, &scope, &fleet).await?;
     let servers = fleet.servers(mesh, &scope.pairs, opts.allow_loopback)?;
     let planned = phases::plan_all(opts, &scope, &fleet, &servers).await?;

@@ -46,12 +46,14 @@ struct TriggerLabel {
     trigger: String,
 }
 
-/// The value of a check's gauge: 1 pass, 0 fail, -1 warning or not evaluated.
-pub fn gauge_value(o: Outcome) -> i64 {
+/// The value of a check's gauge: 1 pass, 0 fail, -1 warning or not evaluated; no series for
+/// a check that does not apply to this mesh (no alert can match what is not there).
+pub fn gauge_value(o: Outcome) -> Option<i64> {
     match o {
-        Outcome::Pass => 1,
-        Outcome::Fail => 0,
-        Outcome::Warn | Outcome::Skip => -1,
+        Outcome::Pass => Some(1),
+        Outcome::Fail => Some(0),
+        Outcome::Warn | Outcome::Skip => Some(-1),
+        Outcome::NotApplicable => None,
     }
 }
 
@@ -152,15 +154,16 @@ impl Metrics {
                 cluster: r.cluster.clone().unwrap_or_default(),
                 peer: r.peer.clone().unwrap_or_default(),
             };
-            self.checks
-                .get_or_create(&labels)
-                .set(gauge_value(r.result));
+            if let Some(v) = gauge_value(r.result) {
+                self.checks.get_or_create(&labels).set(v);
+            }
         }
         for (o, name) in [
             (Outcome::Pass, "pass"),
             (Outcome::Warn, "warn"),
             (Outcome::Fail, "fail"),
             (Outcome::Skip, "skip"),
+            (Outcome::NotApplicable, "n/a"),
         ] {
             let n = report.checks.iter().filter(|c| c.result == o).count();
             let labels = ResultLabel {

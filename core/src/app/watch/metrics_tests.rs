@@ -126,3 +126,27 @@ fn request_counters_follow_running_totals_and_never_go_back() {
         "{text}"
     );
 }
+
+#[test]
+fn a_check_that_does_not_apply_has_no_series_and_one_not_evaluated_is_minus_one() {
+    let mut m = Metrics::new();
+    let report = Report::new(vec![
+        Emit::new(CheckId::NetworkExposeIstiod).not_applicable(Some("east"), "no remote"),
+        Emit::new(CheckId::NetworkExposeIstiod).pass(Some("west"), "exposed"),
+        Emit::new(CheckId::TrustExpiry).skip(Some("east"), "not evaluated: x failed"),
+    ]);
+    m.record(&report, &[], 0.1, "start", 1_764_000_000);
+    let text = m.encode();
+    // Positive control: the same check id has a series where it applies.
+    let west = r#"kubectl_mesh_check{id="network.expose-istiod",category="network",cluster="west",peer=""} 1"#;
+    assert!(line(&text, west).is_some(), "{text}");
+    let east = r#"kubectl_mesh_check{id="network.expose-istiod",category="network",cluster="east""#;
+    assert!(line(&text, east).is_none(), "{text}");
+    let skipped =
+        r#"kubectl_mesh_check{id="trust.expiry",category="trust",cluster="east",peer=""} -1"#;
+    assert!(line(&text, skipped).is_some(), "{text}");
+    assert!(
+        line(&text, r#"kubectl_mesh_checks{result="n/a"} 1"#).is_some(),
+        "{text}"
+    );
+}

@@ -27,6 +27,7 @@ fn word(o: Option<Outcome>) -> &'static str {
         Some(Outcome::Warn) => "warn",
         Some(Outcome::Fail) => "fail",
         Some(Outcome::Skip) => "skip",
+        Some(Outcome::NotApplicable) => "n/a",
         None => "gone",
     }
 }

@@ -72,11 +72,11 @@ pub async fn find(
             format!("--installer {name}: {name} is not on PATH"),
             format!(
                 "install {name} {} (https://istio.io/latest/docs/setup/install/), or add --render-only to print what it would install",
-                mesh.istio.version
+                mesh.istio.version()
             ),
         )
     })?;
-    let wanted = &mesh.istio.version;
+    let wanted = mesh.istio.version();
     let (version, charts) = match installer {
         Installer::Helm => helm_charts(&path, wanted, opts).await?,
         _ => {
