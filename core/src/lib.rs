@@ -34,6 +34,7 @@ pub mod names;
 pub mod plan;
 pub mod readiness;
 pub mod render;
+pub mod rollout;
 pub mod secret;
 pub mod targets;
 pub mod topology;

@@ -53,6 +53,14 @@ fn pod(name: &str, labels: Value) -> Value {
             "containerStatuses": [{"restartCount": 0, "state": {"running": {}}}]}})
 }
 
+/// A pod as the sidecar injector leaves it.
+fn injected(mut pod: Value) -> Value {
+    pod["metadata"]["annotations"] = json!({"sidecar.istio.io/status": "{}"});
+    pod["spec"] =
+        json!({"containers": [{"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.30.3"}]});
+    pod
+}
+
 fn facts(name: &str, net: &str, mesh_id: &str) -> ClusterFacts {
     let root = std::fs::read_to_string(format!("{FIXTURE}/root-cert.pem")).unwrap();
     let mut cross = gateway::cross_network_gateway();
@@ -89,11 +97,15 @@ fn facts(name: &str, net: &str, mesh_id: &str) -> ClusterFacts {
         ],
         pods: vec![
             pod(&format!("istiod-{name}"), json!({"app": "istiod"})),
-            pod(
+            injected(pod(
                 &format!("istio-eastwestgateway-{name}"),
                 json!({"app": "istio-eastwestgateway", "istio": "eastwestgateway"}),
-            ),
+            )),
         ],
+        east_west_deployment: Some(json!({
+            "metadata": {"name": "istio-eastwestgateway", "generation": 2},
+            "spec": {"replicas": 1},
+            "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}})),
         ..Default::default()
     }
 }
@@ -115,6 +127,7 @@ fn pair(reader: &str, source: &str, create_secrets: bool) -> PairFacts {
             username: "system:serviceaccount:istio-system:istio-reader-service-account".into(),
             list_services: true,
             list_endpointslices: true,
+            list_configmaps: true,
             create_secrets,
         })),
         ..Default::default()

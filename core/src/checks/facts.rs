@@ -129,6 +129,8 @@ pub struct ClusterFacts {
     pub remote_secrets: Vec<Value>,
     /// Pods in the Istio namespace (istiod, gateways, istiocoredns).
     pub pods: Vec<Value>,
+    /// The east-west gateway's Deployment (`istio-system/istio-eastwestgateway`).
+    pub east_west_deployment: Option<Value>,
     /// CoreDNS configuration (`kube-system/coredns`).
     pub coredns: Option<Value>,
     /// ServiceEntries (all namespaces) when the API is served.
@@ -235,7 +237,7 @@ async fn fill(kube: &Kube, f: &mut ClusterFacts, vs: bool, cni: bool) -> Result<
     f.istio_api = istio_api(kube).await?;
     let ns = Some(ISTIO_NAMESPACE);
     let cm_field = format!("metadata.name={ROOT_CERT_CONFIGMAP}");
-    let (namespace, secrets, maps, svc, pods) = futures::join!(
+    let (namespace, secrets, maps, svc, pods, gw) = futures::join!(
         // Always from the server: an evaluation answered from watch caches alone would not
         // notice a cluster that stopped answering (one request per cluster proves it does).
         kube.get_live("v1", "Namespace", None, ISTIO_NAMESPACE),
@@ -243,6 +245,7 @@ async fn fill(kube: &Kube, f: &mut ClusterFacts, vs: bool, cni: bool) -> Result<
         kube.list_selected("v1", "ConfigMap", None, None, Some(&cm_field)),
         kube.get("v1", "Service", ns, gateway::EAST_WEST),
         kube.list("v1", "Pod", ns, None),
+        kube.get("apps/v1", "Deployment", ns, gateway::EAST_WEST),
     );
     f.namespace = namespace?;
     let secrets = secrets?;
@@ -261,6 +264,7 @@ async fn fill(kube: &Kube, f: &mut ClusterFacts, vs: bool, cni: bool) -> Result<
     f.root_config_maps = maps?;
     f.east_west_service = svc?;
     f.pods = pods?;
+    f.east_west_deployment = gw?;
     f.istiocoredns = !f.pods_labelled("app", "istiocoredns").is_empty();
     if let Some(api) = &f.istio_api {
         let istio_cni = async {

@@ -161,6 +161,7 @@ checks! {
     ControlPlaneNetworkLabel = "control-plane.network-label", ControlPlane, Fail, [], "the istio-system network label equals values.global.network";
     ControlPlaneVersionSkew = "control-plane.version-skew", ControlPlane, Warn, [], "control planes run the same Istio minor version";
     NetworkEastwestService = "network.eastwest-service", Network, Fail, [], "the east-west gateway Service exists with its ports and an address";
+    NetworkEastwestPods = "network.eastwest-pods", Network, Fail, [], "the east-west gateway Deployment runs its current generation, every replica available, its pods carrying the injected proxy";
     NetworkCrossNetworkGateway = "network.cross-network-gateway", Network, Fail, [], "the cross-network Gateway serves 15443 AUTO_PASSTHROUGH for *.local on the gateway pods";
     NetworkExposeIstiod = "network.expose-istiod", Network, Fail, [], "istiod is exposed to remotes on 15012 and 15017 (Gateway + VirtualService)";
     RemoteSecretPresent = "remote.secret-present", RemoteAccess, Fail, [], "the reading cluster holds a well-formed remote secret for its peer";

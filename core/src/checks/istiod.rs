@@ -110,10 +110,12 @@ pub async fn debug_json<T: serde::de::DeserializeOwned + Default>(
                 let Some(name) = running_pod else {
                     return Ok(None);
                 };
-                let mut pf = pods
-                    .portforward(name, &[15014])
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let mut pf = pods.portforward(name, &[15014]).await.map_err(|e| {
+                    format!(
+                        "port-forward to pod {name}: {}",
+                        crate::cluster::sentence(&e)
+                    )
+                })?;
                 let stream = pf.take_stream(15014).ok_or("port-forward gave no stream")?;
                 http_get(stream, path).await?
             }

@@ -28,13 +28,13 @@ fn show(by: &BTreeMap<String, Vec<String>>) -> String {
 pub(super) fn evaluate(
     _members: &[Member],
     facts: &[ClusterFacts],
-    file_mesh_id: Option<&str>,
+    (file_mesh_id, file_version): (Option<&str>, Option<&str>),
     out: &mut Vec<CheckResult>,
 ) {
     let live: Vec<&ClusterFacts> = facts.iter().filter(|f| f.error.is_none()).collect();
     out.push(mesh_id(&live, file_mesh_id));
     out.push(cluster_names(&live));
-    out.push(version_skew(&live));
+    out.push(version_skew(&live, file_version));
 }
 
 /// One meshID everywhere, and (with a mesh file) the file's.
@@ -136,12 +136,12 @@ fn cluster_names(live: &[&ClusterFacts]) -> CheckResult {
     }
 }
 
-fn version_skew(live: &[&ClusterFacts]) -> CheckResult {
+/// One Istio minor everywhere, the mesh file's `istio.version` where it gives one, and no
+/// end-of-life minor ([`crate::version_gates`]).
+fn version_skew(live: &[&ClusterFacts], file_version: Option<&str>) -> CheckResult {
     let e = Emit::new(CheckId::ControlPlaneVersionSkew);
-    let (minors, unseen) = group(live, |f| {
-        let v = f.control_plane()?["spec"]["version"].as_str()?.to_string();
-        Some(v.split('.').take(2).collect::<Vec<_>>().join("."))
-    });
+    let spec = |f: &ClusterFacts| Some(f.control_plane()?["spec"]["version"].as_str()?.to_string());
+    let (versions, unseen) = group(live, spec);
     if !unseen.is_empty() {
         return e.problem(
             None,
@@ -152,13 +152,50 @@ fn version_skew(live: &[&ClusterFacts]) -> CheckResult {
             "kubectl mesh-join -f mesh.yaml writes spec.version from istio.version",
         );
     }
-    match minors.len() {
-        0 => e.skip(None, "no cluster was read"),
-        1 => e.pass(None, format!("all control planes on {}", show(&minors))),
-        _ => e.problem(
+    let rejoin = "kubectl mesh-join -f mesh.yaml writes istio.version into every Istio";
+    if let Some(v) = file_version
+        && versions.keys().any(|k| k != v)
+    {
+        let msg = format!(
+            "the mesh file says istio.version {v}; the clusters run {}",
+            show(&versions)
+        );
+        return e.problem(None, msg, rejoin);
+    }
+    let (minors, _) = group(live, |f| {
+        let v = spec(f)?;
+        Some(v.split('.').take(2).collect::<Vec<_>>().join("."))
+    });
+    if minors.len() > 1 {
+        return e.problem(
             None,
             format!("Istio versions differ: {}", show(&minors)),
             "upgrade the clusters to one minor version (one minor of skew is supported during an upgrade)",
-        ),
+        );
     }
+    let Some(minor) = minors.keys().next() else {
+        return e.skip(None, "no cluster was read");
+    };
+    use crate::version_gates::{SUPPORT_AS_OF, SUPPORTED_MINORS, end_of_life, version};
+    if version(minor).is_some_and(end_of_life) {
+        let supported: Vec<String> = SUPPORTED_MINORS
+            .iter()
+            .map(|(a, b)| format!("{a}.{b}"))
+            .collect();
+        let msg = format!(
+            "all control planes on {}, an end-of-life minor (supported as of {SUPPORT_AS_OF}: {}): no more security fixes",
+            show(&minors),
+            supported.join(", ")
+        );
+        return e.problem(
+            None,
+            msg,
+            "upgrade to a supported minor: set istio.version and run kubectl mesh-join -f mesh.yaml",
+        );
+    }
+    e.pass(None, format!("all control planes on {}", show(&minors)))
 }
+
+#[cfg(test)]
+#[path = "mesh_wide_tests.rs"]
+mod tests;

@@ -9,11 +9,13 @@
 //! cluster, the request and the cause.
 
 mod control_plane;
+mod credentials;
 pub mod discovery;
 mod emit;
 pub mod expiry;
 pub mod facts;
 mod facts_pre;
+mod gateway_pods;
 mod gateways;
 mod ids;
 pub mod installed;
@@ -153,7 +155,13 @@ pub fn evaluate(
         trust::evaluate(facts, sel, &mut out);
         legacy::evaluate(facts, &mut out);
         control_plane::evaluate(members, facts, sel, &mut out);
-        mesh_wide::evaluate(members, facts, sel.mesh_id.as_deref(), &mut out);
+        let file_version = sel.istio.as_ref().and_then(|i| i.version.as_deref());
+        mesh_wide::evaluate(
+            members,
+            facts,
+            (sel.mesh_id.as_deref(), file_version),
+            &mut out,
+        );
         network::evaluate(members, facts, &mut out);
         remote::evaluate(members, facts, remote, sel, &mut out);
         cover_unread(facts, &mut out);

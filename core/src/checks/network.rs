@@ -27,6 +27,10 @@ pub(super) fn evaluate(members: &[Member], facts: &[ClusterFacts], out: &mut Vec
             multi_network || serves_remotes,
             serves_remotes,
         ));
+        out.push(super::gateway_pods::eastwest_pods(
+            f,
+            multi_network || serves_remotes,
+        ));
         let pods = f.pods_labelled("istio", "eastwestgateway");
         let targets = gateways::targets(&pods, f.east_west_service.as_ref());
         let find = |list: &[Value], name: &str| {

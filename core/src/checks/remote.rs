@@ -41,6 +41,8 @@ pub struct Access {
     pub list_services: bool,
     /// May list endpointslices.
     pub list_endpointslices: bool,
+    /// May list configmaps in the Istio namespace (istiod reads them from 1.29).
+    pub list_configmaps: bool,
     /// May create secrets (more than a reader needs).
     pub create_secrets: bool,
 }
@@ -141,14 +143,14 @@ async fn authenticate(admitted: &Admitted, timeout: Option<Duration>) -> Result<
         .await
         .map_err(|e| match e {
             kube::Error::Api(s) if s.code == 401 => "the API server refused the token (401 Unauthorized): it was revoked or belongs to another cluster".to_string(),
-            other => other.to_string(),
+            other => crate::cluster::sentence(&other),
         })?;
     let username = me
         .status
         .and_then(|s| s.user_info)
         .and_then(|u| u.username)
         .unwrap_or_default();
-    // One rules review answers the three questions (two requests per peer in all).
+    // One rules review answers the four questions (two requests per peer in all).
     let rules = super::rules::review(client, ISTIO_NAMESPACE).await?;
     Ok(Access {
         username,
@@ -159,6 +161,7 @@ async fn authenticate(admitted: &Admitted, timeout: Option<Duration>) -> Result<
             "discovery.k8s.io",
             "endpointslices",
         ),
+        list_configmaps: super::rules::allows(&rules, "list", "", "configmaps"),
         create_secrets: super::rules::allows(&rules, "create", "", "secrets"),
     })
 }
@@ -289,33 +292,15 @@ fn pair(
         out.push(at(address.pass(c, format!("server {server}"))));
     }
     out.push(at(super::expiry::check(p, sel, c, &recreate)));
-    match &p.auth {
-        None => out.push(at(creds.problem(
-            c,
-            format!("the credentials for {} were not tried", p.source),
-            &recreate,
-        ))),
-        Some(Err(e)) => out.push(at(creds.problem(
-            c,
-            format!("the credentials for {} do not work: {e}", p.source),
-            &recreate,
-        ))),
-        Some(Ok(a)) => {
-            if !(a.list_services && a.list_endpointslices) {
-                out.push(at(creds.problem(c, format!("{} authenticates as {} but may not list services and endpointslices in {}", p.reader, a.username, p.source), &format!("bind the reader ClusterRole again: kubectl mesh-join -f mesh.yaml --only {}", p.source))));
-            } else if a.create_secrets {
-                out.push(at(creds.warn(c, format!("{} reads {} as {}, which may also create secrets: more than a reader needs", p.reader, p.source, a.username), "use the istio-reader-service-account (least privilege) for remote secrets")));
-            } else {
-                out.push(at(creds.pass(
-                    c,
-                    format!(
-                        "authenticates to {} as {} with read access only",
-                        p.source, a.username
-                    ),
-                )));
-            }
-        }
-    }
+    let reader_istiod = facts
+        .iter()
+        .find(|f| f.name == p.reader)
+        .and_then(super::credentials::istiod_version);
+    out.push(at(super::credentials::judge(
+        p,
+        reader_istiod.as_deref(),
+        &recreate,
+    )));
 }
 
 /// `remote.kubeconfig` for one pair: a kubeconfig that is not text, or that the gate refused,

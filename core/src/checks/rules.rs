@@ -35,7 +35,12 @@ pub(super) async fn review(
     let done = api
         .create(&kube::api::PostParams::default(), &review)
         .await
-        .map_err(|e| format!("SelfSubjectRulesReview in {namespace}: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "SelfSubjectRulesReview in {namespace}: {}",
+                crate::cluster::sentence(&e)
+            )
+        })?;
     let status = done.status.unwrap_or_default();
     if status.incomplete && status.resource_rules.is_empty() {
         return Err(format!(

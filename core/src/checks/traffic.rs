@@ -218,7 +218,7 @@ async fn exec_requests(kube: &Kube, ns: &str, pod: &str, n: usize) -> Result<Sen
     let mut proc = pods
         .exec(pod, vec!["sh", "-c", &script], &params)
         .await
-        .map_err(|e| format!("exec into {ns}/{pod}: {e}"))?;
+        .map_err(|e| format!("exec into {ns}/{pod}: {}", crate::cluster::sentence(&e)))?;
     let status = proc.take_status();
     let (mut stdout, mut stderr) = (String::new(), String::new());
     if let Some(mut s) = proc.stdout() {

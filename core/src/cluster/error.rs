@@ -176,6 +176,22 @@ pub fn field_conflicts(status: &kube::core::Status) -> Vec<FieldConflict> {
         .collect()
 }
 
+/// A kube-rs error as a sentence: an API server's answer as its code, reason and message
+/// (kube-rs' own text appends a `Debug` dump of the `Status`), anything else with its causes.
+pub fn sentence(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => {
+            let reason = if s.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", s.reason)
+            };
+            format!("the API server answered {}{reason}: {}", s.code, s.message)
+        }
+        other => error_chain(other),
+    }
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -209,6 +225,25 @@ impl Hinted for ClusterError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_api_error_reads_as_a_sentence_without_a_debug_dump() {
+        let status = kube::core::Status {
+            code: 500,
+            reason: "InternalError".into(),
+            message: "error dialing backend: dial tcp 127.0.0.1:10250: connect: connection refused"
+                .into(),
+            ..Default::default()
+        };
+        let e = kube::Error::Api(Box::new(status));
+        // Positive control: kube-rs' own text carries the dump.
+        assert!(e.to_string().contains("Status {"), "{e}");
+        let said = sentence(&e);
+        assert_eq!(
+            said,
+            "the API server answered 500 InternalError: error dialing backend: dial tcp 127.0.0.1:10250: connect: connection refused"
+        );
+    }
 
     #[test]
     fn conflicts_are_read_from_the_status_causes() {

@@ -11,7 +11,7 @@ mod error;
 mod read;
 mod write;
 
-pub use error::{ClusterError, FieldConflict, field_conflicts};
+pub use error::{ClusterError, FieldConflict, field_conflicts, sentence};
 
 use crate::kinds::{self, KindInfo};
 use crate::kubeconfig::KubeconfigSource;

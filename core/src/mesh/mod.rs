@@ -328,9 +328,25 @@ mod tests {
                 OK.replace("eastWestAddress: 1.2.3.4", "eastWestAddress: a_b"),
                 "clusters[1].eastWestAddress",
             ),
+            (
+                OK.replace(
+                    "eastWestAddress: 1.2.3.4",
+                    "eastWestAddress: gw.example.com",
+                ),
+                "clusters[1].eastWestAddress: \"gw.example.com\" is not an IP address: in a multi-network mesh",
+            ),
             (OK.replace("mesh1", "mesh/1"), "meshID: \"mesh/1\""),
             (OK.replace("v1.28.1", "1.28"), "istio.version"),
         ];
+        // Positive control: a DNS name is fine where it only serves as the remotes' pilot
+        // address (one network).
+        let one_network = OK
+            .replace(
+                "eastWestAddress: 1.2.3.4",
+                "eastWestAddress: gw.example.com",
+            )
+            .replace("network: network2", "network: network1");
+        assert!(parse(&one_network).is_ok());
         for (text, expected) in cases {
             let err = parse(&text).unwrap_err().to_string();
             assert!(err.contains(expected), "{err} should contain {expected}");

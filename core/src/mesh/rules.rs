@@ -75,6 +75,7 @@ pub fn is_istio_version(v: &str) -> bool {
 
 /// Every violation in `mesh`, in file order.
 pub fn violations(mesh: &MeshSpec) -> Vec<Violation> {
+    let multi_network = mesh.multi_network();
     let mut out = Vec::new();
     let mut refuse = |key: String, ok: bool, value: &str, rule: &str| {
         if !ok {
@@ -128,6 +129,14 @@ pub fn violations(mesh: &MeshSpec) -> Vec<Violation> {
                 is_address(a),
                 a,
                 "an IP address or a DNS name",
+            );
+            // istiod learns another network's gateway from the east-west Service's
+            // externalIPs or load balancer status: a name written nowhere it reads is refused.
+            refuse(
+                at("eastWestAddress"),
+                !multi_network || !is_address(a) || a.parse::<std::net::IpAddr>().is_ok(),
+                a,
+                "an IP address: in a multi-network mesh istiod learns the gateway from the east-west Service's externalIPs, which take IPs only (leave it unset to use the load balancer's address or hostname)",
             );
         }
         if let Some(s) = &c.api_server {

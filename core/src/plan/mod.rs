@@ -15,6 +15,7 @@
 mod changes;
 mod diff;
 mod execute;
+pub mod ownership;
 mod render;
 pub mod server;
 

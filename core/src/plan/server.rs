@@ -8,6 +8,7 @@
 //! [`Kube::forcing_conflicts`], `--force-conflicts`).
 
 use super::changes::{field_changes, summary};
+use super::ownership;
 use super::{Op, Step};
 use crate::cluster::{ClusterError, Kube, identity};
 use serde_json::Value;
@@ -43,9 +44,22 @@ pub async fn plan_object(
         });
     }
     let live = kube.get(&api_version, &kind, ns.as_deref(), &name).await?;
-    let after = kube
+    let mut manifest = manifest;
+    if live.as_ref().is_some_and(ownership::is_adopted) {
+        manifest = ownership::marked(manifest);
+    }
+    let mut after = kube
         .apply_with(&manifest, true, kube.force_conflicts)
         .await?;
+    // The first write to an object another tool made adopts it (the mark shows in the plan).
+    if let Some(l) = live.as_ref().filter(|l| ownership::adopts(l))
+        && !field_changes(l, &after).is_empty()
+    {
+        manifest = ownership::marked(manifest);
+        after = kube
+            .apply_with(&manifest, true, kube.force_conflicts)
+            .await?;
+    }
     Ok(match live {
         None => Step {
             op: Op::Create,
@@ -116,32 +130,32 @@ pub async fn plan_objects_later(
     Ok(steps)
 }
 
-/// Whether our field manager wrote this live object by server-side apply (and so may
-/// remove it when the mesh no longer wants it). Objects other tools created are never ours.
-pub fn written_by_us(live: &Value) -> bool {
-    live["metadata"]["managedFields"]
-        .as_array()
-        .is_some_and(|mf| {
-            mf.iter()
-                .any(|m| m["manager"] == crate::cluster::FIELD_MANAGER && m["operation"] == "Apply")
-        })
-}
+pub use super::ownership::written_by_us;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn only_objects_our_manager_applied_are_ours() {
-        let ours = json!({"metadata": {"managedFields": [
-            {"manager": "kube-controller-manager", "operation": "Update"},
-            {"manager": "kubectl-mesh", "operation": "Apply"}]}});
-        let helm = json!({"metadata": {"managedFields": [
-            {"manager": "helm", "operation": "Apply"},
-            {"manager": "kubectl-mesh", "operation": "Update"}]}});
-        assert!(written_by_us(&ours));
-        assert!(!written_by_us(&helm));
-        assert!(!written_by_us(&json!({"metadata": {}})));
-    }
+/// The step that takes our fields off an adopted object and keeps it (`identity`: its
+/// apiVersion, kind, name and namespace only): applying nothing under our field manager
+/// removes what only we owned, the adoption mark included; the server's dry run shows it.
+pub async fn release_step(
+    kube: &Kube,
+    live: &Value,
+    identity: Value,
+) -> Result<Step, ClusterError> {
+    let after = kube
+        .apply_with(&identity, true, kube.force_conflicts)
+        .await?;
+    let changes = field_changes(live, &after);
+    Ok(Step {
+        op: if changes.is_empty() {
+            Op::Unchanged
+        } else {
+            Op::Update
+        },
+        manifest: identity,
+        note: Some(format!(
+            "existed before kubectl-mesh changed it: only kubectl-mesh's fields are taken off, the object stays ({})",
+            summary(&changes, 4)
+        )),
+        secret: false,
+        changes,
+    })
 }

@@ -235,7 +235,8 @@ struct RemoteSecretArgs {
     #[arg(long)]
     allow_loopback: bool,
 
-    /// Create the reader ServiceAccount when it is missing (RBAC is left to the control plane's installer)
+    /// Create the reader ServiceAccount, its ClusterRole and binding where missing, as istioctl
+    /// create-remote-secret does (existing ones are never rewritten)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     create_service_account: bool,
 

@@ -48,6 +48,10 @@ fn bad_files() -> Vec<(&'static str, String)> {
             swap("192.0.2.1", "gw_1.example"),
         ),
         (
+            "clusters[0].eastWestAddress: \"gw.example.com\" is not an IP address",
+            swap("192.0.2.1", "gw.example.com"),
+        ),
+        (
             "clusters[0].apiServer",
             swap("https://192.0.2.10:6443", "http://192.0.2.10:6443"),
         ),
@@ -130,6 +134,46 @@ fn every_bad_mesh_file_exits_2_naming_the_key_and_writes_nothing() {
         "served but end-of-life: warned\n{err}"
     );
     assert!(cases.len() >= 20);
+    remote_secret_creates_the_missing_reader(&lab, w);
+}
+
+/// `mesh-join remote-secret` on a cluster without Istio creates what istioctl's
+/// create-remote-secret creates: the reader ServiceAccount, its ClusterRole and binding (read
+/// rights, no writes), each named; a second run finds them and creates nothing.
+fn remote_secret_creates_the_missing_reader(lab: &Lab, w: &std::path::Path) {
+    let args = [
+        "remote-secret",
+        "--context",
+        "lab-2",
+        "--name",
+        "west",
+        "--allow-loopback",
+    ];
+    let first = run(JOIN, lab, w, &args);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let said = String::from_utf8_lossy(&first.stderr);
+    for object in [
+        "ServiceAccount istio-system/istio-reader-service-account",
+        "ClusterRole istio-reader-clusterrole-istio-system",
+        "ClusterRoleBinding istio-reader-clusterrole-istio-system",
+    ] {
+        assert!(said.contains(&format!("creating {object}")), "{said}");
+    }
+    let can = |verb: &str, resource: &str| {
+        let o = lab
+            .kubectl("lab-2")
+            .args(["auth", "can-i", verb, resource, "--as"])
+            .arg("system:serviceaccount:istio-system:istio-reader-service-account")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(can("list", "services"), "yes");
+    assert_eq!(can("create", "secrets"), "no");
+    let again = run(JOIN, lab, w, &args);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(!said.contains("creating"), "{said}");
 }
 
 /// Seed 001's v1.24.1: valid as a key, but the served Sail CRD does not list it. Refused with

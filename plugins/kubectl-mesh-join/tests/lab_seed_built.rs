@@ -256,4 +256,55 @@ fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing()
             .all(|w| !w.contains("secrets cacerts")),
         "join rewrote the seeds' cacerts: {writes:?}"
     );
+    leave_keeps_the_seeds_gateway(&lab, w.path(), &rev);
+}
+
+/// The join's one write to the seed's gateway adopted it (marked); `leave` then takes off only
+/// the join's fields (the pod template's revision label, the mark) and keeps the gateways,
+/// which the seed made (the revision label, present before, is the positive control).
+fn leave_keeps_the_seeds_gateway(lab: &Lab, w: &Path, rev: &dyn Fn(&str) -> Value) {
+    let gateway = |ctx: &str| {
+        kubectl_json(
+            lab,
+            ctx,
+            &[
+                "get",
+                "deployment",
+                "istio-eastwestgateway",
+                "-n",
+                "istio-system",
+            ],
+        )
+    };
+    let adopted = |d: &Value| d["metadata"]["annotations"]["kubectl-mesh.io/adopted"].clone();
+    assert_eq!(
+        adopted(&gateway("lab-2").unwrap()),
+        "true",
+        "the write adopted it"
+    );
+    let o = ok(run(
+        JOIN,
+        lab,
+        w,
+        &["leave", "-f", "mesh.yaml", "--cluster", "c2", "--yes"],
+    ));
+    let said = text(&o);
+    assert!(
+        said.contains("existed before kubectl-mesh changed it"),
+        "the plan says the gateway is released, not deleted: {said}"
+    );
+    // A one-cluster mesh needs no east-west gateway either: c1's is released the same way.
+    for ctx in ["lab-1", "lab-2"] {
+        let left = gateway(ctx).expect("the seed's gateway is still there");
+        assert_eq!(
+            adopted(&left),
+            Value::Null,
+            "{ctx}: the mark went with our fields"
+        );
+        assert_eq!(
+            rev(ctx),
+            Value::Null,
+            "{ctx}: the revision label is taken off"
+        );
+    }
 }

@@ -207,6 +207,7 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
     more_faults(&mesh);
     support::stale::stale_ready_is_not_believed(&mesh);
     support::file_values::mesh_id_is_compared_with_the_file(&mesh);
+    support::eastwest_pods::scaled_to_zero_fails_and_restored_passes(&mesh);
     let addresses = mesh_addresses(&mesh);
     drop(mesh);
     contexts_and_unreachable(&mut lab, &addresses, w);

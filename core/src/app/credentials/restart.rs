@@ -187,13 +187,10 @@ pub async fn restart(
 
 /// Whether a Deployment's rollout finished (as `kubectl rollout status` judges it).
 pub fn rolled_out(d: &Value) -> bool {
-    let n = |v: &Value| v.as_i64().unwrap_or(0);
-    let want = d["spec"]["replicas"].as_i64().unwrap_or(1);
-    let s = &d["status"];
-    n(&s["observedGeneration"]) >= n(&d["metadata"]["generation"])
-        && n(&s["updatedReplicas"]) >= want
-        && n(&s["replicas"]) <= n(&s["updatedReplicas"])
-        && n(&s["availableReplicas"]) >= want
+    matches!(
+        crate::rollout::rollout(d),
+        crate::rollout::Rollout::Complete { .. } | crate::rollout::Rollout::ScaledToZero
+    )
 }
 
 #[cfg(test)]

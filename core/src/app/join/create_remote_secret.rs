@@ -2,9 +2,10 @@
 //!
 //! It prints a Secret holding a token, so the token is printed only with `--include-secrets`
 //! (without it the Secret is shown with its kubeconfig redacted, and a hint says how to get
-//! it). It never rewrites reader RBAC: the ServiceAccount is created only when missing (as
-//! istioctl does) unless `--create-service-account=false`, and the ClusterRole and its
-//! binding are left to whoever installed the control plane.
+//! it). As istioctl does (unless `--create-service-account=false`), what a reader needs and
+//! is missing is created: the ServiceAccount, the reader ClusterRole and its binding, each
+//! named on stderr. It never rewrites reader RBAC that exists (whoever installed the control
+//! plane owns it).
 
 use super::fleet::server_of;
 
@@ -36,6 +37,31 @@ pub struct RemoteSecretOptions {
     pub create_service_account: bool,
     /// Print the token.
     pub include_secrets: bool,
+}
+
+/// The reader's ServiceAccount, ClusterRole and binding that do not exist yet.
+async fn missing_reader_objects(
+    kube: &crate::cluster::Kube,
+    has_account: bool,
+    account: serde_json::Value,
+) -> Result<Vec<serde_json::Value>, Error> {
+    let mut out = Vec::new();
+    if !has_account {
+        out.push(account);
+    }
+    let rbac = "rbac.authorization.k8s.io/v1";
+    let name = remote_secret::reader_role_name();
+    if kube.get(rbac, "ClusterRole", None, &name).await?.is_none() {
+        out.push(remote_secret::reader_cluster_role(false));
+    }
+    if kube
+        .get(rbac, "ClusterRoleBinding", None, &name)
+        .await?
+        .is_none()
+    {
+        out.push(remote_secret::reader_binding());
+    }
+    Ok(out)
 }
 
 /// Creates what is missing for a reader token in the source cluster, waits for the token and
@@ -86,8 +112,16 @@ pub async fn remote_secret_cmd(
         )
         .await?
         .is_some();
-    if opts.create_service_account && !has_account {
-        objects.push((account, false));
+    if opts.create_service_account {
+        let missing = missing_reader_objects(kube, has_account, account).await?;
+        for o in &missing {
+            printer.progress(&format!(
+                "context {}: creating {} (missing; as istioctl create-remote-secret does)",
+                opts.context,
+                crate::cluster::describe(o)
+            ));
+        }
+        objects.extend(missing.into_iter().map(|o| (o, false)));
     }
     let record = super::tokens::current_record(kube).await?;
     if record.ttl_seconds.is_none() {

@@ -254,24 +254,24 @@ mod tests {
 
     #[test]
     fn an_east_west_ip_becomes_the_gateway_services_external_ip() {
-        let text = "meshID: m\nclusters:\n  - {name: east, context: e, network: n1, role: primary, eastWestAddress: 192.0.2.1}\n  - {name: west, context: w, network: n2, role: primary, eastWestAddress: gw.example.com}\n";
-        let m = mesh(text);
-        let service = |i: usize| {
+        let service = |text: &str, i: usize| {
+            let m = mesh(text);
             base_objects(&m, &m.clusters[i], render(None, false))
                 .into_iter()
                 .find(|v| v["kind"] == "Service")
                 .unwrap()
         };
+        let ip = "meshID: m\nclusters:\n  - {name: east, context: e, network: n1, role: primary, eastWestAddress: 192.0.2.1}\n  - {name: west, context: w, network: n2, role: primary}\n";
         assert_eq!(
-            service(0)["spec"]["externalIPs"],
+            service(ip, 0)["spec"]["externalIPs"],
             serde_json::json!(["192.0.2.1"])
         );
-        // A hostname is not an IP: left to DNS, not written where the API server wants an IP.
-        assert!(service(1)["spec"].get("externalIPs").is_none());
-        assert_eq!(
-            service(1)["metadata"]["labels"]["topology.istio.io/network"],
-            "n2"
-        );
+        // A hostname (one network only: the remotes' pilot address) is not an IP: left to
+        // DNS, not written where the API server wants an IP.
+        let name = "meshID: m\nclusters:\n  - {name: east, context: e, network: n1, role: primary, eastWestAddress: gw.example.com}\n  - {name: west, context: w, network: n1, role: remote, primary: east}\n";
+        let svc = service(name, 0);
+        assert!(svc["spec"].get("externalIPs").is_none(), "{svc}");
+        assert_eq!(svc["metadata"]["labels"]["topology.istio.io/network"], "n1");
     }
 
     fn render(pilot: Option<&str>, create_reader: bool) -> Render<'_> {

@@ -17,7 +17,8 @@ use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::labels::{ISTIO_NAMESPACE, REMOTE_SECRET_PREFIX};
 use crate::mesh::{ClusterSpec, MeshSpec};
-use crate::plan::server::{plan_objects, written_by_us};
+use crate::plan::ownership::{Removal, removal};
+use crate::plan::server::{plan_objects, release_step};
 use crate::plan::{ApplyMode, ClusterPlan, Op, Plan, Step, apply_plan, plan_table};
 use crate::render::Printer;
 use crate::topology::reading_pairs;
@@ -287,16 +288,17 @@ async fn plan_leave(
                 Err(ClusterError::NotServed { .. }) => None,
                 Err(e) => return Err(e.into()),
             };
-            match live {
-                Some(l) if written_by_us(&l) => steps.push(Step {
+            let Some(l) = live else { continue };
+            match removal(&l) {
+                Removal::Delete => steps.push(Step {
                     op: Op::Delete,
                     manifest: o,
                     note: None,
                     secret: false,
                     changes: Vec::new(),
                 }),
-                Some(_) => kept.push(format!("{name}: {}", crate::cluster::describe(&o))),
-                None => {}
+                Removal::Release => steps.push(release_step(k, &l, o).await?),
+                Removal::NotOurs => kept.push(format!("{name}: {}", crate::cluster::describe(&o))),
             }
         }
         if !steps.is_empty() {

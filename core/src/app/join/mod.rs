@@ -26,9 +26,11 @@ mod leave;
 mod leave_install;
 mod phases;
 mod ready;
+mod removals;
 mod run;
 pub mod scope;
 pub(crate) mod tokens;
+mod webhooks;
 
 pub use crate::topology::reading_pairs;
 pub use create_remote_secret::{RemoteSecretOptions, remote_secret_cmd};

@@ -14,13 +14,13 @@ use super::tokens::credential;
 use super::{Installer, JoinOptions};
 use crate::cluster::{ClusterError, Kube, identity};
 use crate::error::Error;
-use crate::labels::{ISTIO_NAMESPACE, MULTICLUSTER_SECRET_LABEL, REMOTE_SECRET_PREFIX};
+use crate::labels::{ISTIO_NAMESPACE, REMOTE_SECRET_PREFIX};
 use crate::manifests::remote_secret;
 use crate::mesh::{ClusterSpec, MeshSpec, Role};
 use crate::plan::server::{plan_object, plan_objects_later, written_by_us};
 use crate::plan::{ClusterPlan, Op, Plan, Step};
 use crate::render::Printer;
-use crate::topology::{is_read, reading_pairs};
+use crate::topology::is_read;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -153,7 +153,7 @@ pub async fn plan_cluster(
             .chain(foreign.iter().filter(|(s, _)| *s == stage).map(|(_, m)| m))
             .cloned()
             .collect();
-        stage_steps.extend(removals(k, unwanted(&candidates, &all_mine)).await?);
+        stage_steps.extend(super::removals::removals(k, unwanted(&candidates, &all_mine)).await?);
         stage_steps.extend(
             foreign
                 .iter()
@@ -221,71 +221,6 @@ pub async fn pilot_for(
     remote_pilot_address(pc, fleet.kubes.get(p)).await
 }
 
-/// Delete steps for the `candidates` that exist and that our field manager wrote.
-async fn removals(k: &Kube, candidates: Vec<Value>) -> Result<Vec<Step>, Error> {
-    let mut steps = Vec::new();
-    for manifest in candidates {
-        let (api_version, kind, ns, name) = identity(&manifest);
-        let live = match k.get(&api_version, &kind, ns.as_deref(), &name).await {
-            Ok(live) => live,
-            Err(ClusterError::NotServed { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
-        if live.as_ref().is_some_and(written_by_us) {
-            steps.push(delete_step(
-                manifest,
-                "kubectl-mesh wrote it; the mesh file no longer asks for it",
-            ));
-        }
-    }
-    Ok(steps)
-}
-
-fn delete_step(manifest: Value, note: &str) -> Step {
-    Step {
-        op: Op::Delete,
-        manifest,
-        note: Some(note.into()),
-        secret: false,
-        changes: Vec::new(),
-    }
-}
-
-/// Remote secrets in `cluster` that we wrote for a cluster it no longer reads.
-async fn stale_remote_secrets(
-    k: &Kube,
-    mesh: &MeshSpec,
-    cluster: &str,
-) -> Result<Vec<Step>, Error> {
-    let wanted: Vec<String> = reading_pairs(mesh)
-        .into_iter()
-        .filter(|(r, _)| r == cluster)
-        .map(|(_, s)| format!("{REMOTE_SECRET_PREFIX}{s}"))
-        .collect();
-    let selector = format!("{MULTICLUSTER_SECRET_LABEL}=true");
-    let live = k
-        .list("v1", "Secret", Some(ISTIO_NAMESPACE), Some(&selector))
-        .await?;
-    Ok(live
-        .iter()
-        .filter(|s| written_by_us(s))
-        .filter(|s| {
-            let name = s["metadata"]["name"].as_str().unwrap_or_default();
-            name.starts_with(REMOTE_SECRET_PREFIX) && !wanted.iter().any(|w| w == name)
-        })
-        .map(|s| {
-            // Listed items carry no apiVersion/kind: name the object fully.
-            let name = s["metadata"]["name"].as_str().unwrap_or_default();
-            let id = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": name, "namespace": ISTIO_NAMESPACE}});
-            delete_step(
-                id,
-                "kubectl-mesh wrote it; this cluster no longer reads that one",
-            )
-        })
-        .collect())
-}
-
 /// A remote secret per pair, and the deletion of those we wrote for a pair that is gone in
 /// each selected cluster. `tokens` are the waited-for tokens; without them, the tokens that
 /// exist now are used, and a placeholder where none exists. `created` are the namespaces
@@ -318,7 +253,7 @@ pub async fn plan_remote_secrets(
     }
     for c in &scope.selected {
         let kube = fleet.kube(&c.name)?;
-        let steps = stale_remote_secrets(kube, scope.mesh, &c.name).await?;
+        let steps = super::removals::stale_remote_secrets(kube, scope.mesh, &c.name).await?;
         plan.merge(ClusterPlan {
             cluster: c.name.clone(),
             context: kube.context.clone(),

@@ -75,7 +75,13 @@ pub async fn run(
         if let Some(status) = wait_ready(opts, fleet, &names, &mut done, printer, later).await? {
             return Ok(Outcome { done, status });
         }
-        apply_stage(opts, fleet, group, Stage::Gateways, &mut done).await?;
+        let deadline = std::time::Instant::now() + opts.wait_timeout;
+        while let Err(e) = apply_stage(opts, fleet, group, Stage::Gateways, &mut done).await {
+            if !super::webhooks::worth_waiting(&e.to_string(), deadline) {
+                return Err(e);
+            }
+            tokio::time::sleep(super::webhooks::EVERY).await;
+        }
         let needs_address: Vec<String> = group
             .iter()
             .filter(|c| c.east_west_address.is_none() && !opts.mesh.remotes_of(&c.name).is_empty())
@@ -222,7 +228,7 @@ async fn wait_ready(
     Ok(Some(out.status))
 }
 
-async fn apply_stage(
+pub(super) async fn apply_stage(
     opts: &JoinOptions,
     fleet: &Fleet,
     group: &[&ClusterSpec],

@@ -40,6 +40,9 @@ pub fn subject(id: CheckId, peer: Option<&str>) -> ObjectReference {
         (_, Category::Trust) => reference("v1", "Secret", ns, CACERTS_SECRET),
         (CheckId::ControlPlaneIstiodPods, _) | (_, Category::Istiod) => istiod(),
         (CheckId::NetworkEastwestService, _) => reference("v1", "Service", ns, gateway::EAST_WEST),
+        (CheckId::NetworkEastwestPods, _) => {
+            reference("apps/v1", "Deployment", ns, gateway::EAST_WEST)
+        }
         (CheckId::NetworkCrossNetworkGateway, _) => {
             reference(GATEWAY_API, "Gateway", ns, gateway::CROSS_NETWORK_GATEWAY)
         }

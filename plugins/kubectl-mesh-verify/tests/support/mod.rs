@@ -4,6 +4,7 @@
 //! no load balancer (with one, istiod would also see the load-balancer address).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub mod eastwest_pods;
 pub mod file_values;
 pub mod setup;
 pub mod stale;

@@ -21,6 +21,7 @@ pub const DECISIVE: &[&str] = &[
     "control-plane.network-label",
     "control-plane.version-skew",
     "network.eastwest-service",
+    "network.eastwest-pods",
     "network.cross-network-gateway",
     "remote.secret-present",
     "remote.kubeconfig",

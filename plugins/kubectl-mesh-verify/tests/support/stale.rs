@@ -1,9 +1,11 @@
 //! A status counts only for the generation it observed: with west's Sail operator frozen, a
 //! change to west's `Istio` spec leaves the previous `Ready=True` in place (observedGeneration
-//! behind generation); verify fails `control-plane.istio-ready` naming both generations. Thawed,
-//! the operator reconciles the current spec and the check passes again (positive control).
+//! behind generation); verify fails `control-plane.istio-ready` naming both generations, and a
+//! join's wait for Ready does not end on it (exit 1 naming both). Thawed, the operator
+//! reconciles the current spec, the check passes and the join ends (positive controls).
 
 use super::{Mesh, kubectl, results};
+use mesh_lab::testing::{describe, run_plugin};
 use serde_json::Value;
 
 fn istio(mesh: &Mesh) -> Value {
@@ -39,6 +41,20 @@ fn grace(mesh: &Mesh, seconds: &str) {
     kubectl(mesh.lab, "lab-2", &args);
 }
 
+/// A join while the operator is frozen: nothing of its own changes, but the wait for Ready must
+/// not end on the Ready of the previous generation (a short timeout: it cannot succeed).
+fn join_waits(mesh: &Mesh) -> std::process::Output {
+    let args = [
+        "-f",
+        "mesh.yaml",
+        "--allow-loopback",
+        "--force-conflicts",
+        "--timeout",
+        "8s",
+    ];
+    run_plugin(&mesh.join, mesh.lab, mesh.dir, &args)
+}
+
 pub fn stale_ready_is_not_believed(mesh: &Mesh) {
     let (_, report) = mesh.verify(&["--allow-loopback"]);
     assert_eq!(west_ready(&report)["result"], "pass", "{report:#}");
@@ -59,8 +75,17 @@ pub fn stale_ready_is_not_believed(mesh: &Mesh) {
     assert!(ready, "the previous Ready=True is still there: {now:#}");
     let (code, report) = mesh.verify(&["--allow-loopback"]);
     let west = west_ready(&report);
+    let joined = join_waits(mesh);
     mesh.lab
         .freeze_process(1, mesh_lab::operator::OPERATOR, false);
+    assert_eq!(joined.status.code(), Some(1), "{}", describe(&joined));
+    let said = String::from_utf8_lossy(&joined.stderr);
+    assert!(
+        said.contains(&format!(
+            "describes generation {observed}, the spec is at generation {generation}"
+        )),
+        "the join's wait names both generations: {said}"
+    );
     assert_eq!(code, Some(1), "{report:#}");
     assert_eq!(west["result"], "fail", "{west:#}");
     let message = west["message"].as_str().unwrap();
@@ -82,6 +107,8 @@ pub fn stale_ready_is_not_believed(mesh: &Mesh) {
     kubectl(mesh.lab, "lab-2", &args);
     let (code, report) = mesh.verify_until(&["--allow-loopback"], |r| r["success"] == true);
     assert_eq!(code, Some(0), "{report:#}");
+    // Positive control for the join: the same join, thawed, ends its wait.
+    mesh.rejoin();
     let now = istio(mesh);
     assert_eq!(
         now["status"]["observedGeneration"], now["metadata"]["generation"],
