@@ -51,6 +51,39 @@ pub fn reader_lists_configmaps(v: Version) -> bool {
     v >= (1, 29, 0)
 }
 
+/// The versions an operator installs, from the `spec.version` field of its `Istio` CRD's
+/// schema. The enum keeps end-of-life versions as valid input (Sail: "they will stay valid
+/// input values … though"), which the operator then refuses to install; the field's
+/// description lists only the installable ones ("Must be one of: v1.30-latest, v1.30.3, …."),
+/// so it is preferred where it names versions of the enum.
+pub fn installable_in(field: &serde_json::Value) -> Vec<String> {
+    let listed: Vec<String> = field["enum"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(String::from))
+        .collect();
+    let described: Vec<String> = field["description"]
+        .as_str()
+        .and_then(|d| d.split_once("Must be one of: "))
+        .map(|(_, rest)| {
+            let sentence = rest.split_once(".\n").map_or(rest, |(s, _)| s);
+            sentence
+                .trim()
+                .trim_end_matches('.')
+                .split(", ")
+                .filter(|v| listed.iter().any(|l| l == v))
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    if described.is_empty() {
+        listed
+    } else {
+        described
+    }
+}
+
 /// The newest concrete version in a served list (`v1.30.3` over `v1.30-latest`, which names
 /// no patch); `None` for an empty list.
 pub fn newest(served: &[String]) -> Option<&str> {

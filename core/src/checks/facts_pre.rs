@@ -52,7 +52,8 @@ pub(super) async fn fill_pre(kube: &Kube, f: &mut ClusterFacts) -> Result<(), Cl
     Ok(())
 }
 
-/// `spec.version`'s enum in the schema of the served version `api` of the `Istio` CRD.
+/// The versions the served version `api` of the `Istio` CRD installs
+/// ([`crate::version_gates::installable_in`]).
 pub(super) fn served_istio_versions(crd: &Value, api: &str) -> Vec<String> {
     let version = api.rsplit('/').next().unwrap_or_default();
     crd["spec"]["versions"]
@@ -60,14 +61,10 @@ pub(super) fn served_istio_versions(crd: &Value, api: &str) -> Vec<String> {
         .into_iter()
         .flatten()
         .find(|v| v["name"] == version)
-        .and_then(|v| {
-            v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["version"]["enum"]
-                .as_array()
-        })
-        .map(|e| {
-            e.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
+        .map(|v| {
+            crate::version_gates::installable_in(
+                &v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["version"],
+            )
         })
         .unwrap_or_default()
 }

@@ -130,7 +130,7 @@ fn cluster(
         // The API server would refuse the Istio resource: a failure, not a warning.
         out.push(sail.fail(
             c,
-            format!("the Sail operator here does not install Istio {istio_version} (its Istio API accepts {})", f.istio_versions.join(", ")),
+            format!("the Sail operator here does not install Istio {istio_version} (it installs {})", f.istio_versions.join(", ")),
             "choose one of those versions as istio.version in the mesh file, or upgrade the Sail operator",
         ));
     } else if f.istio_api.is_some() {

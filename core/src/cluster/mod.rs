@@ -2,12 +2,13 @@
 //!
 //! [`Kube`] is one connected cluster: the context it came from, the API server URL, and a
 //! handful of operations on manifests held as JSON values (`apiVersion`, `kind`, `metadata`, …).
-//! Writes use server-side apply with one field manager, [`FIELD_MANAGER`], so a second run of
+//! Writes use server-side apply with the plugin's field manager ([`field_manager`]), so a second run of
 //! the same command changes nothing and other tools' fields are left alone. Every error names
 //! the context and the object, so a multi-cluster run says exactly where it failed.
 
 pub mod cache;
 mod error;
+mod managers;
 mod read;
 mod write;
 
@@ -21,8 +22,10 @@ use kube::discovery::ApiResource;
 use serde_json::Value;
 use std::time::Duration;
 
-/// The field manager of every write.
-pub const FIELD_MANAGER: &str = "kubectl-mesh";
+pub use managers::{
+    CERTS_FIELD_MANAGER, JOIN_FIELD_MANAGER, LEGACY_FIELD_MANAGER, OURS, VERIFY_FIELD_MANAGER,
+    field_manager, manager_for, set_field_manager,
+};
 
 /// Discovered resources by group-version: (kind, plural, namespaced), `None` when not served.
 type DiscoveryCache = std::sync::Arc<

@@ -1,15 +1,14 @@
 //! Writes: server-side apply with our field manager (conflicts refused unless forced) and
 //! deletes, each named in its error.
 
-use super::{
-    ClusterError, FIELD_MANAGER, Kube, describe, field_conflicts, identity, object_label, to_value,
-};
+use super::managers::{self, LEGACY_FIELD_MANAGER, field_manager, manager_for};
+use super::{ClusterError, Kube, describe, field_conflicts, identity, object_label, to_value};
 use kube::api::DynamicObject;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::Value;
 
 impl Kube {
-    /// Server-side applies `manifest` with field manager [`FIELD_MANAGER`], without taking
+    /// Server-side applies `manifest` with the plugin's field manager, without taking
     /// fields other managers own (a conflict is [`ClusterError::Conflict`]) unless this
     /// connection is [`Kube::forcing_conflicts`]; with `dry_run` the API server validates it
     /// and stores nothing.
@@ -18,18 +17,73 @@ impl Kube {
             .await
     }
 
-    /// [`Kube::apply`], with `force` taking conflicting fields over (`--force-conflicts`).
+    /// [`Kube::apply`], with `force` taking conflicting fields over (`--force-conflicts`). An
+    /// object the plugin migrates from the legacy field manager is applied under that name
+    /// and, when written, its entry renamed to the plugin's ([`managers`]).
     pub async fn apply_with(
         &self,
         manifest: &Value,
         dry_run: bool,
         force: bool,
     ) -> Result<Value, ClusterError> {
+        let current = field_manager();
+        let manager = if managers::migrates(current, manifest) {
+            let (api_version, kind, namespace, name) = identity(manifest);
+            let live = match self
+                .get_live(&api_version, &kind, namespace.as_deref(), &name)
+                .await
+            {
+                Ok(live) => live,
+                Err(ClusterError::NotServed { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            manager_for(current, manifest, live.as_ref())
+        } else {
+            current
+        };
+        let applied = self.apply_as(manifest, dry_run, force, manager).await?;
+        if dry_run || manager != LEGACY_FIELD_MANAGER || current == LEGACY_FIELD_MANAGER {
+            return Ok(applied);
+        }
+        match managers::rename_patch(&applied, current) {
+            Some(patch) => self.json_patch(manifest, &patch).await,
+            None => Ok(applied),
+        }
+    }
+
+    /// Renames a field manager's entry (see [`managers::rename_patch`]).
+    async fn json_patch(&self, manifest: &Value, patch: &Value) -> Result<Value, ClusterError> {
         let (api_version, kind, namespace, name) = identity(manifest);
         let api = self
             .api_for(&api_version, &kind, namespace.as_deref())
             .await?;
-        let mut params = PatchParams::apply(FIELD_MANAGER);
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Ok(v) => Ok(to_value(&v)),
+            Err(e) => Err(ClusterError::api(
+                &self.context,
+                &format!("migrate the field manager of {}", describe(manifest)),
+                e,
+            )),
+        }
+    }
+
+    /// Server-side applies `manifest` as `manager` (the plan's dry run names the manager it
+    /// decided from the live object it read).
+    pub async fn apply_as(
+        &self,
+        manifest: &Value,
+        dry_run: bool,
+        force: bool,
+        manager: &str,
+    ) -> Result<Value, ClusterError> {
+        let (api_version, kind, namespace, name) = identity(manifest);
+        let api = self
+            .api_for(&api_version, &kind, namespace.as_deref())
+            .await?;
+        let mut params = PatchParams::apply(manager);
         if force {
             params = params.force();
         }
@@ -41,6 +95,23 @@ impl Kube {
         })?;
         match api.patch(&name, &params, &Patch::Apply(&obj)).await {
             Ok(v) => Ok(to_value(&v)),
+            // A field a sibling plugin set from the same mesh file (mesh-certs' network label
+            // when the file's network changed) is not another tool's: it is taken over.
+            Err(kube::Error::Api(status))
+                if status.code == 409
+                    && !force
+                    && managers::only_ours(&field_conflicts(&status)) =>
+            {
+                let forced = params.force();
+                match api.patch(&name, &forced, &Patch::Apply(&obj)).await {
+                    Ok(v) => Ok(to_value(&v)),
+                    Err(e) => Err(ClusterError::api(
+                        &self.context,
+                        &format!("apply {}", describe(manifest)),
+                        e,
+                    )),
+                }
+            }
             Err(kube::Error::Api(status))
                 if status.code == 409 && !field_conflicts(&status).is_empty() =>
             {
@@ -70,7 +141,7 @@ impl Kube {
     ) -> Result<Value, ClusterError> {
         let api = self.api_for(api_version, kind, namespace).await?;
         let params = PatchParams {
-            field_manager: Some(super::FIELD_MANAGER.to_string()),
+            field_manager: Some(field_manager().to_string()),
             ..PatchParams::default()
         };
         match api.patch(name, &params, &Patch::Merge(patch)).await {

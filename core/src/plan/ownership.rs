@@ -16,8 +16,9 @@ pub fn written_by_us(live: &Value) -> bool {
     live["metadata"]["managedFields"]
         .as_array()
         .is_some_and(|mf| {
-            mf.iter()
-                .any(|m| m["manager"] == crate::cluster::FIELD_MANAGER && m["operation"] == "Apply")
+            mf.iter().any(|m| {
+                crate::cluster::OURS.iter().any(|o| m["manager"] == *o) && m["operation"] == "Apply"
+            })
         })
 }
 

@@ -10,7 +10,7 @@
 use super::changes::{field_changes, summary};
 use super::ownership;
 use super::{Op, Step};
-use crate::cluster::{ClusterError, Kube, identity};
+use crate::cluster::{ClusterError, Kube, field_manager, identity, manager_for};
 use serde_json::Value;
 
 /// The namespace a dry run uses for an object whose own namespace the plan creates first
@@ -48,18 +48,22 @@ pub async fn plan_object(
     if live.as_ref().is_some_and(ownership::is_adopted) {
         manifest = ownership::marked(manifest);
     }
-    let mut after = kube
-        .apply_with(&manifest, true, kube.force_conflicts)
-        .await?;
+    let manager = manager_for(field_manager(), &manifest, live.as_ref());
+    let force = kube.force_conflicts;
+    let mut after = kube.apply_as(&manifest, true, force, manager).await?;
     // The first write to an object another tool made adopts it (the mark shows in the plan).
     if let Some(l) = live.as_ref().filter(|l| ownership::adopts(l))
         && !field_changes(l, &after).is_empty()
     {
         manifest = ownership::marked(manifest);
-        after = kube
-            .apply_with(&manifest, true, kube.force_conflicts)
-            .await?;
+        after = kube.apply_as(&manifest, true, force, manager).await?;
     }
+    let migrated = (manager != field_manager()).then(|| {
+        format!(
+            "field manager {manager} → {} (this write migrates it)",
+            field_manager()
+        )
+    });
     Ok(match live {
         None => Step {
             op: Op::Create,
@@ -75,10 +79,14 @@ pub async fn plan_object(
             } else {
                 Op::Update
             };
+            let note = (!changes.is_empty()).then(|| summary(&changes, 4));
             Step {
                 op,
                 manifest,
-                note: (!changes.is_empty()).then(|| summary(&changes, 4)),
+                note: match (note, migrated) {
+                    (Some(n), Some(m)) => Some(format!("{n}; {m}")),
+                    (n, _) => n,
+                },
                 secret,
                 changes,
             }
@@ -140,8 +148,9 @@ pub async fn release_step(
     live: &Value,
     identity: Value,
 ) -> Result<Step, ClusterError> {
+    let manager = manager_for(field_manager(), &identity, Some(live));
     let after = kube
-        .apply_with(&identity, true, kube.force_conflicts)
+        .apply_as(&identity, true, kube.force_conflicts, manager)
         .await?;
     let changes = field_changes(live, &after);
     Ok(Step {

@@ -4,5 +4,6 @@
 mod args;
 
 fn main() -> std::process::ExitCode {
+    mesh_core::cluster::set_field_manager(mesh_core::cluster::CERTS_FIELD_MANAGER);
     mesh_core::app::plugin_main(|cli: args::Cli, printer| cli.run(printer))
 }

@@ -6,5 +6,6 @@ mod installer_args;
 mod mesh_args;
 
 fn main() -> std::process::ExitCode {
+    mesh_core::cluster::set_field_manager(mesh_core::cluster::JOIN_FIELD_MANAGER);
     mesh_core::app::plugin_main(|cli: args::Cli, printer| cli.run(printer))
 }

@@ -472,4 +472,80 @@ fn fields_another_manager_owns_stop_the_run_until_force_conflicts_and_the_charts
     let m = marks(&lab);
     ok(join_with(&lab, w, "mesh.yaml", &text_mesh, &[]));
     assert!(writes_since(&lab, &m).iter().all(Vec::is_empty));
+    legacy_manager_is_migrated(&lab, w);
+}
+
+/// west's `Istio` as a version before per-plugin field managers left it (its Apply entry
+/// named `kubectl-mesh`): the next join that changes it plans and applies under that name,
+/// says so, then renames the entry; no `kubectl-mesh` entry is left.
+fn legacy_manager_is_migrated(lab: &Lab, w: &Path) {
+    let managers = || -> Vec<String> {
+        let istio = kubectl_json(
+            lab,
+            "lab-2",
+            &["get", "istio", "default", "--show-managed-fields"],
+        )
+        .unwrap();
+        istio["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} {}",
+                    m["manager"].as_str().unwrap(),
+                    m["operation"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let istio = kubectl_json(
+        lab,
+        "lab-2",
+        &["get", "istio", "default", "--show-managed-fields"],
+    )
+    .unwrap();
+    let entries: Vec<Value> = istio["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            if m["manager"] == "kubectl-mesh-join" {
+                m["manager"] = "kubectl-mesh".into();
+            }
+            m
+        })
+        .collect();
+    let patch = serde_json::json!({"metadata": {"managedFields": entries}}).to_string();
+    let o = lab
+        .kubectl("lab-2")
+        .args(["patch", "istio", "default", "--type=merge", "-p", &patch])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = managers();
+    assert!(
+        before.contains(&"kubectl-mesh Apply".to_string())
+            && !before.iter().any(|m| m.starts_with("kubectl-mesh-join")),
+        "the fault landed: {before:?}"
+    );
+    let changed = mesh(1, &["east primary net1", "west primary net2"]);
+    let o = ok(join_with(lab, w, "mesh.yaml", &changed, &["--no-wait"]));
+    assert!(
+        text(&o).contains("field manager kubectl-mesh → kubectl-mesh-join"),
+        "{}",
+        text(&o)
+    );
+    let after = managers();
+    assert!(
+        after.contains(&"kubectl-mesh-join Apply".to_string()),
+        "{after:?}"
+    );
+    assert!(
+        !after.contains(&"kubectl-mesh Apply".to_string()),
+        "{after:?}"
+    );
+    let istio = kubectl_json(lab, "lab-2", &["get", "istio", "default"]).unwrap();
+    assert_eq!(istio["spec"]["values"]["global"]["network"], "net2");
 }

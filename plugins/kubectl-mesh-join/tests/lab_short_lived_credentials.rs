@@ -167,7 +167,7 @@ fn renewed_as_the_next_generation(lab: &Lab, w: &Path, rotate: &[&str], bound: &
             "apply",
             "--server-side",
             "--field-manager",
-            mesh_core::cluster::FIELD_MANAGER,
+            mesh_core::cluster::JOIN_FIELD_MANAGER,
             "-f",
         ])
         .arg(&file)

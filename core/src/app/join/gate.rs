@@ -91,37 +91,16 @@ pub async fn resolve_version(
     Ok(opts)
 }
 
-/// The versions the operator installs, from a served version of its `Istio` CRD. The enum
-/// keeps end-of-life versions as valid input (Sail: "they will stay valid input values …
-/// though"), which the operator then refuses to install; the field's description lists only
-/// the installable ones ("Must be one of: v1.30-latest, v1.30.3, …."), so it is preferred.
+/// The versions the operator installs, from a served version of its `Istio` CRD
+/// ([`version_gates::installable_in`]).
 pub fn served_versions(crd: &Value) -> Option<Vec<String>> {
-    let field = crd["spec"]["versions"]
+    crd["spec"]["versions"]
         .as_array()?
         .iter()
         .filter(|v| v["served"] == true)
         .map(|v| &v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["version"])
-        .find(|f| f["enum"].is_array())?;
-    let listed: Vec<String> = field["enum"]
-        .as_array()?
-        .iter()
-        .filter_map(|s| s.as_str().map(String::from))
-        .collect();
-    let described = field["description"]
-        .as_str()
-        .and_then(|d| d.split_once("Must be one of: "))
-        .map(|(_, rest)| {
-            let sentence = rest.split_once(".\n").map_or(rest, |(s, _)| s);
-            sentence
-                .trim()
-                .trim_end_matches('.')
-                .split(", ")
-                .filter(|v| listed.iter().any(|l| l == v))
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .filter(|d| !d.is_empty());
-    Some(described.unwrap_or(listed))
+        .find(|f| f["enum"].is_array())
+        .map(version_gates::installable_in)
 }
 
 /// The version to install from the file's (if any) and each context's served list (pure).
