@@ -140,7 +140,8 @@ fn put_back(lab: &Lab, ctx: &str, secret: &Value) {
         .args([
             "apply",
             "--server-side",
-            "--field-manager=kubectl-mesh",
+            "--field-manager",
+            mesh_core::cluster::CERTS_FIELD_MANAGER,
             "-f",
         ])
         .arg(&path)

@@ -43,7 +43,7 @@ fn the_installed_watch_sees_what_an_administrator_sees_with_its_own_rights() {
     assert!(stderr.contains("watching 13 kinds"), "{stderr}");
     assert!(!stderr.to_lowercase().contains("forbidden"), "{stderr}");
     same_outcomes(&watch, &admin);
-    promtool_lints(&lab, &watch, w);
+    support::promtool::lints(&lab, &watch, w, NS);
     records_events(&watch, &lab);
     assert_eq!(watch.stop(), Some(0));
 }
@@ -282,125 +282,6 @@ fn same_outcomes(watch: &Watcher, admin: &[(String, String, String)]) {
         "the watch with its service account sees what the administrator sees"
     );
 }
-
-/// promtool lints the classic exposition and the PrometheusRule's rules, and its rule unit
-/// tests prove the alerts fire on a failing check and an ending certificate, and only then.
-fn promtool_lints(lab: &Lab, watch: &Watcher, w: &Path) {
-    let promtool = lab.bin("promtool").unwrap();
-    let (_, body) = watch.get("/metrics").unwrap();
-    assert!(body.contains("kubectl_mesh_check{"), "{body}");
-    let metrics = w.join("metrics.txt");
-    std::fs::write(&metrics, &body).unwrap();
-    let lint = Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&metrics).unwrap())
-        .output()
-        .unwrap();
-    assert!(
-        lint.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&lint.stdout),
-        String::from_utf8_lossy(&lint.stderr)
-    );
-    let rule = kubectl_json(
-        lab,
-        "lab-1",
-        &["get", "prometheusrule", "kubectl-mesh-watch", "-n", NS],
-    )
-    .unwrap();
-    std::fs::write(w.join("rules.json"), rule["spec"].to_string()).unwrap();
-    std::fs::write(w.join("rules_test.yaml"), RULE_TESTS).unwrap();
-    std::fs::write(w.join("healthy_test.yaml"), healthy_rule_tests(&body)).unwrap();
-    for args in [
-        &["check", "rules", "rules.json"][..],
-        &["test", "rules", "rules_test.yaml"],
-        &["test", "rules", "healthy_test.yaml"],
-    ] {
-        let o = Command::new(&promtool)
-            .args(args)
-            .current_dir(w)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "promtool {args:?}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-}
-
-/// The healthy mesh's own `kubectl_mesh_check` series, as scraped: every one is 1 (checks
-/// that do not apply have no series), and held for an hour neither check alert fires. The
-/// positive control in the same test: one series at -1 (a check that could not be
-/// evaluated) fires the warning alert.
-fn healthy_rule_tests(exposition: &str) -> String {
-    let series: Vec<(&str, f64)> = exposition
-        .lines()
-        .filter(|l| l.starts_with("kubectl_mesh_check{"))
-        .map(|l| {
-            let (name, value) = l.rsplit_once(' ').unwrap();
-            (name, value.parse().unwrap())
-        })
-        .collect();
-    assert!(series.len() >= 20, "{exposition}");
-    let not_one: Vec<_> = series.iter().filter(|(_, v)| *v != 1.0).collect();
-    assert!(not_one.is_empty(), "a healthy mesh: {not_one:#?}");
-    let mut input: Vec<String> = series
-        .iter()
-        .map(|(name, _)| format!("  - series: '{name}'\n    values: '1x70'"))
-        .collect();
-    let control = r#"kubectl_mesh_check{id="control",category="cluster",cluster="east",peer=""}"#;
-    input.push(format!("  - series: '{control}'\n    values: '-1x70'"));
-    format!(
-        "rule_files: [rules.json]\nevaluation_interval: 1m\ntests:\n- interval: 1m\n  input_series:\n{}\n  alert_rule_test:\n  - eval_time: 65m\n    alertname: KubectlMeshCheckFailed\n    exp_alerts: []\n  - eval_time: 65m\n    alertname: KubectlMeshCheckWarning\n    exp_alerts:\n    - exp_labels: {{severity: warning, id: control, category: cluster, cluster: east}}\n      exp_annotations:\n        summary: mesh check control warns (or was not evaluated) in cluster east\n        description: Run `kubectl mesh-verify` to see why; a check that cannot be evaluated says what it could not read.\n",
-        input.join("\n")
-    )
-}
-
-/// Alert unit tests: a failing check fires after 5m and a passing one never; an intermediate
-/// with 10 days left fires, one with 100 days does not; a watch that stopped evaluating fires.
-const RULE_TESTS: &str = r#"rule_files: [rules.json]
-evaluation_interval: 1m
-tests:
-- interval: 1m
-  input_series:
-  - series: 'kubectl_mesh_check{id="trust.expiry",category="trust",cluster="east",peer=""}'
-    values: '0x10'
-  - series: 'kubectl_mesh_check{id="trust.chain-valid",category="trust",cluster="east",peer=""}'
-    values: '1x10'
-  - series: 'kubectl_mesh_certificate_expiry_seconds{cluster="east",kind="intermediate"}'
-    values: '864000x90'
-  - series: 'kubectl_mesh_certificate_expiry_seconds{cluster="west",kind="intermediate"}'
-    values: '8640000x90'
-  - series: 'kubectl_mesh_last_evaluation_timestamp_seconds'
-    values: '0x30'
-  alert_rule_test:
-  - eval_time: 3m
-    alertname: KubectlMeshCheckFailed
-    exp_alerts: []
-  - eval_time: 6m
-    alertname: KubectlMeshCheckFailed
-    exp_alerts:
-    - exp_labels: {severity: critical, id: trust.expiry, category: trust, cluster: east}
-      exp_annotations:
-        summary: mesh check trust.expiry fails in cluster east
-        description: Run `kubectl mesh-verify` for the check's message and hint (docs/checks.md describes trust.expiry); the watch's log has the change as a JSON line.
-  - eval_time: 61m
-    alertname: KubectlMeshCertificateExpiring
-    exp_alerts:
-    - exp_labels: {severity: warning, cluster: east, kind: intermediate}
-      exp_annotations:
-        summary: the intermediate CA of cluster east ends in less than 30 days
-        description: Rotate it with `kubectl mesh-certs rotate` (an intermediate) before it ends; `kubectl mesh-certs inventory` lists every certificate.
-  - eval_time: 20m
-    alertname: KubectlMeshWatchStale
-    exp_alerts:
-    - exp_labels: {severity: warning}
-      exp_annotations:
-        summary: kubectl-mesh's watch has not evaluated the mesh for 10 minutes
-        description: Look at the watch's log and its /healthz; an API server that does not answer stalls an evaluation until --request-timeout.
-"#;
 
 /// With its own rights the watch records an Event when a check fails, and when it recovers.
 fn records_events(watch: &Watcher, lab: &Lab) {

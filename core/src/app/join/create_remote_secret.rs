@@ -39,29 +39,55 @@ pub struct RemoteSecretOptions {
     pub include_secrets: bool,
 }
 
-/// The reader's ServiceAccount, ClusterRole and binding that do not exist yet.
-async fn missing_reader_objects(
+/// What is missing for a reader in the source cluster, each named on stderr: the namespace
+/// (applying it when it exists would take other fields off it, so it is created only when
+/// missing), and unless `--create-service-account=false` the reader's ServiceAccount,
+/// ClusterRole and binding.
+async fn missing_objects(
+    opts: &RemoteSecretOptions,
     kube: &crate::cluster::Kube,
-    has_account: bool,
-    account: serde_json::Value,
-) -> Result<Vec<serde_json::Value>, Error> {
+    printer: &Printer,
+) -> Result<Vec<(serde_json::Value, bool)>, Error> {
     let mut out = Vec::new();
-    if !has_account {
-        out.push(account);
-    }
-    let rbac = "rbac.authorization.k8s.io/v1";
-    let name = remote_secret::reader_role_name();
-    if kube.get(rbac, "ClusterRole", None, &name).await?.is_none() {
-        out.push(remote_secret::reader_cluster_role(false));
-    }
     if kube
-        .get(rbac, "ClusterRoleBinding", None, &name)
+        .get("v1", "Namespace", None, ISTIO_NAMESPACE)
         .await?
         .is_none()
     {
-        out.push(remote_secret::reader_binding());
+        out.push(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ISTIO_NAMESPACE}}),
+        );
     }
-    Ok(out)
+    if opts.create_service_account {
+        let sa = crate::labels::READER_SERVICE_ACCOUNT;
+        if kube
+            .get("v1", "ServiceAccount", Some(ISTIO_NAMESPACE), sa)
+            .await?
+            .is_none()
+        {
+            out.push(remote_secret::reader_service_account());
+        }
+        let rbac = "rbac.authorization.k8s.io/v1";
+        let name = remote_secret::reader_role_name();
+        if kube.get(rbac, "ClusterRole", None, &name).await?.is_none() {
+            out.push(remote_secret::reader_cluster_role(false));
+        }
+        if kube
+            .get(rbac, "ClusterRoleBinding", None, &name)
+            .await?
+            .is_none()
+        {
+            out.push(remote_secret::reader_binding());
+        }
+    }
+    for o in out.iter().filter(|o| o["kind"] != "Namespace") {
+        printer.progress(&format!(
+            "context {}: creating {} (missing; as istioctl create-remote-secret does)",
+            opts.context,
+            crate::cluster::describe(o)
+        ));
+    }
+    Ok(out.into_iter().map(|o| (o, false)).collect())
 }
 
 /// Creates what is missing for a reader token in the source cluster, waits for the token and
@@ -90,39 +116,7 @@ pub async fn remote_secret_cmd(
         api_server: opts.server.clone(),
     };
     let server = server_of(&spec, &source, opts.allow_loopback)?;
-    // Applying the namespace when it exists would take our other fields off it (its network
-    // label): it is created only when missing, like the ServiceAccount.
-    let mut objects = Vec::new();
-    if kube
-        .get("v1", "Namespace", None, ISTIO_NAMESPACE)
-        .await?
-        .is_none()
-    {
-        let ns =
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ISTIO_NAMESPACE}});
-        objects.push((ns, false));
-    }
-    let account = remote_secret::reader_service_account();
-    let has_account = kube
-        .get(
-            "v1",
-            "ServiceAccount",
-            Some(ISTIO_NAMESPACE),
-            crate::labels::READER_SERVICE_ACCOUNT,
-        )
-        .await?
-        .is_some();
-    if opts.create_service_account {
-        let missing = missing_reader_objects(kube, has_account, account).await?;
-        for o in &missing {
-            printer.progress(&format!(
-                "context {}: creating {} (missing; as istioctl create-remote-secret does)",
-                opts.context,
-                crate::cluster::describe(o)
-            ));
-        }
-        objects.extend(missing.into_iter().map(|o| (o, false)));
-    }
+    let mut objects = missing_objects(opts, kube, printer).await?;
     let record = super::tokens::current_record(kube).await?;
     if record.ttl_seconds.is_none() {
         objects.push((remote_secret::token_secret(&record.token), false));

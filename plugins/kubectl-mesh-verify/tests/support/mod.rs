@@ -6,6 +6,7 @@
 
 pub mod eastwest_pods;
 pub mod file_values;
+pub mod promtool;
 pub mod setup;
 pub mod stale;
 pub mod untrusted;
