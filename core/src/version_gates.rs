@@ -19,6 +19,15 @@ pub type Version = (u64, u64, u64);
 /// The minors upstream supports as of [`SUPPORT_AS_OF`]; older ones are end-of-life.
 pub const SUPPORTED_MINORS: [(u64, u64); 2] = [(1, 30), (1, 31)];
 
+/// [`SUPPORTED_MINORS`] as text: `1.30, 1.31`.
+pub fn supported_minors() -> String {
+    let minors: Vec<String> = SUPPORTED_MINORS
+        .iter()
+        .map(|(a, b)| format!("{a}.{b}"))
+        .collect();
+    minors.join(", ")
+}
+
 /// When [`SUPPORTED_MINORS`] was last checked.
 pub const SUPPORT_AS_OF: &str = "2026-12";
 
@@ -143,15 +152,11 @@ pub fn supported_of(served: &[String]) -> Vec<String> {
 pub fn end_of_life_warning(wanted: &str) -> Option<String> {
     let v = version(wanted)?;
     end_of_life(v).then(|| {
-        let minors: Vec<String> = SUPPORTED_MINORS
-            .iter()
-            .map(|(a, b)| format!("{a}.{b}"))
-            .collect();
         format!(
             "istio.version {wanted}: Istio {}.{} is end-of-life (supported as of {SUPPORT_AS_OF}: {}); it gets no security fixes — plan an upgrade",
             v.0,
             v.1,
-            minors.join(", ")
+            supported_minors()
         )
     })
 }

@@ -176,16 +176,12 @@ fn version_skew(live: &[&ClusterFacts], file_version: Option<&str>) -> CheckResu
     let Some(minor) = minors.keys().next() else {
         return e.skip(None, "no cluster was read");
     };
-    use crate::version_gates::{SUPPORT_AS_OF, SUPPORTED_MINORS, end_of_life, version};
+    use crate::version_gates::{SUPPORT_AS_OF, end_of_life, supported_minors, version};
     if version(minor).is_some_and(end_of_life) {
-        let supported: Vec<String> = SUPPORTED_MINORS
-            .iter()
-            .map(|(a, b)| format!("{a}.{b}"))
-            .collect();
         let msg = format!(
             "all control planes on {}, an end-of-life minor (supported as of {SUPPORT_AS_OF}: {}): no more security fixes",
             show(&minors),
-            supported.join(", ")
+            supported_minors()
         );
         return e.problem(
             None,

@@ -9,6 +9,7 @@ use super::Installer;
 use super::desired::{Render, base_objects, identity_only};
 use super::fleet::{Fleet, istio_api_version, remote_pilot_address};
 use super::leave_install;
+use super::removals::{Taken, removal_of};
 use super::run::report_failures;
 use crate::app::trust::Access;
 use crate::cli::DryRun;
@@ -17,9 +18,8 @@ use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::labels::{ISTIO_NAMESPACE, REMOTE_SECRET_PREFIX};
 use crate::mesh::{ClusterSpec, MeshSpec};
-use crate::plan::ownership::{Removal, removal};
-use crate::plan::server::{plan_objects, release_step};
-use crate::plan::{ApplyMode, ClusterPlan, Op, Plan, Step, apply_plan, plan_table};
+use crate::plan::server::plan_objects;
+use crate::plan::{ApplyMode, ClusterPlan, Plan, Step, apply_plan, plan_table};
 use crate::render::Printer;
 use crate::topology::reading_pairs;
 use serde_json::Value;
@@ -282,23 +282,11 @@ async fn plan_leave(
             }
         }
         for o in ch.deletes {
-            let (a, kind, ns, n) = identity(&o);
-            let live = match k.get(&a, &kind, ns.as_deref(), &n).await {
-                Ok(l) => l,
-                Err(ClusterError::NotServed { .. }) => None,
-                Err(e) => return Err(e.into()),
-            };
-            let Some(l) = live else { continue };
-            match removal(&l) {
-                Removal::Delete => steps.push(Step {
-                    op: Op::Delete,
-                    manifest: o,
-                    note: None,
-                    secret: false,
-                    changes: Vec::new(),
-                }),
-                Removal::Release => steps.push(release_step(k, &l, o).await?),
-                Removal::NotOurs => kept.push(format!("{name}: {}", crate::cluster::describe(&o))),
+            let what = format!("{name}: {}", crate::cluster::describe(&o));
+            match removal_of(k, o, None).await? {
+                Taken::Step(s) => steps.push(s),
+                Taken::NotOurs => kept.push(what),
+                Taken::Absent => {}
             }
         }
         if !steps.is_empty() {

@@ -12,28 +12,56 @@ use crate::plan::{Op, Step};
 use crate::topology::reading_pairs;
 use serde_json::Value;
 
+/// What taking `manifest` away means in `k`.
+pub(super) enum Taken {
+    /// A delete (kubectl-mesh created it) or a release of its fields (it adopted it).
+    Step(Step),
+    /// Another tool made it and kubectl-mesh never wrote it: left as it is.
+    NotOurs,
+    /// It does not exist (or its kind is not served).
+    Absent,
+}
+
+/// Reads `manifest`'s object and decides its removal ([`crate::plan::ownership`]); a delete
+/// carries `note`.
+pub(super) async fn removal_of(
+    k: &Kube,
+    manifest: Value,
+    note: Option<&str>,
+) -> Result<Taken, ClusterError> {
+    let (api_version, kind, ns, name) = identity(&manifest);
+    let live = match k.get(&api_version, &kind, ns.as_deref(), &name).await {
+        Ok(live) => live,
+        Err(ClusterError::NotServed { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    let Some(live) = live else {
+        return Ok(Taken::Absent);
+    };
+    Ok(match removal(&live) {
+        Removal::Delete => Taken::Step(Step {
+            op: Op::Delete,
+            manifest,
+            note: note.map(String::from),
+            secret: false,
+            changes: Vec::new(),
+        }),
+        Removal::Release => {
+            let id = super::desired::identity_only(&manifest);
+            Taken::Step(release_step(k, &live, id).await?)
+        }
+        Removal::NotOurs => Taken::NotOurs,
+    })
+}
+
 /// Delete steps for the `candidates` our field manager created, release steps for those it
-/// adopted ([`crate::plan::ownership`]).
+/// adopted.
 pub(super) async fn removals(k: &Kube, candidates: Vec<Value>) -> Result<Vec<Step>, Error> {
+    let note = "kubectl-mesh wrote it; the mesh file no longer asks for it";
     let mut steps = Vec::new();
     for manifest in candidates {
-        let (api_version, kind, ns, name) = identity(&manifest);
-        let live = match k.get(&api_version, &kind, ns.as_deref(), &name).await {
-            Ok(live) => live,
-            Err(ClusterError::NotServed { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let Some(live) = live else { continue };
-        match removal(&live) {
-            Removal::Delete => steps.push(delete_step(
-                manifest,
-                "kubectl-mesh wrote it; the mesh file no longer asks for it",
-            )),
-            Removal::Release => {
-                let id = super::desired::identity_only(&manifest);
-                steps.push(release_step(k, &live, id).await?);
-            }
-            Removal::NotOurs => {}
+        if let Taken::Step(s) = removal_of(k, manifest, Some(note)).await? {
+            steps.push(s);
         }
     }
     Ok(steps)
