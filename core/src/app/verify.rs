@@ -26,6 +26,9 @@ pub enum VerifyFormat {
     Short,
     /// One JSON document (schema in docs/checks.md).
     Json,
+    /// The series `--watch` serves, once, in the Prometheus text format (for node_exporter's
+    /// textfile collector; the same alert rules apply).
+    Prometheus,
 }
 
 /// `mesh-verify` options.
@@ -115,7 +118,7 @@ pub async fn verify(
         crate::checks::traffic::run(&named, t, &mut traffic).await;
     }
     loop {
-        let (report, _) = run_once(opts, &targets, access.timeout, traffic.clone()).await;
+        let (report, facts) = run_once(opts, &targets, access.timeout, traffic.clone()).await;
         // An Istio still waiting for its operator is a warning, but --wait waits for it too.
         let settled = report.success && !report.pending();
         let done = settled || deadline.is_none_or(|d| Instant::now() > d);
@@ -124,6 +127,11 @@ pub async fn verify(
                 VerifyFormat::Json => printer.serialized(OutputFormat::Json, &report)?,
                 VerifyFormat::Table => printer.data(&render_table(&report, printer.out_style()))?,
                 VerifyFormat::Short => printer.data(&render_short(&report, printer.out_style()))?,
+                VerifyFormat::Prometheus => {
+                    let now = opts.selection.now;
+                    let lifetimes = crate::checks::lifetimes::certificate_lifetimes(&facts, now);
+                    printer.data(&super::watch::exposition::once(&report, &lifetimes, now))?
+                }
             }
             return Ok(ExitStatus::problems_if(!report.success));
         }

@@ -25,6 +25,7 @@ pub(super) fn evaluate(
 ) {
     for f in facts.iter().filter(|f| f.error.is_none()) {
         out.push(istio_ready(f, sel));
+        out.push(super::roles::role(members, f));
         out.push(istiod(f, role_of(members, f)));
         out.push(network_label(members, f));
         out.push(cni_ready(f, sel));

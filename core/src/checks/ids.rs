@@ -153,6 +153,7 @@ checks! {
     TrustRootConfigmap = "trust.root-configmap", Trust, Fail, [TrustCacertsPresent], "istio-ca-root-cert ConfigMaps carry the roots of cacerts";
     LegacyGlobalDns = "legacy.global-dns", Legacy, Warn, [], "no mesh built the Istio 1.4-1.7 way (.global names, istiocoredns)";
     ControlPlaneIstioReady = "control-plane.istio-ready", ControlPlane, Fail, [], "Istio/default is reconciled and Ready";
+    ControlPlaneRole = "control-plane.role", ControlPlane, Fail, [], "each cluster runs the control plane of its role in the mesh file (primary or remote)";
     ControlPlaneIstiodPods = "control-plane.istiod-pods", ControlPlane, Fail, [], "istiod pods are Running and Ready where istiod runs";
     ControlPlaneCniReady = "control-plane.cni-ready", ControlPlane, Fail, [], "IstioCNI/default is reconciled and Ready where the mesh uses CNI";
     ControlPlaneRemoteAnnotation = "control-plane.control-plane-clusters", ControlPlane, Fail, [], "a remote's istio-system names its primary in topology.istio.io/controlPlaneClusters";

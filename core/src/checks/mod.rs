@@ -28,6 +28,7 @@ mod pods;
 mod pre;
 pub mod remote;
 mod report;
+mod roles;
 mod rules;
 pub mod traffic;
 mod trust;

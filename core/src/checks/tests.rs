@@ -361,3 +361,5 @@ fn the_mesh_id_is_compared_with_the_mesh_file() {
         "{c:#?}"
     );
 }
+
+mod file;

@@ -147,6 +147,14 @@ fn joined_to_ready(installer: &str, mesh: &str) {
     let remote = mesh.contains("role: remote");
     // A remote runs no istiod; a primary does. Both record the install on the namespace.
     assert_eq!(available(&lab, "lab-2", "istiod"), !remote, "{log}");
+    // A remote's gateway comes after its injector serves (the CA bundle east's istiod patches
+    // in): the join said so, and its pods carry the proxy (mesh-verify's eastwest-pods below).
+    assert_eq!(
+        log.contains("west: the injection webhook serves"),
+        remote,
+        "{log}"
+    );
+    assert!(available(&lab, "lab-2", "istio-eastwestgateway"), "{log}");
     for ctx in ["lab-1", "lab-2"] {
         let ns = kubectl_json(&lab, ctx, &["get", "ns", "istio-system"]).unwrap();
         let record = ns["metadata"]["annotations"]["kubectl-mesh.io/installed"]
@@ -177,6 +185,16 @@ fn joined_to_ready(installer: &str, mesh: &str) {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let v = ok(run(&lab, w.path(), &verify, &args));
+    // The same mesh's series, once: all 1, and promtool's rule test fires no alert on them.
+    let prom: Vec<&str> = args.iter().copied().chain(["-o", "prometheus"]).collect();
+    let series = ok(run(&lab, w.path(), &verify, &prom));
+    let rules = mesh_core::app::watch::alerts::groups().to_string();
+    mesh_lab::promtool::healthy_fires_nothing(
+        &lab,
+        w.path(),
+        &String::from_utf8_lossy(&series.stdout),
+        &rules,
+    );
     assert!(
         text(&v).contains(&format!("installed by {installer}")),
         "{}",

@@ -301,6 +301,7 @@ fn joined(mesh_yaml: &str, primaries: &[(usize, &str, bool)]) -> Value {
     };
     let (code, report) = mesh.verify_until(ARGS, |r| r["success"] == true);
     assert_eq!(code, Some(0), "{report:#}");
+    mesh.healthy_series_fire_nothing();
     report
 }
 

@@ -204,9 +204,11 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
     });
     assert_eq!(code, Some(0), "{report:#}");
 
+    mesh.healthy_series_fire_nothing();
     more_faults(&mesh);
     support::stale::stale_ready_is_not_believed(&mesh);
-    support::file_values::mesh_id_is_compared_with_the_file(&mesh);
+    support::file_values::mesh_file_values_are_compared(&mesh);
+    support::dependencies::unhealthy_dependencies_are_named(&mesh);
     support::eastwest_pods::scaled_to_zero_fails_and_restored_passes(&mesh);
     let addresses = mesh_addresses(&mesh);
     drop(mesh);

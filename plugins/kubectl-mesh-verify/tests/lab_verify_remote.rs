@@ -68,6 +68,7 @@ fn a_primary_remote_lab_mesh_exposes_istiod_and_passes() {
 
     let (code, report) = mesh.verify_until(&["--allow-loopback"], |r| r["success"] == true);
     assert_eq!(code, Some(0), "{report:#}");
+    mesh.healthy_series_fire_nothing();
     let result = |id: &str, cluster: &str| {
         results(&report, id)
             .into_iter()

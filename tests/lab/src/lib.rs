@@ -21,6 +21,7 @@ pub mod podnet;
 pub mod pods;
 pub mod podspec;
 pub mod process;
+pub mod promtool;
 pub mod stall;
 pub mod state;
 pub mod testing;

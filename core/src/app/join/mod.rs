@@ -20,6 +20,7 @@ pub mod desired;
 mod export;
 pub(crate) mod fleet;
 mod gate;
+mod injector;
 pub mod install;
 mod install_step;
 mod leave;

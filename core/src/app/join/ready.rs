@@ -141,6 +141,41 @@ pub async fn wait_reader_accounts(
     .await
 }
 
+/// Waits for the injection webhook of each remote to carry its CA bundle
+/// (`--installer istioctl|helm`: no operator reports such a remote Ready).
+pub async fn wait_injector_ca_bundles(
+    fleet: &Fleet,
+    names: &[String],
+    timeout: Duration,
+    printer: &Printer,
+) -> Result<Vec<(String, String)>, Error> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    printer.progress(&format!(
+        "waiting up to {} for the injection webhook's CA bundle in {} (their primary's istiod patches it in)",
+        crate::cli::format_duration(timeout),
+        names.join(", ")
+    ));
+    wait_all(names, timeout, |name| async move {
+        let k = fleet.kube(&name)?;
+        let config = k
+            .get(
+                "admissionregistration.k8s.io/v1",
+                "MutatingWebhookConfiguration",
+                None,
+                super::injector::INJECTOR,
+            )
+            .await?;
+        let why = super::injector::missing_ca_bundle(config.as_ref());
+        if why.is_none() {
+            printer.progress(&format!("{name}: the injection webhook serves"));
+        }
+        Ok(why)
+    })
+    .await
+}
+
 /// Waits for the east-west gateway Service to get a load-balancer address.
 pub async fn wait_gateway_address(
     fleet: &Fleet,

@@ -2,7 +2,8 @@
 //! control plane → wait Ready → gateways and exposure (→ the gateway's address, when a remote
 //! needs it) → reader token once its ServiceAccount exists → remote secrets; for remotes the
 //! reader token and remote secrets come before the wait (seed 001: a remote is Ready only once
-//! its primary's istiod reads it). Each stage is
+//! its primary's istiod reads it; installed by istioctl or Helm, a remote's gateways wait for
+//! the CA bundle that istiod patches into its injection webhook). Each stage is
 //! planned by the servers again right before it is applied (earlier stages changed what
 //! exists) and applied exactly; `--no-wait` applies the control planes and says what it left.
 
@@ -12,7 +13,8 @@ use super::phases::{
     PENDING_PILOT, created_namespaces, pilot_for, plan_cluster, plan_remote_secrets,
 };
 use super::ready::{
-    wait_control_planes, wait_gateway_address, wait_istiod_deployments, wait_reader_accounts,
+    wait_control_planes, wait_gateway_address, wait_injector_ca_bundles, wait_istiod_deployments,
+    wait_reader_accounts,
 };
 use super::scope::Scope;
 use super::tokens::credential;
@@ -61,10 +63,11 @@ pub async fn run(
             continue;
         }
         let mut later = "gateways and exposure, reader tokens, remote secrets";
-        if group[0].role == Role::Remote && opts.installer == Installer::Sail {
-            // A remote turns Ready only once its primary's istiod reads it (it patches the
-            // remote's webhooks, which the operator then probes): its reader token and the
-            // remote secrets come before the wait, as in the seeds.
+        if group[0].role == Role::Remote {
+            // A remote serves only once its primary's istiod reads it (it patches the remote's
+            // webhooks, which the Sail operator then probes; with istioctl or Helm the join
+            // waits for the patched CA bundle): its reader token and the remote secrets come
+            // before the wait, as in the seeds.
             if let Some(status) = reader_tokens(opts, scope, fleet, &mut done, printer).await? {
                 return Ok(Outcome { done, status });
             }
@@ -207,16 +210,18 @@ async fn wait_ready(
             .await?
         }
         (_, Some(_)) => {
-            let primaries: Vec<String> = names
-                .iter()
-                .filter(|n| {
+            let (primaries, remotes): (Vec<String>, Vec<String>) =
+                names.iter().cloned().partition(|n| {
                     opts.mesh
                         .cluster(n)
                         .is_some_and(|c| c.role == Role::Primary)
-                })
-                .cloned()
-                .collect();
-            wait_istiod_deployments(fleet, &primaries, opts.wait_timeout, printer).await?
+                });
+            let mut late =
+                wait_istiod_deployments(fleet, &primaries, opts.wait_timeout, printer).await?;
+            late.extend(
+                wait_injector_ca_bundles(fleet, &remotes, opts.wait_timeout, printer).await?,
+            );
+            late
         }
         _ => return Ok(None),
     };

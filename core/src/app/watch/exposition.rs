@@ -16,6 +16,18 @@ pub fn wants_openmetrics(accept: Option<&str>) -> bool {
     accept.is_some_and(|a| a.contains("application/openmetrics-text"))
 }
 
+/// One evaluation's series in the classic text format, as a one-off `mesh-verify -o
+/// prometheus` prints them: what `--watch` serves after a single evaluation (trigger `once`).
+pub fn once(
+    report: &crate::checks::Report,
+    lifetimes: &[crate::checks::lifetimes::Lifetime],
+    now: time::OffsetDateTime,
+) -> String {
+    let mut m = super::metrics::Metrics::new();
+    m.record(report, lifetimes, 0.0, "once", now.unix_timestamp());
+    prometheus_text(&m.encode())
+}
+
 /// The classic text format of an OpenMetrics text (pure).
 pub fn prometheus_text(openmetrics: &str) -> String {
     let counters: Vec<&str> = openmetrics
@@ -68,6 +80,32 @@ mod tests {
         for gone in ["# EOF", "# UNIT", "_created"] {
             assert!(OM.contains(gone) && !text.contains(gone), "{gone}");
         }
+    }
+
+    #[test]
+    fn one_evaluation_prints_the_watchs_series_in_the_classic_format() {
+        use crate::checks::{CheckId, Emit, Report};
+        let report = Report::new(vec![
+            Emit::new(CheckId::ControlPlaneMeshId).pass(None, "one mesh id"),
+            Emit::new(CheckId::ClusterFacts).fail(Some("west"), "unreachable", "start it"),
+            Emit::new(CheckId::NetworkExposeIstiod).not_applicable(Some("east"), "no remotes"),
+        ]);
+        let now = time::macros::datetime!(2026-12-07 12:00 UTC);
+        let text = once(&report, &[], now);
+        assert!(text.contains("kubectl_mesh_check{id=\"control-plane.mesh-id\",category=\"control-plane\",cluster=\"\",peer=\"\"} 1\n"), "{text}");
+        assert!(text.contains("kubectl_mesh_check{id=\"cluster.facts\",category=\"cluster\",cluster=\"west\",peer=\"\"} 0\n"), "{text}");
+        assert!(
+            !text.contains("network.expose-istiod"),
+            "n/a has no series: {text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "kubectl_mesh_last_evaluation_timestamp_seconds {}",
+                now.unix_timestamp()
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF"), "{text}");
     }
 
     #[test]

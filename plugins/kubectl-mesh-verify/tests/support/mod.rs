@@ -4,6 +4,7 @@
 //! no load balancer (with one, istiod would also see the load-balancer address).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub mod dependencies;
 pub mod eastwest_pods;
 pub mod file_values;
 pub mod promtool;
@@ -20,6 +21,10 @@ use mesh_lab::testing::{
 };
 use serde_json::{Value, json};
 use std::path::Path;
+
+fn text_of(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
 
 pub const VERIFY: &str = env!("CARGO_BIN_EXE_kubectl-mesh_verify");
 
@@ -180,6 +185,22 @@ impl Mesh<'_> {
     /// `mesh-verify -f mesh.yaml -o json --istiod-address …` plus `extra`.
     pub fn verify(&self, extra: &[&str]) -> (Option<i32>, Value) {
         self.verify_file("mesh.yaml", extra)
+    }
+
+    /// `mesh-verify -o prometheus` on this mesh; then promtool's rule test over its series:
+    /// all 1 on a healthy mesh, and no alert fires ([`mesh_lab::promtool`]).
+    pub fn healthy_series_fire_nothing(&self) {
+        let mut args: Vec<String> = ["-f", "mesh.yaml", "--allow-loopback", "-o", "prometheus"]
+            .map(String::from)
+            .to_vec();
+        for i in &self.istiods {
+            args.push("--istiod-address".into());
+            args.push(format!("{}={}", i.cluster_id, i.monitoring));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = ok(run(VERIFY, self.lab, self.dir, &args));
+        let rules = mesh_core::app::watch::alerts::groups().to_string();
+        mesh_lab::promtool::healthy_fires_nothing(self.lab, self.dir, &text_of(&o), &rules);
     }
 
     /// The same with another mesh file.

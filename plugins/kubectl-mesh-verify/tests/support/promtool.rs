@@ -40,7 +40,11 @@ pub fn lints(lab: &Lab, watch: &Watcher, w: &Path, namespace: &str) {
     .unwrap();
     std::fs::write(w.join("rules.json"), rule["spec"].to_string()).unwrap();
     std::fs::write(w.join("rules_test.yaml"), RULE_TESTS).unwrap();
-    std::fs::write(w.join("healthy_test.yaml"), healthy_rule_tests(&body)).unwrap();
+    std::fs::write(
+        w.join("healthy_test.yaml"),
+        mesh_lab::promtool::rule_test(&body),
+    )
+    .unwrap();
     for args in [
         &["check", "rules", "rules.json"][..],
         &["test", "rules", "rules_test.yaml"],
@@ -58,34 +62,6 @@ pub fn lints(lab: &Lab, watch: &Watcher, w: &Path, namespace: &str) {
             String::from_utf8_lossy(&o.stderr)
         );
     }
-}
-
-/// The healthy mesh's own `kubectl_mesh_check` series, as scraped: every one is 1 (checks
-/// that do not apply have no series), and held for an hour neither check alert fires. The
-/// positive control in the same test: one series at -1 (a check that could not be
-/// evaluated) fires the warning alert.
-fn healthy_rule_tests(exposition: &str) -> String {
-    let series: Vec<(&str, f64)> = exposition
-        .lines()
-        .filter(|l| l.starts_with("kubectl_mesh_check{"))
-        .map(|l| {
-            let (name, value) = l.rsplit_once(' ').unwrap();
-            (name, value.parse().unwrap())
-        })
-        .collect();
-    assert!(series.len() >= 20, "{exposition}");
-    let not_one: Vec<_> = series.iter().filter(|(_, v)| *v != 1.0).collect();
-    assert!(not_one.is_empty(), "a healthy mesh: {not_one:#?}");
-    let mut input: Vec<String> = series
-        .iter()
-        .map(|(name, _)| format!("  - series: '{name}'\n    values: '1x70'"))
-        .collect();
-    let control = r#"kubectl_mesh_check{id="control",category="cluster",cluster="east",peer=""}"#;
-    input.push(format!("  - series: '{control}'\n    values: '-1x70'"));
-    format!(
-        "rule_files: [rules.json]\nevaluation_interval: 1m\ntests:\n- interval: 1m\n  input_series:\n{}\n  alert_rule_test:\n  - eval_time: 65m\n    alertname: KubectlMeshCheckFailed\n    exp_alerts: []\n  - eval_time: 65m\n    alertname: KubectlMeshCheckWarning\n    exp_alerts:\n    - exp_labels: {{severity: warning, id: control, category: cluster, cluster: east}}\n      exp_annotations:\n        summary: mesh check control warns (or was not evaluated) in cluster east\n        description: Run `kubectl mesh-verify` to see why; a check that cannot be evaluated says what it could not read.\n",
-        input.join("\n")
-    )
 }
 
 /// Alert unit tests: a failing check fires after 5m and a passing one never; an intermediate
