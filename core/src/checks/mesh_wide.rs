@@ -153,8 +153,10 @@ fn version_skew(live: &[&ClusterFacts], file_version: Option<&str>) -> CheckResu
         );
     }
     let rejoin = "kubectl mesh-join -f mesh.yaml writes istio.version into every Istio";
+    // A version fits the file's when it is the same minor, and the same patch where both name
+    // one (`v1.31-latest` is any 1.31; an installed dev build reads as `v1.31`).
     if let Some(v) = file_version
-        && versions.keys().any(|k| k != v)
+        && versions.keys().any(|k| !crate::istio_version::fits(k, v))
     {
         let msg = format!(
             "the mesh file says istio.version {v}; the clusters run {}",

@@ -44,6 +44,7 @@ fn the_installed_watch_sees_what_an_administrator_sees_with_its_own_rights() {
     assert!(!stderr.to_lowercase().contains("forbidden"), "{stderr}");
     same_outcomes(&watch, &admin);
     support::promtool::lints(&lab, &watch, w, NS);
+    unreadable_warns(&watch, &lab, w);
     records_events(&watch, &lab);
     assert_eq!(watch.stop(), Some(0));
 }
@@ -311,5 +312,100 @@ fn records_events(watch: &Watcher, lab: &Lab) {
         lab,
         ("lab-1", "control-plane.network-label", "CheckRecovered"),
         Duration::from_secs(20),
+    );
+}
+
+/// The watch's right to read the istio-system Namespace taken away (every evaluation reads it
+/// from the server): `cluster.facts` turns 0 for the cluster (named by its context, unread)
+/// and the mesh-wide checks, not evaluated, -1; promtool's rule test over exactly those scraped series fires the warning alert for each
+/// -1 and the failing one for each 0. The right given back, all is 1 again.
+fn unreadable_warns(watch: &Watcher, lab: &Lab, w: &Path) {
+    let facts =
+        r#"kubectl_mesh_check{id="cluster.facts",category="cluster",cluster="east",peer=""}"#;
+    let role = kubectl_json(lab, "lab-1", &["get", "clusterrole", "kubectl-mesh-watch"]).unwrap();
+    let mut cut = role.clone();
+    let rules = cut["rules"].as_array_mut().unwrap();
+    let before = rules.len();
+    rules.retain(|r| r["resources"] != serde_json::json!(["namespaces"]));
+    assert_eq!(
+        rules.len(),
+        before - 1,
+        "the namespaces rule is there to cut: {role:#}"
+    );
+    let replace = |v: &Value, touch: &str| {
+        let file = w.join("role.json");
+        std::fs::write(&file, v.to_string()).unwrap();
+        kubectl(
+            lab,
+            "lab-1",
+            &["replace", "-f", &file.display().to_string()],
+        );
+        // Something the watch sees changes, so it evaluates again now.
+        let stamp = format!("kubectl-mesh.io/test-touch={touch}");
+        kubectl(
+            lab,
+            "lab-1",
+            &[
+                "annotate",
+                "namespace",
+                "istio-system",
+                &stamp,
+                "--overwrite",
+            ],
+        );
+    };
+    replace(&cut, "cut");
+    // Unread, the cluster is named by its context (its Istio names it otherwise).
+    watch.wait_metric(
+        r#"kubectl_mesh_checks{result="fail"}"#,
+        1.0,
+        Duration::from_secs(60),
+    );
+    let (_, body) = watch.get("/metrics").unwrap();
+    let series = mesh_lab::promtool::check_series(&body);
+    let failed: Vec<&str> = series
+        .iter()
+        .filter(|(_, v)| *v == 0.0)
+        .map(|(s, _)| *s)
+        .collect();
+    assert!(
+        failed.len() == 1 && failed[0].starts_with(r#"kubectl_mesh_check{id="cluster.facts""#),
+        "only cluster.facts fails: {series:#?}"
+    );
+    // The only cluster unread: every mesh-wide check is not evaluated (-1), nothing passes.
+    let of = |v: f64| series.iter().filter(|(_, x)| *x == v).count();
+    assert!(
+        of(-1.0) >= 4,
+        "the mesh-wide checks are not evaluated: {series:#?}"
+    );
+    assert_eq!(of(1.0), 0, "nothing passes unread: {series:#?}");
+    std::fs::write(
+        w.join("unreadable_test.yaml"),
+        mesh_lab::promtool::rule_test_expecting(&series),
+    )
+    .unwrap();
+    let promtool = lab.bin("promtool").unwrap();
+    let o = Command::new(&promtool)
+        .args(["test", "rules", "unreadable_test.yaml"])
+        .current_dir(w)
+        .output()
+        .unwrap();
+    let mut restored = role.clone();
+    restored["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceVersion");
+    replace(&restored, "restored");
+    assert!(
+        o.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    watch.wait_metric(facts, 1.0, Duration::from_secs(60));
+    watch.wait_metric(
+        r#"kubectl_mesh_checks{result="fail"}"#,
+        0.0,
+        Duration::from_secs(60),
     );
 }

@@ -36,17 +36,39 @@ pub fn expect_success(o: Output) -> Output {
     o
 }
 
-/// `kubectl get … -o json` with the lab's kubectl; `None` when kubectl fails (e.g. NotFound).
+/// `kubectl get … -o json` with the lab's kubectl: `Some` object, `None` when the server
+/// says it is absent (NotFound, or a kind it does not serve). Any other failure (an API
+/// server that does not answer, a forbidden read, bad arguments) panics naming kubectl's
+/// error: "kubectl failed" is never read as "absent". [`kubectl_json_result`] returns it.
 pub fn kubectl_json(lab: &Lab, ctx: &str, args: &[&str]) -> Option<Value> {
+    kubectl_json_result(lab, ctx, args)
+        .unwrap_or_else(|e| panic!("kubectl --context {ctx} {args:?} failed: {e}"))
+}
+
+/// [`kubectl_json`], with a failure other than absence as `Err(kubectl's stderr)`.
+pub fn kubectl_json_result(lab: &Lab, ctx: &str, args: &[&str]) -> Result<Option<Value>, String> {
     let o = lab
         .kubectl(ctx)
         .args(args)
         .args(["-o", "json"])
         .output()
         .expect("kubectl");
-    o.status
-        .success()
-        .then(|| serde_json::from_slice(&o.stdout).expect("kubectl printed JSON"))
+    if o.status.success() {
+        return Ok(Some(
+            serde_json::from_slice(&o.stdout).expect("kubectl printed JSON"),
+        ));
+    }
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    if absent(&stderr) {
+        Ok(None)
+    } else {
+        Err(stderr)
+    }
+}
+
+/// kubectl's words for "no such object" and "no such kind".
+fn absent(stderr: &str) -> bool {
+    stderr.contains("(NotFound)") || stderr.contains("the server doesn't have a resource type")
 }
 
 /// The path of another package's plugin binary (built when missing), as a string.
@@ -147,6 +169,22 @@ pub fn footprint(lab: &Lab, ctx: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_not_found_and_an_unserved_kind_are_absent() {
+        assert!(super::absent(
+            r#"Error from server (NotFound): istios.sailoperator.io "default" not found"#
+        ));
+        assert!(super::absent(
+            r#"error: the server doesn't have a resource type "istios""#
+        ));
+        assert!(!super::absent(
+            "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?"
+        ));
+        assert!(!super::absent(
+            r#"Error from server (Forbidden): secrets "cacerts" is forbidden: User "x" cannot get resource "secrets""#
+        ));
+    }
+
     use super::*;
     use base64::Engine as _;
 
