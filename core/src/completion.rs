@@ -110,7 +110,7 @@ pub fn intercept(root: Command, args: &[String]) -> Option<std::process::ExitCod
                     Err(e) => {
                         eprintln!(
                             "error: {e}\nhint: {}",
-                            crate::Hinted::hint(&e).unwrap_or_default()
+                            crate::hint::Hinted::hint(&e).unwrap_or_default()
                         );
                         Some(std::process::ExitCode::from(2))
                     }

@@ -6,15 +6,10 @@
 
 use crate::ca::CaError;
 use crate::cluster::ClusterError;
+use crate::hint::Hinted;
 use crate::kubeconfig::KubeconfigError;
 use crate::mesh::MeshError;
 use crate::names::NameError;
-
-/// An error that may know the user's next step.
-pub trait Hinted {
-    /// The next step, phrased as advice (`run … to …`), if there is one.
-    fn hint(&self) -> Option<String>;
-}
 
 /// Any error a kubectl-mesh command can end with.
 #[derive(Debug, thiserror::Error)]

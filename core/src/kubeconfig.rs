@@ -5,7 +5,7 @@
 //! A command that spans clusters names every context explicitly: we never fall back silently to
 //! `current-context` for a multi-cluster action.
 
-use crate::error::Hinted;
+use crate::hint::Hinted;
 use kube::config::Kubeconfig;
 use std::path::{Path, PathBuf};
 

@@ -10,8 +10,8 @@
 //! - [`render`]: the only place that writes to the terminal ([`render::Printer`]): stdout for
 //!   data that may be piped, stderr for progress, warnings and errors.
 //! - [`cli`]: the flag groups every plugin shares (output format, kubeconfig, dry-run).
-//! - [`exit`], [`error`]: the exit-code contract (0 ok, 1 problems found, 2 could not do the job)
-//!   and errors that carry a hint with the next step.
+//! - [`exit`], [`error`], [`hint`]: the exit-code contract (0 ok, 1 problems found, 2 could not
+//!   do the job) and errors that carry a hint with the next step.
 //! - [`clock`], [`secret`]: injected time, and wrappers that keep key material out of logs.
 
 pub mod app;
@@ -23,6 +23,7 @@ pub mod cluster;
 pub mod completion;
 pub mod error;
 pub mod exit;
+pub mod hint;
 pub mod istio_version;
 pub mod kinds;
 pub mod kubeconfig;
@@ -41,5 +42,6 @@ pub mod topology;
 pub mod version;
 pub mod version_gates;
 
-pub use error::{Error, Hinted};
+pub use error::Error;
 pub use exit::ExitStatus;
+pub use hint::Hinted;

@@ -4,7 +4,7 @@
 //! a path segment of the remote injection URL and a directory under the certificate directory,
 //! so it must be a DNS-1123 label everywhere (istioctl rejects anything else).
 
-use crate::error::Hinted;
+use crate::hint::Hinted;
 use std::fmt;
 
 /// A validated cluster name (a DNS-1123 label).

@@ -6,9 +6,11 @@
 pub mod certs;
 pub mod credentials;
 mod discovery;
+pub(crate) mod fleet;
 pub mod join;
 pub mod members;
 pub mod rotation;
+pub mod tokens;
 pub mod trust;
 
 use crate::error::Error;

@@ -24,7 +24,7 @@ pub use profile::{CaSettings, KeyType};
 pub use recorded::SettingsFlags;
 pub use store::CertDir;
 
-use crate::error::Hinted;
+use crate::hint::Hinted;
 use serde::Serialize;
 use std::path::PathBuf;
 

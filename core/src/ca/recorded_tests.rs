@@ -97,7 +97,7 @@ fn contradicting_flags_are_refused_with_given_and_recorded_values() {
         text.contains("\n  --org: given 'Istio', recorded 'Acme Mesh'"),
         "{text}"
     );
-    let hint = crate::error::Hinted::hint(&err).unwrap();
+    let hint = crate::hint::Hinted::hint(&err).unwrap();
     assert!(
         hint.contains("--force replaces them (what force does)"),
         "{hint}"

@@ -7,7 +7,7 @@ use super::facts_pre::fill_pre;
 use super::{CheckId, CheckResult, Emit};
 use crate::ca::Bundle;
 use crate::cluster::{ClusterError, Kube};
-use crate::error::Hinted;
+use crate::hint::Hinted;
 use crate::labels::{
     CACERTS_SECRET, ISTIO_NAMESPACE, MULTICLUSTER_SECRET_LABEL, ROOT_CERT_CONFIGMAP,
 };

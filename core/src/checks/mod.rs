@@ -29,6 +29,7 @@ mod pre;
 pub mod remote;
 mod report;
 mod roles;
+mod root_config_maps;
 mod rules;
 pub mod traffic;
 mod trust;
@@ -40,6 +41,7 @@ pub use facts::{ClusterFacts, FactError, FactErrorKind, Member, Read, gather};
 pub use ids::{CHECKS, Category, CheckId, CheckInfo, DOCS, Outcome, info};
 pub(crate) use report::{mark, where_};
 pub use report::{render_short, render_table};
+pub use root_config_maps::RootConfigMaps;
 
 use serde::Serialize;
 use time::OffsetDateTime;

@@ -1,8 +1,7 @@
 //! Trust: `cacerts` in every cluster, chains, one root, expiry, no root key, root ConfigMaps.
 //! Decisions are pure functions of the bundles and the injected `now`; problems are kinds.
 
-use super::{CheckId, CheckResult, ClusterFacts, Emit, LocalRoot, Selection};
-use crate::app::trust::RootConfigMaps;
+use super::{CheckId, CheckResult, ClusterFacts, Emit, LocalRoot, RootConfigMaps, Selection};
 use crate::ca::bundle::short;
 use crate::ca::{Bundle, CertInfo};
 use time::OffsetDateTime;

@@ -1,6 +1,6 @@
 //! Cluster errors: always the context, the operation and the object, plus a hint.
 
-use crate::error::Hinted;
+use crate::hint::Hinted;
 use crate::kubeconfig::KubeconfigError;
 
 /// A failure talking to one cluster.

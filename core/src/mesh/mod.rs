@@ -16,7 +16,7 @@ mod rules;
 
 pub use rules::{Violation, is_label_value, violations};
 
-use crate::error::Hinted;
+use crate::hint::Hinted;
 use crate::names::ClusterName;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

@@ -1,7 +1,8 @@
 //! [`Printer`]: data to stdout, everything else to stderr.
 
 use super::style::{Style, Tone};
-use crate::error::{Error, Hinted};
+use crate::error::Error;
+use crate::hint::Hinted;
 use serde::Serialize;
 use std::io::Write;
 use std::sync::Mutex;

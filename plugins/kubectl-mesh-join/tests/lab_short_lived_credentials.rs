@@ -156,9 +156,9 @@ fn renewed_as_the_next_generation(lab: &Lab, w: &Path, rotate: &[&str], bound: &
     // secret, same server and CA): a stale token, not a field taken by another manager.
     let (server, ca) = server_in(lab, "lab-2", "east");
     let kc = mesh_core::manifests::remote_secret::kubeconfig("east", &server, &ca, stale.trim());
-    let secret = mesh_core::app::join::desired::as_data(
-        mesh_core::manifests::remote_secret::remote_secret("east", &kc),
-    );
+    let secret = mesh_core::manifests::as_data(mesh_core::manifests::remote_secret::remote_secret(
+        "east", &kc,
+    ));
     let file = w.join("stale-remote-secret.json");
     std::fs::write(&file, serde_json::to_vec(&secret).unwrap()).unwrap();
     ok(lab

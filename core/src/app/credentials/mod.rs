@@ -3,21 +3,20 @@
 //! after every istiod that reads the cluster reports it synced again.
 //!
 //! The decisions are pure ([`plan`]); the record of each cluster's credential is an
-//! annotation on its reader ServiceAccount ([`record`], which says why there); what is read
-//! first is [`observe`]; one cluster's rotation is [`run`]; watching istiod is [`sync`].
+//! annotation on its reader ServiceAccount ([`crate::app::tokens::record`], which says why
+//! there); what is read first is [`observe`]; one cluster's rotation is [`run`]; watching
+//! istiod is [`sync`].
 //! Every cluster is observed and planned before the first write: a refusal (unknown cluster,
 //! a reader without its remote secret, a cluster not joined) writes nothing.
 
-pub mod bound;
-pub mod mode;
 pub mod observe;
 pub mod plan;
-pub mod record;
 pub mod restart;
 mod run;
 pub mod sync;
 
-use crate::app::join::fleet::{Fleet, server_of};
+use crate::app::fleet::{Fleet, server_of};
+use crate::app::tokens::Embedding;
 use crate::app::trust::Access;
 use crate::error::Error;
 use crate::exit::ExitStatus;
@@ -155,7 +154,7 @@ fn servers_of(
 fn describe_servers(
     source: &str,
     server: &str,
-    readers: &[(String, &crate::cluster::Kube, Option<observe::Embedding>)],
+    readers: &[(String, &crate::cluster::Kube, Option<Embedding>)],
     printer: &Printer,
 ) {
     for (reader, _, emb) in readers {
@@ -198,7 +197,7 @@ async fn restarts_of(
 type Planned<'a> = (
     plan::SourcePlan,
     &'a crate::cluster::Kube,
-    Vec<(String, &'a crate::cluster::Kube, Option<observe::Embedding>)>,
+    Vec<(String, &'a crate::cluster::Kube, Option<Embedding>)>,
     Vec<(String, restart::Decision)>,
 );
 

@@ -2,66 +2,17 @@
 //! and the remote secret for it in each reading cluster.
 
 use super::plan::{Embedded, Observed};
-use super::record::{self, TokenRecord};
-use crate::app::join::tokens::read_token_named;
+use crate::app::tokens::record::TokenRecord;
+use crate::app::tokens::{Embedding, embedding, read_record, read_token_named};
 use crate::cluster::Kube;
 use crate::error::Error;
-use crate::labels::{ISTIO_NAMESPACE, READER_SERVICE_ACCOUNT, REMOTE_SECRET_PREFIX};
-use crate::secret::Secret;
-
-/// A reader's remote secret for the source: the API server it names and its token.
-#[derive(Debug, Clone, Default)]
-pub struct Embedding {
-    /// The server of its kubeconfig's current context (shown, never written back: a rewrite
-    /// uses the server the mesh file or the user's kubeconfig gives).
-    pub server: String,
-    /// The inline token of its current context (empty for any other credential).
-    pub token: Secret<String>,
-}
-
-/// The server and token inside a remote secret's kubeconfig for `source` (`None`: no such
-/// key). The kubeconfig passes the gate for untrusted kubeconfigs first: one it refuses embeds
-/// nothing usable (empty server and token), so it counts as another credential and is
-/// rewritten, never used.
-pub fn embedding(secret: &serde_json::Value, source: &str) -> Option<Embedding> {
-    let text = crate::kubeconfig_gate::secret_text(secret, source)?;
-    let admitted = text
-        .ok()
-        .and_then(|t| crate::kubeconfig_gate::admit(&t).ok());
-    Some(match admitted {
-        Some(a) => Embedding {
-            token: Secret::new(a.token().unwrap_or_default().to_string()),
-            server: a.server,
-        },
-        None => Embedding::default(),
-    })
-}
+use crate::labels::{ISTIO_NAMESPACE, REMOTE_SECRET_PREFIX};
 
 async fn secret_exists(kube: &Kube, name: &str) -> Result<bool, Error> {
     Ok(kube
         .get("v1", "Secret", Some(ISTIO_NAMESPACE), name)
         .await?
         .is_some())
-}
-
-/// The record on `source`'s reader ServiceAccount; refused when the account is missing.
-pub async fn read_record(kube: &Kube, source: &str) -> Result<TokenRecord, Error> {
-    let sa = kube
-        .get("v1", "ServiceAccount", Some(ISTIO_NAMESPACE), READER_SERVICE_ACCOUNT)
-        .await?
-        .ok_or_else(|| {
-            Error::input(
-                format!("cluster '{source}' (context {}): {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT} does not exist: the cluster was not joined", kube.context),
-                "run kubectl mesh-join -f FILE first (with --create-reader where no Istio installer made the account)",
-            )
-        })?;
-    let record = record::of_service_account(&sa).map_err(|e| {
-        Error::input(
-            format!("cluster '{source}' (context {}): {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT}: {e}", kube.context),
-            "remove the annotation (kubectl annotate sa … kubectl-mesh.io/reader-token-) and run again",
-        )
-    })?;
-    Ok(super::mode::complete(kube, record).await?)
 }
 
 /// Which token counts as current: the long-lived token Secret's, or (short-lived mode) any
@@ -77,9 +28,9 @@ impl Current {
             Current::Token(t) => {
                 !e.token.expose().is_empty() && t.as_deref() == Some(e.token.expose().as_str())
             }
-            Current::Bound(uid) => uid
-                .as_deref()
-                .is_some_and(|u| super::bound::fresh(e.token.expose(), (&record.token, u), now)),
+            Current::Bound(uid) => uid.as_deref().is_some_and(|u| {
+                crate::app::tokens::bound::fresh(e.token.expose(), (&record.token, u), now)
+            }),
         };
         if current {
             Embedded::Current
@@ -101,7 +52,9 @@ pub async fn observe(
     let current_exists = secret_exists(kube, &record.token).await?;
     let current = match record.ttl_seconds {
         None => Current::Token(read_token_named(kube, &record.token).await?.map(|(_, t)| t)),
-        Some(_) => Current::Bound(super::bound::anchor_uid(kube, &record.token).await?),
+        Some(_) => {
+            Current::Bound(crate::app::tokens::bound::anchor_uid(kube, &record.token).await?)
+        }
     };
     let previous_exists = match &record.previous {
         Some(p) => secret_exists(kube, p).await?,
@@ -128,30 +81,4 @@ pub async fn observe(
         readers: states,
     };
     Ok((observed, embeddings))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::app::join::desired::as_data;
-    use crate::manifests::remote_secret;
-
-    #[test]
-    fn the_server_and_token_are_read_back_from_a_remote_secret_as_join_writes_it() {
-        let kc = remote_secret::kubeconfig("east", "https://10.0.0.1:6443", "Q0E=", "tok-1");
-        let s = as_data(remote_secret::remote_secret("east", &kc));
-        let e = embedding(&s, "east").unwrap();
-        assert_eq!(e.server, "https://10.0.0.1:6443");
-        assert_eq!(e.token.expose(), "tok-1");
-        assert!(embedding(&s, "west").is_none());
-        // A kubeconfig the gate refuses is present but embeds nothing usable.
-        let exec = kc.replace("token: tok-1", "exec: {command: /bin/sh}");
-        assert_ne!(exec, kc, "the probe must have changed the kubeconfig");
-        let e = embedding(
-            &as_data(remote_secret::remote_secret("east", &exec)),
-            "east",
-        )
-        .unwrap();
-        assert!(e.server.is_empty() && e.token.expose().is_empty(), "{e:?}");
-    }
 }

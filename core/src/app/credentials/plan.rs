@@ -7,7 +7,7 @@
 //! token and record the rotation as finished. An interrupted run finds the record in progress
 //! and does what is left; a finished one is not repeated unless asked (`--again`).
 
-use super::record::TokenRecord;
+use crate::app::tokens::record::TokenRecord;
 use crate::error::Error;
 use crate::mesh::MeshSpec;
 use crate::topology::reading_pairs;

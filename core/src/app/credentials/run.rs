@@ -1,16 +1,13 @@
 //! One source cluster's rotation, step by step as planned ([`super::plan`]); each step is
 //! safe to repeat, and the record says what an interrupted run had started.
 
-use super::observe::Embedding;
 use super::plan::SourcePlan;
-use super::record;
 use super::sync::await_synced;
-use crate::app::join::desired::as_data;
-use crate::app::join::tokens::wait_token_named;
+use crate::app::tokens::{Embedding, bound, record, wait_token_named};
 use crate::cluster::Kube;
 use crate::error::Error;
 use crate::labels::{ISTIO_NAMESPACE, READER_SERVICE_ACCOUNT};
-use crate::manifests::remote_secret;
+use crate::manifests::{as_data, remote_secret};
 use crate::render::Printer;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -73,7 +70,7 @@ pub async fn run_source(
         _ if p.rewrite.is_empty() => Default::default(),
         None => wait_token_named(r.kube, &p.record.token, Duration::from_secs(30)).await?,
         Some(ttl) => {
-            let t = super::bound::mint(r.kube, &p.record.token, ttl).await?;
+            let t = bound::mint(r.kube, &p.record.token, ttl).await?;
             printer.progress(&format!(
                 "{s}: minted a token valid for {} bound to {ISTIO_NAMESPACE}/{}",
                 crate::cli::format_duration(Duration::from_secs(ttl)),

@@ -7,7 +7,7 @@
 //! named on stderr. It never rewrites reader RBAC that exists (whoever installed the control
 //! plane owns it).
 
-use super::fleet::server_of;
+use crate::app::fleet::server_of;
 
 use crate::app::trust::Access;
 use crate::error::Error;

@@ -187,24 +187,6 @@ pub fn identity_only(v: &Value) -> Value {
     out
 }
 
-/// A Secret with `stringData` turned into `data`, as the API server stores it (so a second
-/// run compares equal).
-pub fn as_data(mut secret: Value) -> Value {
-    use base64::Engine as _;
-    if let Some(Value::Object(sd)) = secret.as_object_mut().and_then(|o| o.remove("stringData")) {
-        let data: serde_json::Map<String, Value> = sd
-            .into_iter()
-            .map(|(k, v)| {
-                let b = base64::engine::general_purpose::STANDARD
-                    .encode(v.as_str().unwrap_or_default());
-                (k, Value::String(b))
-            })
-            .collect();
-        secret["data"] = Value::Object(data);
-    }
-    secret
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,12 +330,5 @@ mod tests {
             "istio-reader-service-account-istio-remote-secret-token-2"
         );
         assert_eq!(secret(false)["type"], "kubernetes.io/service-account-token");
-    }
-
-    #[test]
-    fn string_data_becomes_base64_data() {
-        let s = as_data(json!({"kind": "Secret", "stringData": {"k": "v"}}));
-        assert_eq!(s["data"]["k"], "dg==");
-        assert!(s.get("stringData").is_none());
     }
 }

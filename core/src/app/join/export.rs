@@ -3,9 +3,9 @@
 //! what it left out.
 
 use super::desired::{Render, base_objects, is_secret};
-use super::fleet::{Fleet, server_of};
 use super::tokens::credential;
 use super::{Installer, JoinOptions};
+use crate::app::fleet::{Fleet, server_of};
 use crate::app::trust::Access;
 use crate::cluster::identity;
 use crate::error::Error;

@@ -1,9 +1,9 @@
 //! The trust gate: istiod must find a `cacerts` that chains to the mesh root in every
 //! cluster before anything of the mesh is written.
 
-use super::fleet::Fleet;
 use super::scope::Scope;
 use super::{Installer, JoinOptions};
+use crate::app::fleet::Fleet;
 use crate::app::trust::{judge_trust, observe_trust};
 use crate::ca::Severity;
 use crate::error::Error;

@@ -1,9 +1,9 @@
 //! The install step of `--installer istioctl|helm` inside a join: whether a cluster needs it,
 //! and running it.
 
-use super::fleet::Fleet;
 use super::install::{self, argv::Target};
 use super::{Installer, JoinOptions};
+use crate::app::fleet::Fleet;
 use crate::error::Error;
 use crate::labels::ISTIO_NAMESPACE;
 use crate::manifests::istio;

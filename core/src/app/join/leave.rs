@@ -7,10 +7,10 @@
 
 use super::Installer;
 use super::desired::{Render, base_objects, identity_only};
-use super::fleet::{Fleet, istio_api_version, remote_pilot_address};
 use super::leave_install;
 use super::removals::{Taken, removal_of};
 use super::run::report_failures;
+use crate::app::fleet::{Fleet, istio_api_version, remote_pilot_address};
 use crate::app::trust::Access;
 use crate::cli::DryRun;
 use crate::cluster::{ClusterError, Kube, identity};
@@ -153,7 +153,7 @@ pub async fn leave(
     let fleet = Fleet::connect(mesh, access, &names, opts.force_conflicts).await?;
     let (api, pilots) = read_settings(mesh, &fleet).await?;
     let mut changes = leave_changes(mesh, &me.name, opts.purge, &api, &pilots);
-    let record = crate::app::credentials::observe::read_record(fleet.kube(&me.name)?, &me.name)
+    let record = crate::app::tokens::read_record(fleet.kube(&me.name)?, &me.name)
         .await
         .ok();
     if let (Some(r), Some(ch)) = (record, changes.get_mut(&me.name)) {

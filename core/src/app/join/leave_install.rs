@@ -3,9 +3,10 @@
 //! and the Istio CRDs that installer created and kept (both keep them by design) when no
 //! resource of theirs lives outside the namespace the purge deletes.
 
+use super::Installer;
 use super::install::{self, argv::Target, program};
 use super::install_step::install_record;
-use super::{Installer, fleet::Fleet};
+use crate::app::fleet::Fleet;
 use crate::cluster::{Kube, describe};
 use crate::error::Error;
 use crate::labels::ISTIO_NAMESPACE;

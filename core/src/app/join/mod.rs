@@ -2,9 +2,9 @@
 //! topologies, and `leave`.
 //!
 //! One pipeline, a module per step: the mesh file (validated when read) → the clusters in
-//! scope ([`scope`]) → connections ([`fleet`]) → the trust gate ([`gate`]) → the desired
-//! objects (pure, [`desired`]) → a plan the API servers make by dry run, with the objects we
-//! wrote before and no longer want ([`phases`]) → apply exactly that plan → wait
+//! scope ([`scope`]) → connections ([`crate::app::fleet`]) → the trust gate ([`gate`]) → the
+//! desired objects (pure, [`desired`]) → a plan the API servers make by dry run, with the
+//! objects we wrote before and no longer want ([`phases`]) → apply exactly that plan → wait
 //! ([`ready`]). Every object of every cluster passes the server's dry run before the first
 //! write anywhere; a field another manager owns stops the plan unless `--force-conflicts`.
 //!
@@ -18,7 +18,6 @@
 mod create_remote_secret;
 pub mod desired;
 mod export;
-pub(crate) mod fleet;
 mod gate;
 mod injector;
 pub mod install;
@@ -40,6 +39,7 @@ pub use leave::{LeaveOptions, leave, leave_changes};
 pub use run::report_failures;
 
 use super::trust::Access;
+use crate::app::fleet::Fleet;
 use crate::ca::store::CertDir;
 use crate::cli::DryRun;
 use crate::error::Error;
@@ -124,7 +124,7 @@ pub async fn join(
         mesh.clusters.len(),
         scope.needed.join(", ")
     ));
-    let fleet = fleet::Fleet::connect(mesh, access, &scope.needed, opts.force_conflicts).await?;
+    let fleet = Fleet::connect(mesh, access, &scope.needed, opts.force_conflicts).await?;
     let opts = &gate::resolve_version(opts.clone(), &scope, &fleet, printer).await?;
     let mesh = &opts.mesh;
     gate::check_trust(opts, &scope, &fleet).await?;

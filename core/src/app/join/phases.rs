@@ -7,15 +7,15 @@
 //! server still check the Secret. A remote's pilot address that is not known yet (its
 //! primary's gateway has no address before the gateway exists) is planned with a placeholder.
 
-use super::desired::{Render, Stage, as_data, is_secret, join_universe, stage_objects, unwanted};
-use super::fleet::{Fleet, istio_api_version, remote_pilot_address};
+use super::desired::{Render, Stage, is_secret, join_universe, stage_objects, unwanted};
 use super::scope::Scope;
 use super::tokens::credential;
 use super::{Installer, JoinOptions};
+use crate::app::fleet::{Fleet, istio_api_version, remote_pilot_address};
 use crate::cluster::{ClusterError, Kube, identity};
 use crate::error::Error;
 use crate::labels::{ISTIO_NAMESPACE, REMOTE_SECRET_PREFIX};
-use crate::manifests::remote_secret;
+use crate::manifests::{as_data, remote_secret};
 use crate::mesh::{ClusterSpec, MeshSpec, Role};
 use crate::plan::server::{plan_object, plan_objects_later, written_by_us};
 use crate::plan::{ClusterPlan, Op, Plan, Step};

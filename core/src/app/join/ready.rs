@@ -1,7 +1,7 @@
 //! Waiting for what the Sail operator and the controllers do after we write: `Istio` (and
 //! `IstioCNI`) Ready, the reader ServiceAccount the charts create, a gateway's address.
 
-use super::fleet::{Fleet, istio_api_version};
+use crate::app::fleet::{Fleet, istio_api_version};
 use crate::error::Error;
 use crate::labels::{ISTIO_NAMESPACE, READER_SERVICE_ACCOUNT};
 use crate::manifests::{gateway, istio};

@@ -8,7 +8,6 @@
 //! exists) and applied exactly; `--no-wait` applies the control planes and says what it left.
 
 use super::desired::Stage;
-use super::fleet::Fleet;
 use super::phases::{
     PENDING_PILOT, created_namespaces, pilot_for, plan_cluster, plan_remote_secrets,
 };
@@ -19,6 +18,7 @@ use super::ready::{
 use super::scope::Scope;
 use super::tokens::credential;
 use super::{Installer, JoinOptions};
+use crate::app::fleet::Fleet;
 use crate::cluster::{ClusterError, Kube};
 use crate::error::Error;
 use crate::exit::ExitStatus;

@@ -22,7 +22,7 @@ impl<'a> Scope<'a> {
     /// The connections of the selected clusters that read `source`.
     pub(crate) fn readers_in<'f>(
         &self,
-        fleet: &'f super::fleet::Fleet,
+        fleet: &'f crate::app::fleet::Fleet,
         source: &str,
     ) -> Result<Vec<&'f crate::cluster::Kube>, Error> {
         self.pairs

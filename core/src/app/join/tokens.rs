@@ -1,12 +1,12 @@
-//! The reader token a source cluster's controller manager issues, read and waited for: the
-//! current one is named by the record on the reader ServiceAccount (see
-//! [`crate::app::credentials::record`]).
+//! The reader credential a join embeds in remote secrets, and the mode it renders the reader
+//! token Secret in: the current token is named by the record on the reader ServiceAccount
+//! (see [`crate::app::tokens::record`]).
 
-use crate::app::credentials::{mode, record};
-use crate::cluster::{ClusterError, Kube};
+use crate::app::tokens::{bound, embedding, mode, read_token_named, record, wait_token_named};
+use crate::cluster::Kube;
 use crate::error::Error;
 use crate::labels::{ISTIO_NAMESPACE, READER_SERVICE_ACCOUNT};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The record on the reader ServiceAccount ([`record::TokenRecord::initial`] without one).
 pub async fn current_record(kube: &Kube) -> Result<record::TokenRecord, Error> {
@@ -27,7 +27,7 @@ pub async fn current_record(kube: &Kube) -> Result<record::TokenRecord, Error> {
             )
         })?,
     };
-    Ok(crate::app::credentials::mode::complete(kube, record).await?)
+    Ok(mode::complete(kube, record).await?)
 }
 
 /// The cluster's credential record and the lifetime its reader Secret is rendered with (see
@@ -69,7 +69,6 @@ pub async fn credential(
     readers: &[&Kube],
     wait: bool,
 ) -> Result<Option<(String, String)>, Error> {
-    use crate::app::credentials::{bound, observe};
     let record = current_record(source).await?;
     let Some(ttl) = record.ttl_seconds else {
         return Ok(match wait {
@@ -87,9 +86,7 @@ pub async fn credential(
     let name = format!("{}{source_name}", crate::labels::REMOTE_SECRET_PREFIX);
     for r in readers {
         let live = r.get("v1", "Secret", Some(ISTIO_NAMESPACE), &name).await?;
-        let held = live
-            .as_ref()
-            .and_then(|s| observe::embedding(s, source_name));
+        let held = live.as_ref().and_then(|s| embedding(s, source_name));
         if let Some(e) = held.filter(|e| bound::fresh(e.token.expose(), (&record.token, &uid), now))
         {
             return Ok(Some((ca, e.token.expose().clone())));
@@ -98,51 +95,5 @@ pub async fn credential(
     match wait {
         true => Ok(Some(bound::mint(source, &record.token, ttl).await?)),
         false => Ok(None),
-    }
-}
-
-/// Reads the token Secret `name`: `(ca.crt base64, token)` once filled.
-pub async fn read_token_named(
-    kube: &Kube,
-    name: &str,
-) -> Result<Option<(String, String)>, ClusterError> {
-    use base64::Engine as _;
-    let Some(s) = kube
-        .get("v1", "Secret", Some(ISTIO_NAMESPACE), name)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let ca = s["data"]["ca.crt"].as_str().unwrap_or_default().to_string();
-    let token = s["data"]["token"]
-        .as_str()
-        .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
-        .and_then(|t| String::from_utf8(t).ok())
-        .unwrap_or_default();
-    Ok((!ca.is_empty() && !token.is_empty()).then_some((ca, token)))
-}
-
-/// Waits until the controller manager has filled the token Secret `name`.
-pub async fn wait_token_named(
-    kube: &Kube,
-    name: &str,
-    timeout: Duration,
-) -> Result<(String, String), Error> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(t) = read_token_named(kube, name).await? {
-            return Ok(t);
-        }
-        if Instant::now() > deadline {
-            return Err(Error::input(
-                format!(
-                    "context {}: {ISTIO_NAMESPACE}/{name} has no token after {}s",
-                    kube.context,
-                    timeout.as_secs()
-                ),
-                "the cluster's kube-controller-manager fills service-account-token Secrets; check that it runs (and has --service-account-private-key-file)",
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }

@@ -3,10 +3,10 @@
 //! whether istiod has spread the trust bundle to every namespace.
 
 use super::state::{RootCert, Stage};
-use crate::app::trust::RootConfigMaps;
 use crate::ca::bundle::{Bundle, chains_to_root, short};
 use crate::ca::describe::signed_by;
 use crate::ca::pem::certificates;
+use crate::checks::RootConfigMaps;
 use crate::labels::{CACERTS_KEYS, CACERTS_SECRET, ISTIO_NAMESPACE, ROOT_CERT_CONFIGMAP};
 use crate::plan::Op;
 use serde_json::Value;

@@ -29,9 +29,7 @@ pub use access::Access;
 pub use apply::{ApplyOptions, apply};
 pub(crate) use preflight::server_dry_run;
 pub use rotate::{RotateOptions, RotateReport, rotate};
-pub use status::{
-    ClusterTrust, RootConfigMaps, StatusOptions, TrustStatus, judge_trust, observe_trust, status,
-};
+pub use status::{ClusterTrust, StatusOptions, TrustStatus, judge_trust, observe_trust, status};
 
 use crate::cluster::{ClusterError, Kube};
 use crate::labels::{CACERTS_SECRET, ISTIO_NAMESPACE};

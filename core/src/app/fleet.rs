@@ -1,5 +1,6 @@
-//! The connections of one run, and what is read from them before planning: API server
-//! addresses, the remotes' pilot address, the Sail API version.
+//! The connections of one run (a join, a leave, `rotate-credentials`), and what is read from
+//! them before planning: API server addresses, the remotes' pilot address, the Sail API
+//! version.
 
 use crate::app::trust::Access;
 use crate::cluster::{ClusterError, Kube};
