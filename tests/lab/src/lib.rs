@@ -159,12 +159,53 @@ fn reserve_ports(count: usize) -> Result<Vec<u16>> {
     let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     for _ in 0..20 {
         let ports = free_ports(count)?;
-        if ports.iter().all(|p| !handed.contains(p)) {
+        if ports.iter().all(|p| !handed.contains(p)) && ports.iter().all(|p| claim(*p)) {
             handed.extend(ports.iter().copied());
             return Ok(ports);
         }
     }
     bail!("could not find {count} free loopback ports")
+}
+
+/// Appends the number of clusters a lab starts to the file `MESH_LAB_COUNT_FILE` names (the
+/// test command sets it and prints the sum: the suite's cluster starts).
+fn count_starts(clusters: usize) {
+    if let Some(file) = std::env::var_os("MESH_LAB_COUNT_FILE") {
+        let line = format!("{clusters}\n");
+        let _ = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+    }
+}
+
+/// How long a port handed out stays claimed against other processes: the time between
+/// choosing it and its server binding it (then the kernel no longer offers it).
+const CLAIM_FOR: Duration = Duration::from_secs(600);
+
+/// Claims `port` against labs of other test processes running side by side (a file per port
+/// in the temporary directory, created exclusively); a claim older than [`CLAIM_FOR`] is
+/// free again. False when another process claimed it recently.
+fn claim(port: u16) -> bool {
+    let dir = std::env::temp_dir().join("mesh-lab-ports");
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join(port.to_string());
+    let fresh = |f: &Path| {
+        std::fs::metadata(f)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < CLAIM_FOR))
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&file)
+    {
+        Ok(_) => true,
+        Err(_) if fresh(&file) => false,
+        // A stale claim: take it over (a fresh write restarts its time).
+        Err(_) => std::fs::write(&file, std::process::id().to_string()).is_ok(),
+    }
 }
 
 /// Ports for one lab-side program (istiod …): free ones, never handed out twice.
@@ -240,6 +281,7 @@ impl Lab {
             find_bin(&bin_dir, name)?;
         }
         workloads::find_programs(&bin_dir, &options)?;
+        count_starts(options.clusters);
         fs::create_dir_all(&options.dir)
             .with_context(|| format!("creating the lab directory {}", options.dir.display()))?;
         let dir = options.dir.canonicalize()?;
@@ -789,4 +831,18 @@ pub fn plugin_bin(package: &str) -> Result<PathBuf> {
         }
     }
     Ok(path)
+}
+
+#[cfg(test)]
+mod port_tests {
+    #[test]
+    fn a_port_handed_out_is_claimed_against_other_processes() {
+        let port = super::reserve_ports(1).unwrap_or_default()[0];
+        // The claim file exists and is fresh: a second claim (another process) is refused.
+        let file = std::env::temp_dir()
+            .join("mesh-lab-ports")
+            .join(port.to_string());
+        assert!(file.is_file(), "{}", file.display());
+        assert!(!super::claim(port));
+    }
 }
