@@ -64,6 +64,17 @@ pub enum ClusterError {
         /// HTTP status.
         code: u16,
     },
+    /// An admission webhook the API server must call could not be called (its server, istiod,
+    /// is not serving yet, or its CA bundle is not current): not an answer about the object.
+    #[error("context '{context}': {operation} failed: {message}")]
+    WebhookNotServed {
+        /// The context.
+        context: String,
+        /// What we tried.
+        operation: String,
+        /// The server's message.
+        message: String,
+    },
     /// Server-side apply found fields another field manager owns with other values.
     #[error("context '{context}': {object}: {} field(s) are managed by another tool:\n{}", conflicts.len(), conflicts.iter().map(|c| format!("  {} (managed by {:?})", c.field, c.manager)).collect::<Vec<_>>().join("\n"))]
     Conflict {
@@ -115,6 +126,14 @@ impl ClusterError {
                     operation,
                     message: status.message,
                 },
+                // The API server's only sign of it: an internal error naming the call.
+                500 if status.message.contains("failed calling webhook") => {
+                    ClusterError::WebhookNotServed {
+                        context,
+                        operation,
+                        message: status.message,
+                    }
+                }
                 code => ClusterError::Rejected {
                     context,
                     operation,
@@ -139,6 +158,7 @@ impl ClusterError {
             | ClusterError::Forbidden { context, .. }
             | ClusterError::Unauthorized { context, .. }
             | ClusterError::Rejected { context, .. }
+            | ClusterError::WebhookNotServed { context, .. }
             | ClusterError::Conflict { context, .. }
             | ClusterError::NotServed { context, .. } => context,
         }
@@ -215,6 +235,7 @@ impl Hinted for ClusterError {
             ClusterError::Forbidden { context, .. } => format!("the user of context '{context}' lacks permission; `kubectl --context {context} auth can-i --list` shows what it may do"),
             ClusterError::Unauthorized { context, .. } => format!("refresh the credentials of context '{context}' (expired token or certificate?)"),
             ClusterError::Rejected { .. } => "the API server's message above says what it did not accept".into(),
+            ClusterError::WebhookNotServed { context, .. } => format!("istiod does not serve its webhook yet: wait until `kubectl --context {context} -n istio-system get pods -l app=istiod` shows it Ready, then run again (mesh-join waits for it up to --timeout)"),
             ClusterError::Conflict { context, object, .. } => format!("another controller or person manages these fields of {object} in context '{context}'; change them there, or take them over with --force-conflicts (as kubectl apply --server-side --force-conflicts)"),
             ClusterError::NotServed { api_version, .. } if api_version.starts_with("sailoperator.io") => "install the Sail operator (its CRDs) on that cluster first, or choose --installer istioctl|helm".into(),
             ClusterError::NotServed { .. } => "install the CRDs for that API on the cluster".into(),
@@ -242,6 +263,35 @@ mod tests {
         assert_eq!(
             said,
             "the API server answered 500 InternalError: error dialing backend: dial tcp 127.0.0.1:10250: connect: connection refused"
+        );
+    }
+
+    #[test]
+    fn a_webhook_the_server_could_not_call_is_its_own_kind_and_a_denial_is_not() {
+        let status = |message: &str| kube::core::Status {
+            code: 500,
+            reason: "InternalError".into(),
+            message: message.into(),
+            ..Default::default()
+        };
+        let unserved = r#"Internal error occurred: failed calling webhook "validation.istio.io": failed to call webhook: Post "https://istiod.istio-system.svc:443/validate?timeout=10s": no endpoints available for service "istiod""#;
+        let e = ClusterError::api(
+            "lab-1",
+            "apply Gateway istio-system/x",
+            kube::Error::Api(Box::new(status(unserved))),
+        );
+        assert!(matches!(e, ClusterError::WebhookNotServed { .. }), "{e:?}");
+        assert!(e.to_string().contains("no endpoints available"), "{e}");
+        assert!(e.hint().unwrap_or_default().contains("--context lab-1"));
+        // Another internal error stays a rejection (positive control of the classification).
+        let other = ClusterError::api(
+            "lab-1",
+            "apply",
+            kube::Error::Api(Box::new(status("etcdserver: request timed out"))),
+        );
+        assert!(
+            matches!(other, ClusterError::Rejected { code: 500, .. }),
+            "{other:?}"
         );
     }
 

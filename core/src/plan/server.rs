@@ -127,6 +127,12 @@ pub async fn plan_objects_later(
                 secret,
                 changes: Vec::new(),
             },
+            // Istio's validating webhook is not served yet (istiod starting after an earlier
+            // run's control plane, or `--no-wait`): the server cannot check the object now. It
+            // is planned from what exists, and the apply waits for the webhook (run.rs).
+            Err(ClusterError::WebhookNotServed { .. }) if istio_kind => {
+                unchecked(kube, manifest, secret).await?
+            }
             other => other?,
         };
         if step.op == Op::Create && step.manifest["kind"] == "Namespace" {
@@ -136,6 +142,27 @@ pub async fn plan_objects_later(
         steps.push(step);
     }
     Ok(steps)
+}
+
+/// The step for an object the server could not dry-run because its webhook is not served:
+/// a create when it does not exist, else an update whose changes the server shows once it can.
+async fn unchecked(kube: &Kube, manifest: Value, secret: bool) -> Result<Step, ClusterError> {
+    let (api_version, kind, ns, name) = identity(&manifest);
+    let live = kube.get(&api_version, &kind, ns.as_deref(), &name).await?;
+    let op = if live.is_some() {
+        Op::Update
+    } else {
+        Op::Create
+    };
+    Ok(Step {
+        op,
+        manifest,
+        note: Some(
+            "not checked by the server yet: istiod does not serve its validating webhook; the join applies it once it does".into(),
+        ),
+        secret,
+        changes: Vec::new(),
+    })
 }
 
 pub use super::ownership::written_by_us;
