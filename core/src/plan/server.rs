@@ -50,7 +50,15 @@ pub async fn plan_object(
     }
     let manager = manager_for(field_manager(), &manifest, live.as_ref());
     let force = kube.force_conflicts;
-    let mut after = kube.apply_as(&manifest, true, force, manager).await?;
+    let mut after = match kube.apply_as(&manifest, true, force, manager).await {
+        // Istio's validating webhook is not served yet (istiod starting after an earlier run's
+        // control plane, or `--no-wait`): the server cannot check the object now. It is planned
+        // from what exists, and the apply waits for the webhook (run.rs).
+        Err(ClusterError::WebhookNotServed { .. }) if istio_kind(&manifest) => {
+            return Ok(unchecked(manifest, secret, live.is_some()));
+        }
+        other => other?,
+    };
     // The first write to an object another tool made adopts it (the mark shows in the plan).
     if let Some(l) = live.as_ref().filter(|l| ownership::adopts(l))
         && !field_changes(l, &after).is_empty()
@@ -113,9 +121,7 @@ pub async fn plan_objects_later(
     let mut pending: Vec<String> = Vec::new();
     let mut steps = Vec::new();
     for (manifest, secret) in desired {
-        let istio_kind = manifest["apiVersion"]
-            .as_str()
-            .is_some_and(|a| a.contains(".istio.io/"));
+        let istio_kind = istio_kind(&manifest);
         let step = match plan_object(kube, manifest.clone(), secret, &pending).await {
             Err(ClusterError::NotServed { .. }) if istio_kind && later.is_some() => Step {
                 op: Op::Create,
@@ -127,12 +133,6 @@ pub async fn plan_objects_later(
                 secret,
                 changes: Vec::new(),
             },
-            // Istio's validating webhook is not served yet (istiod starting after an earlier
-            // run's control plane, or `--no-wait`): the server cannot check the object now. It
-            // is planned from what exists, and the apply waits for the webhook (run.rs).
-            Err(ClusterError::WebhookNotServed { .. }) if istio_kind => {
-                unchecked(kube, manifest, secret).await?
-            }
             other => other?,
         };
         if step.op == Op::Create && step.manifest["kind"] == "Namespace" {
@@ -144,25 +144,26 @@ pub async fn plan_objects_later(
     Ok(steps)
 }
 
-/// The step for an object the server could not dry-run because its webhook is not served:
-/// a create when it does not exist, else an update whose changes the server shows once it can.
-async fn unchecked(kube: &Kube, manifest: Value, secret: bool) -> Result<Step, ClusterError> {
-    let (api_version, kind, ns, name) = identity(&manifest);
-    let live = kube.get(&api_version, &kind, ns.as_deref(), &name).await?;
-    let op = if live.is_some() {
-        Op::Update
-    } else {
-        Op::Create
-    };
-    Ok(Step {
-        op,
+/// Whether an object is of one of Istio's kinds (`*.istio.io`).
+fn istio_kind(manifest: &Value) -> bool {
+    manifest["apiVersion"]
+        .as_str()
+        .is_some_and(|a| a.contains(".istio.io/"))
+}
+
+/// The step for an object the server could not dry-run because its webhook is not served: a
+/// create when it does not exist (`exists`, as read just before), else an update whose changes
+/// the server shows once it can.
+fn unchecked(manifest: Value, secret: bool, exists: bool) -> Step {
+    Step {
+        op: if exists { Op::Update } else { Op::Create },
         manifest,
         note: Some(
             "not checked by the server yet: istiod does not serve its validating webhook; the join applies it once it does".into(),
         ),
         secret,
         changes: Vec::new(),
-    })
+    }
 }
 
 pub use super::ownership::written_by_us;

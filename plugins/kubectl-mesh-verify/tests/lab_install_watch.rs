@@ -384,24 +384,16 @@ fn unreadable_warns(watch: &Watcher, lab: &Lab, w: &Path) {
         mesh_lab::promtool::rule_test_expecting(&series),
     )
     .unwrap();
-    let promtool = lab.bin("promtool").unwrap();
-    let o = Command::new(&promtool)
-        .args(["test", "rules", "unreadable_test.yaml"])
-        .current_dir(w)
-        .output()
-        .unwrap();
+    let tested = mesh_lab::promtool::run(lab, w, &["test", "rules", "unreadable_test.yaml"]);
     let mut restored = role.clone();
     restored["metadata"]
         .as_object_mut()
         .unwrap()
         .remove("resourceVersion");
     replace(&restored, "restored");
-    assert!(
-        o.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    if let Err(e) = tested {
+        panic!("{e}");
+    }
     watch.wait_metric(facts, 1.0, Duration::from_secs(60));
     watch.wait_metric(
         r#"kubectl_mesh_checks{result="fail"}"#,

@@ -9,28 +9,45 @@ use crate::Lab;
 use std::path::Path;
 use std::process::Command;
 
+/// Runs promtool with `args` in `dir`; `Err` with what it printed when it fails.
+pub fn run(lab: &Lab, dir: &Path, args: &[&str]) -> Result<(), String> {
+    let o = Command::new(lab.bin("promtool").expect("promtool"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    if o.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "promtool {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    ))
+}
+
+/// [`run`] for each of `runs`, panicking on the first that fails.
+pub fn passes(lab: &Lab, dir: &Path, runs: &[&[&str]]) {
+    for args in runs {
+        if let Err(e) = run(lab, dir, args) {
+            panic!("{e}");
+        }
+    }
+}
+
 /// Runs the rule test in `dir` against `rules` (the rule groups as JSON, the body of a rules
 /// file); panics naming what promtool said, or a series that is not 1.
 pub fn healthy_fires_nothing(lab: &Lab, dir: &Path, exposition: &str, rules: &str) {
-    let promtool = lab.bin("promtool").expect("promtool");
     std::fs::write(dir.join("rules.json"), format!("{{\"groups\": {rules}}}")).unwrap();
     std::fs::write(dir.join("healthy_test.yaml"), rule_test(exposition)).unwrap();
-    for args in [
-        &["check", "rules", "rules.json"][..],
-        &["test", "rules", "healthy_test.yaml"],
-    ] {
-        let o = Command::new(&promtool)
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "promtool {args:?}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+    passes(
+        lab,
+        dir,
+        &[
+            &["check", "rules", "rules.json"],
+            &["test", "rules", "healthy_test.yaml"],
+        ],
+    );
 }
 
 /// The `kubectl_mesh_check` series of an exposition, with their values.

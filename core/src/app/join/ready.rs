@@ -88,6 +88,48 @@ pub async fn wait_control_planes(
     .await
 }
 
+/// One object per cluster, read and judged (`judge`: why it is not there yet, `None` when it
+/// is) until every cluster's passes or `timeout` passes; `waiting` and `done` are the
+/// progress lines. Returns the clusters still waiting, each with why.
+struct Awaited<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    judge: fn(Option<&Value>) -> Option<String>,
+    waiting: &'a str,
+    done: &'a str,
+}
+
+async fn wait_object(
+    fleet: &Fleet,
+    names: &[String],
+    timeout: Duration,
+    printer: &Printer,
+    a: Awaited<'_>,
+) -> Result<Vec<(String, String)>, Error> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    printer.progress(&format!(
+        "waiting up to {} for {} in {}",
+        crate::cli::format_duration(timeout),
+        a.waiting,
+        names.join(", ")
+    ));
+    let a = &a;
+    wait_all(names, timeout, |name| async move {
+        let k = fleet.kube(&name)?;
+        let live = k.get(a.api_version, a.kind, a.namespace, a.name).await?;
+        let why = (a.judge)(live.as_ref());
+        if why.is_none() {
+            printer.progress(&format!("{name}: {}", a.done));
+        }
+        Ok(why)
+    })
+    .await
+}
+
 /// Waits for istiod's Deployment (`--installer istioctl|helm`, primaries) to be available
 /// with every replica updated. Returns the clusters not ready in time, each with why.
 pub async fn wait_istiod_deployments(
@@ -96,26 +138,16 @@ pub async fn wait_istiod_deployments(
     timeout: Duration,
     printer: &Printer,
 ) -> Result<Vec<(String, String)>, Error> {
-    if names.is_empty() {
-        return Ok(Vec::new());
-    }
-    printer.progress(&format!(
-        "waiting up to {} for istiod's Deployment to be available in {}",
-        crate::cli::format_duration(timeout),
-        names.join(", ")
-    ));
-    wait_all(names, timeout, |name| async move {
-        let k = fleet.kube(&name)?;
-        let d = k
-            .get("apps/v1", "Deployment", Some(ISTIO_NAMESPACE), "istiod")
-            .await?;
-        let why = crate::checks::installed::deployment_not_ready(d.as_ref());
-        if why.is_none() {
-            printer.progress(&format!("{name}: istiod Deployment available"));
-        }
-        Ok(why)
-    })
-    .await
+    let awaited = Awaited {
+        api_version: "apps/v1",
+        kind: "Deployment",
+        namespace: Some(ISTIO_NAMESPACE),
+        name: "istiod",
+        judge: crate::checks::installed::deployment_not_ready,
+        waiting: "istiod's Deployment to be available",
+        done: "istiod Deployment available",
+    };
+    wait_object(fleet, names, timeout, printer, awaited).await
 }
 
 /// Waits for the reader ServiceAccount (the control plane's charts create it).
@@ -149,31 +181,16 @@ pub async fn wait_injector_ca_bundles(
     timeout: Duration,
     printer: &Printer,
 ) -> Result<Vec<(String, String)>, Error> {
-    if names.is_empty() {
-        return Ok(Vec::new());
-    }
-    printer.progress(&format!(
-        "waiting up to {} for the injection webhook's CA bundle in {} (their primary's istiod patches it in)",
-        crate::cli::format_duration(timeout),
-        names.join(", ")
-    ));
-    wait_all(names, timeout, |name| async move {
-        let k = fleet.kube(&name)?;
-        let config = k
-            .get(
-                "admissionregistration.k8s.io/v1",
-                "MutatingWebhookConfiguration",
-                None,
-                super::injector::INJECTOR,
-            )
-            .await?;
-        let why = super::injector::missing_ca_bundle(config.as_ref());
-        if why.is_none() {
-            printer.progress(&format!("{name}: the injection webhook serves"));
-        }
-        Ok(why)
-    })
-    .await
+    let awaited = Awaited {
+        api_version: "admissionregistration.k8s.io/v1",
+        kind: "MutatingWebhookConfiguration",
+        namespace: None,
+        name: super::injector::INJECTOR,
+        judge: super::injector::missing_ca_bundle,
+        waiting: "the injection webhook's CA bundle from the primary's istiod",
+        done: "the injection webhook serves",
+    };
+    wait_object(fleet, names, timeout, printer, awaited).await
 }
 
 /// Waits for the east-west gateway Service to get a load-balancer address.

@@ -6,7 +6,7 @@
 //! naming it. Put back, the operator reports the dependency healthy and both pass again
 //! (positive controls).
 
-use super::{Mesh, kubectl, results};
+use super::{Mesh, patch_west_istio, results};
 use mesh_lab::testing::{describe, kubectl_json, run_plugin};
 use serde_json::Value;
 
@@ -41,21 +41,8 @@ fn reported(mesh: &Mesh, status: &str) -> Value {
     }
 }
 
-fn patch(mesh: &Mesh, kind: &str, body: &str) {
-    let args = [
-        "patch",
-        "istios.sailoperator.io",
-        "default",
-        "--type",
-        kind,
-        "-p",
-        body,
-    ];
-    kubectl(mesh.lab, "lab-2", &args);
-}
-
 pub fn unhealthy_dependencies_are_named(mesh: &Mesh) {
-    patch(
+    patch_west_istio(
         mesh,
         "merge",
         r#"{"spec":{"values":{"pilot":{"cni":{"enabled":true}}}}}"#,
@@ -68,7 +55,7 @@ pub fn unhealthy_dependencies_are_named(mesh: &Mesh) {
     let (code, report) = mesh.verify(&["--allow-loopback"]);
     let args = ["-f", "mesh.yaml", "--allow-loopback", "--timeout", "8s"];
     let joined = run_plugin(&mesh.join, mesh.lab, mesh.dir, &args);
-    patch(
+    patch_west_istio(
         mesh,
         "json",
         r#"[{"op":"remove","path":"/spec/values/pilot/cni"}]"#,

@@ -57,6 +57,20 @@ pub fn apply(lab: &Lab, ctx: &str, manifest: &Value) {
     assert!(child.wait().unwrap().success(), "apply {manifest}");
 }
 
+/// Patches west's (`lab-2`'s) `Istio/default` as a person would (`--type merge` or `json`).
+pub fn patch_west_istio(mesh: &Mesh, kind: &str, body: &str) {
+    let args = [
+        "patch",
+        "istios.sailoperator.io",
+        "default",
+        "--type",
+        kind,
+        "-p",
+        body,
+    ];
+    kubectl(mesh.lab, "lab-2", &args);
+}
+
 /// Patches the status subresource (`--subresource=status`, merge patch).
 pub fn patch_status(lab: &Lab, ctx: &str, what: &[&str], status: &Value) {
     let patch = json!({ "status": status }).to_string();
@@ -190,32 +204,29 @@ impl Mesh<'_> {
     /// `mesh-verify -o prometheus` on this mesh; then promtool's rule test over its series:
     /// all 1 on a healthy mesh, and no alert fires ([`mesh_lab::promtool`]).
     pub fn healthy_series_fire_nothing(&self) {
-        let mut args: Vec<String> = ["-f", "mesh.yaml", "--allow-loopback", "-o", "prometheus"]
-            .map(String::from)
-            .to_vec();
-        for i in &self.istiods {
-            args.push("--istiod-address".into());
-            args.push(format!("{}={}", i.cluster_id, i.monitoring));
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = ok(run(VERIFY, self.lab, self.dir, &args));
+        let o = ok(self.run_verify("mesh.yaml", "prometheus", &["--allow-loopback"]));
         let rules = mesh_core::app::watch::alerts::groups().to_string();
         mesh_lab::promtool::healthy_fires_nothing(self.lab, self.dir, &text_of(&o), &rules);
     }
 
     /// The same with another mesh file.
     pub fn verify_file(&self, file: &str, extra: &[&str]) -> (Option<i32>, Value) {
-        let mut args: Vec<String> = ["-f", file, "-o", "json"].map(String::from).to_vec();
+        let o = self.run_verify(file, "json", extra);
+        let report: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|_| panic!("stdout is only JSON: {}", text(&o)));
+        (o.status.code(), report)
+    }
+
+    /// `mesh-verify -f file -o output`, with every istiod address and `extra`.
+    fn run_verify(&self, file: &str, output: &str, extra: &[&str]) -> std::process::Output {
+        let mut args: Vec<String> = ["-f", file, "-o", output].map(String::from).to_vec();
         for i in &self.istiods {
             args.push("--istiod-address".into());
             args.push(format!("{}={}", i.cluster_id, i.monitoring));
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = run(VERIFY, self.lab, self.dir, &args);
-        let report: Value = serde_json::from_slice(&o.stdout)
-            .unwrap_or_else(|_| panic!("stdout is only JSON: {}", text(&o)));
-        (o.status.code(), report)
+        run(VERIFY, self.lab, self.dir, &args)
     }
 
     /// Repairs what a fault changed: a rejoin taking back the fields a test patched.

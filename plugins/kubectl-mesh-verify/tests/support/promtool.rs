@@ -45,23 +45,15 @@ pub fn lints(lab: &Lab, watch: &Watcher, w: &Path, namespace: &str) {
         mesh_lab::promtool::rule_test(&body),
     )
     .unwrap();
-    for args in [
-        &["check", "rules", "rules.json"][..],
-        &["test", "rules", "rules_test.yaml"],
-        &["test", "rules", "healthy_test.yaml"],
-    ] {
-        let o = Command::new(&promtool)
-            .args(args)
-            .current_dir(w)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "promtool {args:?}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+    mesh_lab::promtool::passes(
+        lab,
+        w,
+        &[
+            &["check", "rules", "rules.json"],
+            &["test", "rules", "rules_test.yaml"],
+            &["test", "rules", "healthy_test.yaml"],
+        ],
+    );
 }
 
 /// Alert unit tests: a failing check fires after 5m and a passing one never; an intermediate

@@ -4,7 +4,7 @@
 //! join's wait for Ready does not end on it (exit 1 naming both). Thawed, the operator
 //! reconciles the current spec, the check passes and the join ends (positive controls).
 
-use super::{Mesh, kubectl, results};
+use super::{Mesh, patch_west_istio, results};
 use mesh_lab::testing::{describe, run_plugin};
 use serde_json::Value;
 
@@ -29,16 +29,7 @@ fn grace(mesh: &Mesh, seconds: &str) {
     let patch = format!(
         r#"{{"spec":{{"updateStrategy":{{"inactiveRevisionDeletionGracePeriodSeconds":{seconds}}}}}}}"#
     );
-    let args = [
-        "patch",
-        "istios.sailoperator.io",
-        "default",
-        "--type",
-        "merge",
-        "-p",
-        &patch,
-    ];
-    kubectl(mesh.lab, "lab-2", &args);
+    patch_west_istio(mesh, "merge", &patch);
 }
 
 /// A join while the operator is frozen: nothing of its own changes, but the wait for Ready must
@@ -95,16 +86,11 @@ pub fn stale_ready_is_not_believed(mesh: &Mesh) {
         "{west:#}"
     );
     // Thawed: the operator reconciles the current spec; the field is taken out again.
-    let args = [
-        "patch",
-        "istios.sailoperator.io",
-        "default",
-        "--type",
+    patch_west_istio(
+        mesh,
         "json",
-        "-p",
         r#"[{"op":"remove","path":"/spec/updateStrategy/inactiveRevisionDeletionGracePeriodSeconds"}]"#,
-    ];
-    kubectl(mesh.lab, "lab-2", &args);
+    );
     let (code, report) = mesh.verify_until(&["--allow-loopback"], |r| r["success"] == true);
     assert_eq!(code, Some(0), "{report:#}");
     // Positive control for the join: the same join, thawed, ends its wait.
