@@ -112,24 +112,23 @@ fn remote_secret(lab: &Lab, ctx: &str, peer: &str) -> bool {
 /// Joins with `installer` from fresh clusters, checks what the installer made and what the
 /// join made after it, verifies, runs again (nothing is installed or written), then leaves
 /// with --purge cluster by cluster and finds each as it was before.
-fn joined_to_ready(installer: &str, mesh: &str) {
-    let lab = lab();
+fn joined_to_ready(lab: &Lab, installer: &str, mesh: &str) {
     let w = tempfile::tempdir().unwrap();
-    let before = [cluster_state(&lab, "lab-1"), cluster_state(&lab, "lab-2")];
-    prepare(&lab, w.path(), mesh);
-    let charts = charts(&lab);
+    let before = [cluster_state(lab, "lab-1"), cluster_state(lab, "lab-2")];
+    prepare(lab, w.path(), mesh);
+    let charts = charts(lab);
     // Before: no istiod and no Istio API (the CRDs come with the install).
-    assert!(!available(&lab, "lab-1", "istiod"));
+    assert!(!available(lab, "lab-1", "istiod"));
     assert!(
         !before[0].iter().any(|n| n.ends_with(".istio.io")),
         "{:?}",
         before[0]
     );
     // The plan says where the installer will run (and writes nothing: the audit shows it).
-    let m = marks(&lab);
+    let m = marks(lab);
     let mut plan_args = join_args(installer, &charts);
     plan_args.insert(0, "plan");
-    let plan = ok(run(&lab, w.path(), JOIN, &plan_args));
+    let plan = ok(run(lab, w.path(), JOIN, &plan_args));
     for c in ["east", "west"] {
         let says = format!("{c}: {installer} ");
         assert!(
@@ -138,15 +137,15 @@ fn joined_to_ready(installer: &str, mesh: &str) {
             text(&plan)
         );
     }
-    assert!(writes_since(&lab, &m).iter().all(Vec::is_empty));
-    let o = ok(run(&lab, w.path(), JOIN, &join_args(installer, &charts)));
+    assert!(writes_since(lab, &m).iter().all(Vec::is_empty));
+    let o = ok(run(lab, w.path(), JOIN, &join_args(installer, &charts)));
     let log = text(&o);
     assert!(log.contains(&format!("east: running {installer}")), "{log}");
-    assert!(available(&lab, "lab-1", "istiod"), "{log}");
-    assert!(available(&lab, "lab-1", "istio-eastwestgateway"), "{log}");
+    assert!(available(lab, "lab-1", "istiod"), "{log}");
+    assert!(available(lab, "lab-1", "istio-eastwestgateway"), "{log}");
     let remote = mesh.contains("role: remote");
     // A remote runs no istiod; a primary does. Both record the install on the namespace.
-    assert_eq!(available(&lab, "lab-2", "istiod"), !remote, "{log}");
+    assert_eq!(available(lab, "lab-2", "istiod"), !remote, "{log}");
     // A remote's gateway comes after its injector serves (the CA bundle east's istiod patches
     // in): the join said so, and its pods carry the proxy (mesh-verify's eastwest-pods below).
     assert_eq!(
@@ -154,43 +153,43 @@ fn joined_to_ready(installer: &str, mesh: &str) {
         remote,
         "{log}"
     );
-    assert!(available(&lab, "lab-2", "istio-eastwestgateway"), "{log}");
+    assert!(available(lab, "lab-2", "istio-eastwestgateway"), "{log}");
     for ctx in ["lab-1", "lab-2"] {
-        let ns = kubectl_json(&lab, ctx, &["get", "ns", "istio-system"]).unwrap();
+        let ns = kubectl_json(lab, ctx, &["get", "ns", "istio-system"]).unwrap();
         let record = ns["metadata"]["annotations"]["kubectl-mesh.io/installed"]
             .as_str()
             .unwrap_or_default();
         assert!(record.starts_with(&format!("{installer} ")), "{ctx}: {ns}");
     }
     let istiod = kubectl_json(
-        &lab,
+        lab,
         "lab-1",
         &["get", "deploy", "istiod", "-n", "istio-system"],
     )
     .unwrap();
     let helm_release = &istiod["metadata"]["annotations"]["meta.helm.sh/release-name"];
     assert_eq!(helm_release == "istiod", installer == "helm", "{istiod}");
-    assert!(remote_secret(&lab, "lab-1", "west"), "{log}");
-    assert_eq!(remote_secret(&lab, "lab-2", "east"), !remote, "{log}");
+    assert!(remote_secret(lab, "lab-1", "west"), "{log}");
+    assert_eq!(remote_secret(lab, "lab-2", "east"), !remote, "{log}");
     // mesh-verify passes, with istiod's debug endpoints read where the lab's istiods serve them.
     let verify = plugin_path("kubectl-mesh-verify");
     let mut args = vec![
         "-f".to_string(),
         "mesh.yaml".into(),
         "--allow-loopback".into(),
-        istiod_address(&lab, 0, "east"),
+        istiod_address(lab, 0, "east"),
     ];
     if !remote {
-        args.push(istiod_address(&lab, 1, "west"));
+        args.push(istiod_address(lab, 1, "west"));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let v = ok(run(&lab, w.path(), &verify, &args));
+    let v = ok(run(lab, w.path(), &verify, &args));
     // The same mesh's series, once: all 1, and promtool's rule test fires no alert on them.
     let prom: Vec<&str> = args.iter().copied().chain(["-o", "prometheus"]).collect();
-    let series = ok(run(&lab, w.path(), &verify, &prom));
+    let series = ok(run(lab, w.path(), &verify, &prom));
     let rules = mesh_core::app::watch::alerts::groups().to_string();
     mesh_lab::promtool::healthy_fires_nothing(
-        &lab,
+        lab,
         w.path(),
         &String::from_utf8_lossy(&series.stdout),
         &rules,
@@ -202,9 +201,9 @@ fn joined_to_ready(installer: &str, mesh: &str) {
     );
     // Again: nothing installed, nothing written. Positive control: the same probe sees the
     // write of a run whose input changed (a new mesh ID reinstalls both clusters).
-    let m = marks(&lab);
-    let again = ok(run(&lab, w.path(), JOIN, &join_args(installer, &charts)));
-    let writes = writes_since(&lab, &m);
+    let m = marks(lab);
+    let again = ok(run(lab, w.path(), JOIN, &join_args(installer, &charts)));
+    let writes = writes_since(lab, &m);
     assert!(
         writes.iter().all(Vec::is_empty),
         "{writes:?}\n{}",
@@ -221,19 +220,19 @@ fn joined_to_ready(installer: &str, mesh: &str) {
         mesh.replace("meshID: mesh1", "meshID: mesh2"),
     )
     .unwrap();
-    let m = marks(&lab);
-    let changed = ok(run(&lab, w.path(), JOIN, &join_args(installer, &charts)));
+    let m = marks(lab);
+    let changed = ok(run(lab, w.path(), JOIN, &join_args(installer, &charts)));
     assert!(
         text(&changed).contains(&format!("west: running {installer}")),
         "{}",
         text(&changed)
     );
-    assert!(!writes_since(&lab, &m)[1].is_empty(), "{}", text(&changed));
+    assert!(!writes_since(lab, &m)[1].is_empty(), "{}", text(&changed));
     // Leave, remote first: the installer's uninstall, then what the join wrote, and the CRDs
     // the installers keep (nothing else uses them here).
     for cluster in ["west", "east"] {
         let l = ok(run(
-            &lab,
+            lab,
             w.path(),
             JOIN,
             &[
@@ -253,7 +252,7 @@ fn joined_to_ready(installer: &str, mesh: &str) {
         );
     }
     for (i, ctx) in ["lab-1", "lab-2"].iter().enumerate() {
-        let after = wait_for_state(&lab, ctx, &before[i]);
+        let after = wait_for_state(lab, ctx, &before[i]);
         assert_eq!(after, before[i], "{ctx}: not as before the join");
     }
 }
@@ -271,47 +270,45 @@ fn wait_for_state(lab: &Lab, ctx: &str, want: &[String]) -> Vec<String> {
     }
 }
 
+/// istioctl in both topologies on one lab (each leaves it as it found it), then an istioctl of
+/// another version refused.
 #[test]
-fn istioctl_multi_primary_multi_network_is_installed_and_joined_to_ready() {
-    joined_to_ready("istioctl", MULTI_PRIMARY);
+fn istioctl_joins_both_topologies_then_another_version_is_refused() {
+    let lab = lab();
+    joined_to_ready(&lab, "istioctl", MULTI_PRIMARY);
+    joined_to_ready(&lab, "istioctl", PRIMARY_REMOTE);
+    an_istioctl_of_another_version_is_refused_before_any_write(&lab);
 }
 
+/// Helm in both topologies on one lab (each leaves it as it found it), then an istiod another
+/// installer made is not taken silently.
 #[test]
-fn istioctl_primary_remote_is_installed_and_joined_to_ready() {
-    joined_to_ready("istioctl", PRIMARY_REMOTE);
+fn helm_joins_both_topologies_then_an_istiod_made_by_hand_is_not_taken() {
+    let lab = lab();
+    joined_to_ready(&lab, "helm", MULTI_PRIMARY);
+    joined_to_ready(&lab, "helm", PRIMARY_REMOTE);
+    an_istiod_another_installer_made_is_not_taken_silently(&lab);
 }
 
-#[test]
-fn helm_multi_primary_multi_network_is_installed_and_joined_to_ready() {
-    joined_to_ready("helm", MULTI_PRIMARY);
-}
-
-#[test]
-fn helm_primary_remote_is_installed_and_joined_to_ready() {
-    joined_to_ready("helm", PRIMARY_REMOTE);
-}
-
-#[test]
-fn an_istioctl_of_another_version_is_refused_before_any_write() {
-    let lab = Lab::up_without_crds(2).expect("lab");
+fn an_istioctl_of_another_version_is_refused_before_any_write(lab: &Lab) {
     let w = tempfile::tempdir().unwrap();
     prepare(
-        &lab,
+        lab,
         w.path(),
         &MULTI_PRIMARY.replace("v1.31-latest", "v1.30.3"),
     );
-    let m = marks(&lab);
-    let o = run(&lab, w.path(), JOIN, &join_args("istioctl", ""));
+    let m = marks(lab);
+    let o = run(lab, w.path(), JOIN, &join_args("istioctl", ""));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("1.31-dev") && err.contains("v1.30.3"), "{err}");
-    assert!(writes_since(&lab, &m).iter().all(Vec::is_empty));
+    assert!(writes_since(lab, &m).iter().all(Vec::is_empty));
     // Positive control: with the version it installs, the same probe sees the join's writes
     // (the namespace's record first, before the install fails on a lab without nodes).
     std::fs::write(w.path().join("mesh.yaml"), MULTI_PRIMARY).unwrap();
-    let m = marks(&lab);
+    let m = marks(lab);
     let _ = run(
-        &lab,
+        lab,
         w.path(),
         JOIN,
         &[
@@ -324,16 +321,14 @@ fn an_istioctl_of_another_version_is_refused_before_any_write() {
             "5s",
         ],
     );
-    assert!(!writes_since(&lab, &m)[0].is_empty());
+    assert!(!writes_since(lab, &m)[0].is_empty());
 }
 
-#[test]
-fn an_istiod_another_installer_made_is_not_taken_silently() {
-    let lab = lab();
+fn an_istiod_another_installer_made_is_not_taken_silently(lab: &Lab) {
     let w = tempfile::tempdir().unwrap();
-    prepare(&lab, w.path(), MULTI_PRIMARY);
+    prepare(lab, w.path(), MULTI_PRIMARY);
     // Someone installed istiod in lab-1 with Helm by hand: no record of a join on the namespace.
-    let charts = charts(&lab);
+    let charts = charts(lab);
     for (release, chart) in [("istio-base", "base"), ("istiod", "istiod")] {
         ok(Command::new(lab.bin_dir().join("helm"))
             .args([
@@ -347,25 +342,25 @@ fn an_istiod_another_installer_made_is_not_taken_silently() {
             .output()
             .unwrap());
     }
-    assert!(available(&lab, "lab-1", "istiod"));
-    let m = marks(&lab);
-    let o = run(&lab, w.path(), JOIN, &join_args("istioctl", ""));
+    assert!(available(lab, "lab-1", "istiod"));
+    let m = marks(lab);
+    let o = run(lab, w.path(), JOIN, &join_args("istioctl", ""));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("east: istiod is already installed there, by Helm release istiod"),
         "{err}"
     );
-    assert!(writes_since(&lab, &m).iter().all(Vec::is_empty));
+    assert!(writes_since(lab, &m).iter().all(Vec::is_empty));
     // Positive control: taking it over on purpose runs istioctl, and the probe sees its writes.
-    let m = marks(&lab);
+    let m = marks(lab);
     let mut args = join_args("istioctl", "");
     args.push("--force-conflicts");
-    let taken = run(&lab, w.path(), JOIN, &args);
+    let taken = run(lab, w.path(), JOIN, &args);
     assert!(
         text(&taken).contains("east: running istioctl install"),
         "{}",
         text(&taken)
     );
-    assert!(!writes_since(&lab, &m)[0].is_empty(), "{}", text(&taken));
+    assert!(!writes_since(lab, &m)[0].is_empty(), "{}", text(&taken));
 }

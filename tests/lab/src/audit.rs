@@ -37,15 +37,30 @@ fn read_events(path: &std::path::Path) -> Vec<Value> {
 /// the controller manager, the scheduler (pod bindings) and kwok (node and pod status).
 const COMPONENT_AGENTS: &[&str] = &["kube-controller-manager/", "kube-scheduler/", "kwok/"];
 
-/// A stored write by a client (not the lab's components, not a dry run, not a review): `verb
-/// resource name`.
+/// Identities of the lab's own writers that are not the admin user (prefixes): the API server
+/// itself, Kubernetes' components, the Sail operator, MetalLB's controller and the istiod pods
+/// the lab runs. Every other identity counts, service accounts included: a plugin writing with
+/// a token it read (a remote secret's reader) is seen.
+const COMPONENT_USERS: &[&str] = &[
+    "system:apiserver",
+    "system:kube-controller-manager",
+    "system:kube-scheduler",
+    "system:node:",
+    "system:serviceaccount:kube-system:",
+    "system:serviceaccount:sail-operator:",
+    "system:serviceaccount:metallb-system:",
+    "system:serviceaccount:istio-system:istiod",
+];
+
+/// A write by a client (not the lab's components, not a dry run, not a review): `verb
+/// resource name`. An unknown user counts (it could be anyone).
 pub fn stored_write(e: &Value) -> Option<String> {
-    let user = e["user"]["username"].as_str().unwrap_or("system:");
+    let user = e["user"]["username"].as_str().unwrap_or_default();
     let agent = e["userAgent"].as_str().unwrap_or_default();
     let verb = e["verb"].as_str().unwrap_or_default();
     let resource = e["objectRef"]["resource"].as_str().unwrap_or_default();
     let counts = e["stage"] == "ResponseComplete"
-        && !user.starts_with("system:")
+        && !COMPONENT_USERS.iter().any(|u| user.starts_with(u))
         && !COMPONENT_AGENTS.iter().any(|a| agent.starts_with(a))
         && matches!(verb, "create" | "update" | "patch" | "delete")
         && !resource.starts_with("selfsubject")
@@ -178,8 +193,24 @@ mod tests {
         dry["requestURI"] = json!("/apis/x?dryRun=All&fieldManager=kubectl-mesh");
         assert_eq!(stored_write(&dry), None);
         let mut controller = base.clone();
-        controller["user"]["username"] = json!("system:kube-controller-manager");
-        assert_eq!(stored_write(&controller), None);
+        for user in [
+            "system:kube-controller-manager",
+            "system:serviceaccount:kube-system:replicaset-controller",
+            "system:serviceaccount:sail-operator:sail-operator",
+            "system:serviceaccount:istio-system:istiod",
+        ] {
+            controller["user"]["username"] = json!(user);
+            assert_eq!(stored_write(&controller), None, "{user}");
+        }
+        // Service accounts that are not the lab's components count: a token read from a
+        // remote secret, or the installed watch.
+        for user in [
+            "system:serviceaccount:istio-system:istio-reader-service-account",
+            "system:serviceaccount:kubectl-mesh:kubectl-mesh-watch",
+        ] {
+            controller["user"]["username"] = json!(user);
+            assert!(stored_write(&controller).is_some(), "{user}");
+        }
         let mut component = base.clone();
         for agent in [
             "kube-scheduler/v0.0.0 (linux/amd64)",
