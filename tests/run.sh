@@ -41,4 +41,5 @@ awk '/^ *(PASS|FAIL|SIGSEGV|SIGABRT|TIMEOUT|LEAK) \[ *[0-9.]+s\]/ {
      END { for (b in sum) printf "%8.1f  %s\n", sum[b], b; printf "%8.1f  total of all tests\n", total }' "$log" | sort -rn >&2
 echo "==> wall time of the test run: $(( $(date +%s) - started )) s" >&2
 echo "==> lab clusters started: $(awk '{n+=$1} END {print n+0}' "$MESH_LAB_COUNT_FILE")" >&2
+awk '{n[$2]+=$1} END {for (b in n) printf "%8d  %s\n", n[b], b}' "$MESH_LAB_COUNT_FILE" | sort -rn >&2
 exit "$status"

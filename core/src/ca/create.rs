@@ -197,14 +197,15 @@ fn plan_clusters(
             0 => Action::Created,
             _ if opts.force || root_replaced => Action::Replaced,
             4 => {
-                // Kept only if istiod could load it: parseable, chained, key matching.
+                // Kept only if istiod could load it: parseable, chained, key matching (an
+                // expired or not yet valid set is kept: rotation is the way to replace it).
                 let report =
                     super::Bundle::read_local(dir, cluster)?.analyze(cluster.as_str(), now, 0);
-                if let Some(p) = report.problems.iter().find(|p| {
-                    p.severity == super::Severity::Error
-                        && !p.message.contains("expire")
-                        && !p.message.contains("not valid before")
-                }) {
+                if let Some(p) = report
+                    .problems
+                    .iter()
+                    .find(|p| p.severity == super::Severity::Error && !p.validity)
+                {
                     return Err(CaError::BadPem {
                         path: dir.cluster_dir(cluster),
                         reason: format!("{} (--force replaces it)", p.message),
@@ -379,3 +380,7 @@ fn existing_not_after(dir: &CertDir, cluster: &ClusterName, now: OffsetDateTime)
         .map(|d| d.not_after)
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+#[path = "create_tests.rs"]
+mod tests;

@@ -182,17 +182,23 @@ pub fn validity_problems(
         format!("issue a new intermediate: kubectl mesh-certs rotate --cluster {subject}")
     };
     if info.not_after_time.is_some_and(|t| t <= now) {
-        out.push(Problem::error(
-            subject,
-            &format!("certificate expired on {}", info.not_after),
-            &renew,
-        ));
+        out.push(
+            Problem::error(
+                subject,
+                &format!("certificate expired on {}", info.not_after),
+                &renew,
+            )
+            .of_validity(),
+        );
     } else if info.not_before_time.is_some_and(|t| t > now) {
-        out.push(Problem::error(
-            subject,
-            &format!("certificate is not valid before {}", info.not_before),
-            "check the clock of the machine that issued it",
-        ));
+        out.push(
+            Problem::error(
+                subject,
+                &format!("certificate is not valid before {}", info.not_before),
+                "check the clock of the machine that issued it",
+            )
+            .of_validity(),
+        );
     } else if info.days_left < warn_days {
         out.push(Problem::warning(
             subject,
@@ -201,6 +207,7 @@ pub fn validity_problems(
                 info.days_left, info.not_after
             ),
             &renew,
-        ));
+        )
+        .of_validity());
     }
 }

@@ -49,6 +49,10 @@ pub struct Problem {
     pub message: String,
     /// What to do.
     pub hint: String,
+    /// About the validity period alone (expired, not yet valid, ending soon): the set is
+    /// otherwise sound, and a rotation replaces it. Decided on, never shown.
+    #[serde(skip)]
+    pub validity: bool,
 }
 
 impl Problem {
@@ -59,6 +63,7 @@ impl Problem {
             subject: subject.into(),
             message: message.into(),
             hint: hint.into(),
+            validity: false,
         }
     }
 
@@ -69,7 +74,14 @@ impl Problem {
             subject: subject.into(),
             message: message.into(),
             hint: hint.into(),
+            validity: false,
         }
+    }
+
+    /// The same problem, marked as one of the validity period alone.
+    pub fn of_validity(mut self) -> Self {
+        self.validity = true;
+        self
     }
 }
 

@@ -94,18 +94,17 @@ fn assert_operator_reconciled(lab: &Lab, ctx: &str) {
     );
 }
 
-#[test]
-fn join_waits_for_the_operators_ready_and_reads_the_gateway_address() {
-    let lab = Lab::up(2).expect("lab");
-    let w = tempfile::tempdir().unwrap();
-    prepare(&lab, w.path(), MULTI_PRIMARY);
-    let o = ok(join(&lab, w.path(), "120s"));
+/// On the mesh the resumed join completed: each operator reconciled, the gateways got
+/// load-balancer addresses and injected pods, the remote secrets exist, a second run writes
+/// nothing, a label taken by kubectl is repaired, and verify's control-plane checks pass.
+fn join_waits_for_the_operators_ready_and_reads_the_gateway_address(lab: &Lab, w: &Path) {
+    let o = ok(join(lab, w, "120s"));
     for ctx in ["lab-1", "lab-2"] {
-        assert_operator_reconciled(&lab, ctx);
+        assert_operator_reconciled(lab, ctx);
         // The gateway got its address from the load balancer, and the other cluster's remote
         // secret exists: the join ran every stage without an eastWestAddress.
         let svc = kubectl_json(
-            &lab,
+            lab,
             ctx,
             &["get", "svc", "istio-eastwestgateway", "-n", "istio-system"],
         )
@@ -113,7 +112,7 @@ fn join_waits_for_the_operators_ready_and_reads_the_gateway_address() {
         let ip = svc["status"]["loadBalancer"]["ingress"][0]["ip"].as_str();
         assert!(ip.is_some(), "{ctx}: no load-balancer address: {svc}");
         let gw = kubectl_json(
-            &lab,
+            lab,
             ctx,
             &[
                 "get",
@@ -131,7 +130,7 @@ fn join_waits_for_the_operators_ready_and_reads_the_gateway_address() {
         // Its pods were created after the injector served: istiod injected them (the
         // Deployment asks for `image: auto`; the pod runs istio-proxy's real image).
         let pods = kubectl_json(
-            &lab,
+            lab,
             ctx,
             &[
                 "get",
@@ -162,22 +161,22 @@ fn join_waits_for_the_operators_ready_and_reads_the_gateway_address() {
     for (ctx, peer) in [("lab-1", "west"), ("lab-2", "east")] {
         let name = format!("istio-remote-secret-{peer}");
         assert!(
-            kubectl_json(&lab, ctx, &["get", "secret", &name, "-n", "istio-system"]).is_some(),
+            kubectl_json(lab, ctx, &["get", "secret", &name, "-n", "istio-system"]).is_some(),
             "{ctx}: {name} missing\n{}",
             text(&o)
         );
     }
     // Run again: nothing to write, although the operator keeps reconciling (its writes are
     // its own user's). Positive control: a label change by us is a stored write.
-    let m = marks(&lab);
-    let again = ok(join(&lab, w.path(), "60s"));
-    let writes = writes_since(&lab, &m);
+    let m = marks(lab);
+    let again = ok(join(lab, w, "60s"));
+    let writes = writes_since(lab, &m);
     assert!(
         writes.iter().all(Vec::is_empty),
         "{writes:?}\n{}",
         text(&again)
     );
-    let m = marks(&lab);
+    let m = marks(lab);
     ok(lab
         .kubectl("lab-1")
         .args([
@@ -192,13 +191,13 @@ fn join_waits_for_the_operators_ready_and_reads_the_gateway_address() {
     // The label is now kubectl's: the repair must take it over explicitly.
     let fix = ok(run(
         JOIN,
-        &lab,
-        w.path(),
+        lab,
+        w,
         &["-f", "mesh.yaml", "--allow-loopback", "--force-conflicts"],
     ));
     assert!(
         mesh_lab::audit::await_writes(
-            &lab,
+            lab,
             &m,
             2,
             std::time::Instant::now() + std::time::Duration::from_secs(5)
@@ -209,8 +208,8 @@ fn join_waits_for_the_operators_ready_and_reads_the_gateway_address() {
     let verify = plugin_path("kubectl-mesh-verify");
     let v = run(
         &verify,
-        &lab,
-        w.path(),
+        lab,
+        w,
         &["-f", "mesh.yaml", "--allow-loopback", "-o", "json"],
     );
     let report: Value = serde_json::from_slice(&v.stdout).expect("verify JSON");
@@ -244,8 +243,10 @@ fn join_waits_for_the_operators_ready_and_reads_the_gateway_address() {
     );
 }
 
+/// A join with west's operator stopped names west and gives up; with the operator back it
+/// resumes to a joined mesh, which is then checked as any join's result.
 #[test]
-fn join_names_a_cluster_whose_operator_is_stopped_then_resumes() {
+fn join_names_a_cluster_whose_operator_is_stopped_then_resumes_and_reads_the_gateway_address() {
     let mut lab = Lab::up(2).expect("lab");
     let w = tempfile::tempdir().unwrap();
     prepare(&lab, w.path(), MULTI_PRIMARY);
@@ -270,4 +271,5 @@ fn join_names_a_cluster_whose_operator_is_stopped_then_resumes() {
     lab.start_operator(1).expect("operator back");
     ok(join(&lab, w.path(), "120s"));
     assert_operator_reconciled(&lab, "lab-2");
+    join_waits_for_the_operators_ready_and_reads_the_gateway_address(&lab, w.path());
 }

@@ -1,6 +1,8 @@
 //! `kubectl mesh-verify` against a lab mesh joined by `mesh-join`: every decisive check
 //! passes (none by being skipped), then each fault injected turns exactly the expected check
-//! red, with its hint.
+//! red, with its hint. The same mesh then serves the watch (`support::watch_faults`) and the
+//! installed watch (`support::install_watch`); each section repairs its faults and asserts the
+//! mesh green at its start. Last, contexts and an unreachable cluster (which stops one).
 //!
 //! The lab runs no Sail operator and no kubelet: the test writes `Istio/default`'s status
 //! subresource the way the operator does (Reconciled and Ready True) and an istiod Pod whose
@@ -210,6 +212,14 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
     support::file_values::mesh_file_values_are_compared(&mesh);
     support::dependencies::unhealthy_dependencies_are_named(&mesh);
     support::eastwest_pods::scaled_to_zero_fails_and_restored_passes(&mesh);
+    // The watch and the installed watch on the same mesh, each section asserting it green first.
+    let parts = mesh.release();
+    let parts =
+        support::watch_faults::the_watch_flips_metrics_and_records_events_as_faults_come_and_go(
+            &lab, w, parts,
+        );
+    let parts = support::install_watch::the_installed_watch_sees_what_an_administrator_sees_with_its_own_rights(&lab, w, parts);
+    let mesh = Mesh::on(&lab, w, parts);
     let addresses = mesh_addresses(&mesh);
     drop(mesh);
     contexts_and_unreachable(&mut lab, &addresses, w);

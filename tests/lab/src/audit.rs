@@ -34,8 +34,15 @@ fn read_events(path: &std::path::Path) -> Vec<Value> {
 }
 
 /// User agents of the lab's own cluster components, which write as the lab's admin user:
-/// the controller manager, the scheduler (pod bindings) and kwok (node and pod status).
-const COMPONENT_AGENTS: &[&str] = &["kube-controller-manager/", "kube-scheduler/", "kwok/"];
+/// the controller manager, the scheduler (pod bindings) and kwok (node and pod status); and
+/// istiod, which writes into a remote cluster with the reader's token of its remote secret
+/// (leader elections, `istio-ca-root-cert`), an identity a plugin's write is counted under.
+const COMPONENT_AGENTS: &[&str] = &[
+    "kube-controller-manager/",
+    "kube-scheduler/",
+    "kwok/",
+    "pilot-discovery/",
+];
 
 /// Identities of the lab's own writers that are not the admin user (prefixes): the API server
 /// itself, Kubernetes' components, the Sail operator, MetalLB's controller and the istiod pods
@@ -215,6 +222,7 @@ mod tests {
         for agent in [
             "kube-scheduler/v0.0.0 (linux/amd64)",
             "kwok/v0.8.0 (linux/amd64)",
+            "pilot-discovery/1.31-dev",
         ] {
             component["userAgent"] = json!(agent);
             assert_eq!(stored_write(&component), None, "{agent}");

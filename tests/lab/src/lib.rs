@@ -167,11 +167,20 @@ fn reserve_ports(count: usize) -> Result<Vec<u16>> {
     bail!("could not find {count} free loopback ports")
 }
 
-/// Appends the number of clusters a lab starts to the file `MESH_LAB_COUNT_FILE` names (the
-/// test command sets it and prints the sum: the suite's cluster starts).
+/// Appends the number of clusters a lab starts, and the program that started it (a test
+/// binary's name without its hash), to the file `MESH_LAB_COUNT_FILE` names: the test command
+/// sets it and prints the sum and the starts per test binary.
 fn count_starts(clusters: usize) {
     if let Some(file) = std::env::var_os("MESH_LAB_COUNT_FILE") {
-        let line = format!("{clusters}\n");
+        let program = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        let program = match program.rsplit_once('-') {
+            Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_string(),
+            _ => program,
+        };
+        let line = format!("{clusters} {program}\n");
         let _ = fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -168,12 +168,11 @@ pub fn check_remote_secret(lab: &Lab, dir: &Path, reader_ctx: &str, source: &str
     let m = marks(lab);
     let denied = as_reader(&["create", "secret", "generic", "intruder", "-n", "default"]);
     // The audit probe counts a service account's write (here refused): the positive control
-    // that "nothing written" would see a plugin writing with a token it read.
+    // that "nothing written" would see a plugin writing with a token it read. A refused create
+    // names no object (the name is in the body, not the path).
     let seen = writes_since(lab, &m);
     assert!(
-        seen.iter()
-            .flatten()
-            .any(|w| w == "create secrets intruder"),
+        seen.iter().flatten().any(|w| w.trim() == "create secrets"),
         "the audit probe missed the reader's write: {seen:?}"
     );
     assert!(

@@ -7,11 +7,13 @@
 pub mod dependencies;
 pub mod eastwest_pods;
 pub mod file_values;
+pub mod install_watch;
 pub mod promtool;
 pub mod setup;
 pub mod stale;
 pub mod untrusted;
 pub mod watch;
+pub mod watch_faults;
 pub mod workload;
 
 use mesh_lab::Lab;
@@ -258,6 +260,13 @@ impl Mesh<'_> {
             }
             std::thread::sleep(std::time::Duration::from_millis(500));
         }
+    }
+
+    /// A section sharing the mesh starts by asserting it green: every earlier section repaired
+    /// its faults (istiod may need a moment to sync after the last repair).
+    pub fn is_healthy(&self) {
+        let (code, report) = self.verify_until(&["--allow-loopback"], |r| r["success"] == true);
+        assert_eq!(code, Some(0), "healthy at the section's start: {report:#}");
     }
 }
 

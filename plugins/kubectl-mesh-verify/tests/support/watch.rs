@@ -184,28 +184,3 @@ pub fn one_event(
         std::thread::sleep(Duration::from_millis(300));
     }
 }
-
-/// The watch tests' mesh: east (lab-1) and west (lab-2), primaries on their own networks,
-/// joined and reconciled, each with a local istiod, verified green before any watch starts.
-pub fn healthy_mesh(lab: &mut Lab, w: &std::path::Path) -> super::Parts {
-    let (certs, join) = super::setup::setup(lab, w);
-    let joined = mesh_lab::testing::join_mesh(&join, lab, w);
-    mesh_lab::testing::expect_success(joined);
-    for ctx in ["lab-1", "lab-2"] {
-        super::istio_reconciled(lab, ctx);
-    }
-    let istiods = vec![
-        lab.start_istiod(0, "east").expect("istiod east"),
-        lab.start_istiod(1, "west").expect("istiod west"),
-    ];
-    let mesh = super::Mesh {
-        lab,
-        dir: w,
-        certs,
-        join,
-        istiods,
-    };
-    let (code, report) = mesh.verify_until(&["--allow-loopback"], |r| r["success"] == true);
-    assert_eq!(code, Some(0), "healthy before the watch: {report:#}");
-    mesh.release()
-}

@@ -4,35 +4,33 @@
 //! account's token in place of the pod's mount — sees exactly what an administrator's
 //! `mesh-verify` sees: the rendered RBAC is enough, and no more than that is granted.
 //! promtool lints its exposition and the rules, and unit-tests the alerts.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use super::watch::{Watcher, one_event};
+use super::*;
 use mesh_lab::Lab;
 use mesh_lab::testing::{expect_success as ok, kubectl_json, run_plugin as run};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::watch::{Watcher, healthy_mesh, one_event};
-use support::*;
 
 const NS: &str = "kubectl-mesh";
 const SA: &str = "system:serviceaccount:kubectl-mesh:kubectl-mesh-watch";
 
-#[test]
-fn the_installed_watch_sees_what_an_administrator_sees_with_its_own_rights() {
-    let mut lab = Lab::up_with(2, |o| o.load_balancers = false).expect("lab");
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    let parts = healthy_mesh(&mut lab, w);
-    let mesh = Mesh::on(&lab, w, parts);
+/// The install-watch section of `lab_verify`, on its healthy mesh (asserted first).
+pub fn the_installed_watch_sees_what_an_administrator_sees_with_its_own_rights(
+    lab: &Lab,
+    w: &Path,
+    parts: Parts,
+) -> Parts {
+    let mesh = Mesh::on(lab, w, parts);
+    mesh.is_healthy();
     let east_istiod = mesh.istiods[0].monitoring.clone();
 
-    install(&lab, w);
-    least_privilege(&lab);
-    let admin = admin_view(&lab, w, &east_istiod);
-    let watch = in_cluster_watch(&lab, w, &east_istiod);
+    install(lab, w);
+    least_privilege(lab);
+    let admin = admin_view(lab, w, &east_istiod);
+    let watch = in_cluster_watch(lab, w, &east_istiod);
     let seen = watch.wait_metric(
         r#"kubectl_mesh_checks{result="fail"}"#,
         0.0,
@@ -43,17 +41,18 @@ fn the_installed_watch_sees_what_an_administrator_sees_with_its_own_rights() {
     assert!(stderr.contains("watching 13 kinds"), "{stderr}");
     assert!(!stderr.to_lowercase().contains("forbidden"), "{stderr}");
     same_outcomes(&watch, &admin);
-    support::promtool::lints(&lab, &watch, w, NS);
-    unreadable_warns(&watch, &lab, w);
-    records_events(&watch, &lab);
+    super::promtool::lints(lab, &watch, w, NS);
+    unreadable_warns(&watch, lab, w);
+    records_events(&watch, lab);
     assert_eq!(watch.stop(), Some(0));
+    mesh.release()
 }
 
 /// Applies what `install-watch` renders (after the Prometheus operator's CRDs).
 fn install(lab: &Lab, w: &Path) {
     // Without the Prometheus operator's CRDs, its kinds are left out, and that is said.
     let bare = ok(run(
-        support::VERIFY,
+        super::VERIFY,
         lab,
         w,
         &["install-watch", "--context", "lab-1"],
@@ -86,7 +85,7 @@ fn install(lab: &Lab, w: &Path) {
         ],
     );
     let out = ok(run(
-        support::VERIFY,
+        super::VERIFY,
         lab,
         w,
         &["install-watch", "--context", "lab-1"],
@@ -144,7 +143,7 @@ fn admin_view(lab: &Lab, w: &Path, istiod: &str) -> Vec<(String, String, String)
         "-o",
         "json",
     ];
-    let out = run(support::VERIFY, lab, w, &args);
+    let out = run(super::VERIFY, lab, w, &args);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["success"], true, "{report:#}");
     outcomes(report["checks"].as_array().unwrap())
@@ -235,7 +234,7 @@ fn in_cluster_watch(lab: &Lab, w: &Path, istiod: &str) -> Watcher {
     );
     let home = w.join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let mut cmd = Command::new(support::VERIFY);
+    let mut cmd = Command::new(super::VERIFY);
     cmd.args(&args)
         .arg("--allow-loopback")
         .env_remove("KUBECONFIG")

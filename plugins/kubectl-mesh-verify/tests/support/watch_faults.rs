@@ -2,15 +2,13 @@
 //! flips the right metric and records one Warning Event within seconds, and its repair flips
 //! it back with a Normal Event. Then a quiet spell, measured: API requests per minute and the
 //! watch's memory (MESH_SOAK_SECONDS, default 60; the closing note's figures come from 600).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use super::watch::{Watcher, events, one_event};
+use super::*;
 use mesh_lab::Lab;
 use mesh_lab::testing::{expect_success as ok, run_plugin as run};
+use std::path::Path;
 use std::time::Duration;
-use support::watch::{Watcher, events, healthy_mesh, one_event};
-use support::*;
 
 const SOON: Duration = Duration::from_secs(20);
 
@@ -20,13 +18,15 @@ fn check(id: &str, category: &str, cluster: &str, peer: &str) -> String {
     )
 }
 
-#[test]
-fn the_watch_flips_metrics_and_records_events_as_faults_come_and_go() {
-    let mut lab = Lab::up_with(2, |o| o.load_balancers = false).expect("lab");
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    let parts = healthy_mesh(&mut lab, w);
-    let mesh = Mesh::on(&lab, w, parts);
+/// The watch section of `lab_verify`, on its healthy mesh (asserted first): each fault flips
+/// its metric and records one Warning Event, each repair flips it back; then the quiet spell.
+pub fn the_watch_flips_metrics_and_records_events_as_faults_come_and_go(
+    lab: &Lab,
+    w: &Path,
+    parts: Parts,
+) -> Parts {
+    let mesh = Mesh::on(lab, w, parts);
+    mesh.is_healthy();
 
     let mut args: Vec<String> = ["-f", "mesh.yaml", "--allow-loopback", "--events"]
         .map(String::from)
@@ -38,7 +38,7 @@ fn the_watch_flips_metrics_and_records_events_as_faults_come_and_go() {
             format!("{}={}", i.cluster_id, i.monitoring),
         ]);
     }
-    let watch = Watcher::start(&lab, w, &args);
+    let watch = Watcher::start(lab, w, &args);
     watch.wait_metric(
         r#"kubectl_mesh_checks{result="fail"}"#,
         0.0,
@@ -63,16 +63,15 @@ fn the_watch_flips_metrics_and_records_events_as_faults_come_and_go() {
     untrusted_kubeconfigs(&watch, &mesh);
     short_intermediate(&watch, &mesh);
     let parts = mesh.release();
-    api_server_frozen(&watch, &lab);
-    let mesh = Mesh::on(&lab, w, parts);
+    api_server_frozen(&watch, lab);
     soak(&watch);
-    drop(mesh);
     let code = watch.stop();
     assert_eq!(
         code,
         Some(0),
         "SIGTERM ends the watch cleanly after a green evaluation"
     );
+    parts
 }
 
 /// The fault flips `series` to `bad` with one Warning Event `reason` in `ctx`; the repair flips
@@ -192,7 +191,7 @@ fn revoked_token(watch: &Watcher, mesh: &Mesh) {
 /// program runs, no request reaches the listener. Positive controls: the lab's kubectl runs the
 /// same exec and sends the same token file; an inline token at the listener is recorded.
 fn untrusted_kubeconfigs(watch: &Watcher, mesh: &Mesh) {
-    use support::untrusted::{Listener, attacks};
+    use super::untrusted::{Listener, attacks};
     let scratch = tempfile::tempdir().unwrap();
     let d = scratch.path();
     let listener = Listener::start(d);
@@ -210,13 +209,13 @@ fn untrusted_kubeconfigs(watch: &Watcher, mesh: &Mesh) {
     let series = check("remote.kubeconfig", "remote-access", "east", "west");
     for (name, user, path) in attacks(d) {
         assert_eq!(watch.metric(&series), Some(1.0), "{name}: healthy before");
-        set(&support::untrusted::b64(&support::untrusted::kubeconfig(
+        set(&super::untrusted::b64(&super::untrusted::kubeconfig(
             listener.port,
             &user,
         )));
         watch.wait_metric(&series, 0.0, SOON);
-        support::untrusted::attack_is_refused(watch, mesh, (name, path));
-        support::untrusted::assert_nothing_ran_or_leaked(d, &listener, name);
+        super::untrusted::attack_is_refused(watch, mesh, (name, path));
+        super::untrusted::assert_nothing_ran_or_leaked(d, &listener, name);
         set(&original);
         watch.wait_metric(&series, 1.0, SOON);
     }
@@ -224,7 +223,7 @@ fn untrusted_kubeconfigs(watch: &Watcher, mesh: &Mesh) {
     // and a file read.
     let inline = "inline-token-positive-control";
     let user = format!("{{token: {inline}}}");
-    set(&support::untrusted::b64(&support::untrusted::kubeconfig(
+    set(&super::untrusted::b64(&super::untrusted::kubeconfig(
         listener.port,
         &user,
     )));
@@ -239,8 +238,8 @@ fn untrusted_kubeconfigs(watch: &Watcher, mesh: &Mesh) {
     watch.wait_metric(&series, 1.0, SOON);
     for (name, user, _) in attacks(d) {
         let file = d.join(format!("{}.kubeconfig", name.replace(' ', "-")));
-        std::fs::write(&file, support::untrusted::kubeconfig(listener.port, &user)).unwrap();
-        let _ = support::untrusted::kubectl_with(mesh.lab, &file);
+        std::fs::write(&file, super::untrusted::kubeconfig(listener.port, &user)).unwrap();
+        let _ = super::untrusted::kubectl_with(mesh.lab, &file);
     }
     assert!(d.join("exec-ran").exists(), "kubectl ran the exec plugin");
     let stolen = "auth=Bearer stolen-token-from-a-local-file";
