@@ -3,7 +3,7 @@
 //! version.
 
 use crate::app::trust::Access;
-use crate::cluster::{ClusterError, Kube};
+use crate::cluster::{Cluster, ClusterError, Kube};
 use crate::error::Error;
 use crate::kubeconfig::KubeconfigSource;
 use crate::labels::ISTIO_NAMESPACE;
@@ -12,12 +12,20 @@ use crate::mesh::{ClusterSpec, MeshSpec};
 use crate::targets::connect_all;
 use std::collections::BTreeMap;
 
-/// Everything needed to talk to the mesh's clusters.
-pub struct Fleet {
+/// Everything needed to talk to the mesh's clusters (connections, or in unit tests fakes).
+pub struct Fleet<C = Kube> {
     /// The kubeconfig.
     pub source: KubeconfigSource,
     /// Connections by cluster name.
-    pub kubes: BTreeMap<String, Kube>,
+    pub kubes: BTreeMap<String, C>,
+}
+
+impl<C> std::fmt::Debug for Fleet<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet")
+            .field("clusters", &self.kubes.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Fleet {
@@ -42,9 +50,23 @@ impl Fleet {
             .collect();
         Ok(Fleet { source, kubes })
     }
+}
+
+impl<C> Fleet<C> {
+    /// Clusters by name with an empty kubeconfig (unit tests over fakes).
+    #[cfg(any(test, feature = "fake"))]
+    pub fn of(kubes: impl IntoIterator<Item = (String, C)>) -> Self {
+        Fleet {
+            source: KubeconfigSource {
+                config: Default::default(),
+                origin: "no kubeconfig (fake clusters)".into(),
+            },
+            kubes: kubes.into_iter().collect(),
+        }
+    }
 
     /// The connection to `name`.
-    pub fn kube(&self, name: &str) -> Result<&Kube, Error> {
+    pub fn kube(&self, name: &str) -> Result<&C, Error> {
         self.kubes.get(name).ok_or_else(|| {
             Error::input(
                 format!("cluster '{name}' is not connected"),
@@ -106,7 +128,7 @@ pub fn server_of(
 /// east-west Service load balancer.
 pub async fn remote_pilot_address(
     primary: &ClusterSpec,
-    kube: Option<&Kube>,
+    kube: Option<&impl Cluster>,
 ) -> Result<Option<String>, Error> {
     if let Some(a) = &primary.east_west_address {
         return Ok(Some(a.clone()));
@@ -125,14 +147,14 @@ pub async fn remote_pilot_address(
 }
 
 /// The Sail API version the cluster serves for `Istio`.
-pub async fn istio_api_version(k: &Kube) -> Result<String, Error> {
+pub async fn istio_api_version(k: &impl Cluster) -> Result<String, Error> {
     for v in ["sailoperator.io/v1", "sailoperator.io/v1alpha1"] {
         if k.serves(v, "Istio").await? {
             return Ok(v.to_string());
         }
     }
     Err(ClusterError::NotServed {
-        context: k.context.clone(),
+        context: k.context().to_string(),
         api_version: "sailoperator.io/v1".into(),
         kind: "Istio".into(),
     }

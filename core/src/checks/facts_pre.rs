@@ -77,26 +77,5 @@ pub async fn access_review(
     resource: &str,
     namespace: Option<&str>,
 ) -> Result<bool, ClusterError> {
-    use k8s_openapi::api::authorization::v1::{
-        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-    };
-    let review = SelfSubjectAccessReview {
-        spec: SelfSubjectAccessReviewSpec {
-            resource_attributes: Some(ResourceAttributes {
-                verb: Some(verb.into()),
-                group: Some(group.into()),
-                resource: Some(resource.into()),
-                namespace: namespace.map(String::from),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let api: kube::Api<SelfSubjectAccessReview> = kube::Api::all(kube.client());
-    let done = api
-        .create(&kube::api::PostParams::default(), &review)
-        .await
-        .map_err(|e| ClusterError::api(&kube.context, &format!("review {verb} {resource}"), e))?;
-    Ok(done.status.is_some_and(|s| s.allowed))
+    kube.access_review(verb, group, resource, namespace).await
 }

@@ -105,12 +105,11 @@ pub async fn debug_json<T: serde::de::DeserializeOwned + Default>(
                 http_get(stream, path).await?
             }
             IstiodAccess::PortForward => {
-                use k8s_openapi::api::core::v1::Pod;
-                let pods: kube::Api<Pod> = kube::Api::namespaced(kube.client(), ISTIO_NAMESPACE);
                 let Some(name) = running_pod else {
                     return Ok(None);
                 };
-                let mut pf = pods.portforward(name, &[15014]).await.map_err(|e| {
+                let forwarded = kube.port_forward(ISTIO_NAMESPACE, name, &[15014]).await;
+                let mut pf = forwarded.map_err(|e| {
                     format!(
                         "port-forward to pod {name}: {}",
                         crate::cluster::sentence(&e)

@@ -207,16 +207,12 @@ struct Sent {
 }
 
 async fn exec_requests(kube: &Kube, ns: &str, pod: &str, n: usize) -> Result<Sent, String> {
-    use k8s_openapi::api::core::v1::Pod;
-    use kube::api::AttachParams;
     use tokio::io::AsyncReadExt;
-    let pods: kube::Api<Pod> = kube::Api::namespaced(kube.client(), ns);
     let script = format!(
         "for i in $(seq {n}); do curl -sS --max-time 5 helloworld.{ns}:5000/hello; echo; done"
     );
-    let params = AttachParams::default().container("curl").stdin(false);
-    let mut proc = pods
-        .exec(pod, vec!["sh", "-c", &script], &params)
+    let mut proc = kube
+        .exec(ns, pod, "curl", vec!["sh", "-c", &script])
         .await
         .map_err(|e| format!("exec into {ns}/{pod}: {}", crate::cluster::sentence(&e)))?;
     let status = proc.take_status();

@@ -6,12 +6,17 @@
 //! the same command changes nothing and other tools' fields are left alone. Every error names
 //! the context and the object, so a multi-cluster run says exactly where it failed.
 
+mod api;
 pub mod cache;
 mod error;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 mod managers;
 mod read;
+mod typed;
 mod write;
 
+pub use api::Cluster;
 pub use error::{ClusterError, FieldConflict, field_conflicts, sentence};
 
 use crate::kinds::{self, KindInfo};
@@ -141,7 +146,6 @@ impl Kube {
         })
     }
 
-    /// The underlying client, for the few callers that need typed APIs.
     /// Wraps an existing client (for credentials that come from elsewhere, e.g. a remote
     /// secret's kubeconfig).
     pub fn from_client(context: &str, client: kube::Client) -> Self {
@@ -168,10 +172,6 @@ impl Kube {
     pub fn forcing_conflicts(mut self, force: bool) -> Self {
         self.force_conflicts = force;
         self
-    }
-
-    pub fn client(&self) -> kube::Client {
-        self.client.clone()
     }
 
     /// Forgets what discovery found (an installer added CRDs during the run).

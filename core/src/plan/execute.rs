@@ -3,7 +3,7 @@
 use super::server::{STAND_IN_NAMESPACE, plan_objects};
 use super::{ClusterPlan, Op, Plan, Step};
 use crate::cli::DryRun;
-use crate::cluster::{ClusterError, Kube, identity};
+use crate::cluster::{Cluster, ClusterError, identity};
 use serde_json::Value;
 
 /// How to carry out a plan.
@@ -29,7 +29,7 @@ impl ApplyMode {
 /// Plans desired objects with the API server (see [`super::server`]) and adds a delete for
 /// each object of `deletes` (identity only) that exists; absent ones are left out.
 pub async fn observe(
-    kube: &Kube,
+    kube: &impl Cluster,
     cluster: &str,
     desired: Vec<(Value, bool)>,
     deletes: Vec<Value>,
@@ -54,7 +54,7 @@ pub async fn observe(
     }
     Ok(ClusterPlan {
         cluster: cluster.into(),
-        context: kube.context.clone(),
+        context: kube.context().to_string(),
         steps,
     })
 }
@@ -65,7 +65,7 @@ pub async fn observe(
 /// dryRun=All; objects in a namespace the plan creates are checked in
 /// [`STAND_IN_NAMESPACE`], since the server cannot dry-run into a namespace that does not exist.
 pub async fn apply_cluster(
-    kube: &Kube,
+    kube: &impl Cluster,
     plan: &ClusterPlan,
     mode: ApplyMode,
 ) -> Result<usize, ClusterError> {
@@ -101,8 +101,8 @@ pub async fn apply_cluster(
 
 /// Carries out a whole plan, clusters in parallel. `kubes` is indexed like `plan.clusters`.
 /// Returns per cluster the number of writes, or the error that stopped it.
-pub async fn apply_plan(
-    kubes: &[Kube],
+pub async fn apply_plan<C: Cluster>(
+    kubes: &[C],
     plan: &Plan,
     mode: ApplyMode,
 ) -> Vec<Result<usize, ClusterError>> {

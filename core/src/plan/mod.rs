@@ -21,7 +21,7 @@ pub mod server;
 
 pub use changes::{ChangeKind, FieldChange, field_changes};
 pub use diff::compare;
-pub use execute::{ApplyMode, apply_plan, observe};
+pub use execute::{ApplyMode, apply_cluster, apply_plan, observe};
 pub use render::{REDACTED, plan_json, plan_table, plan_yaml, render_plan};
 
 use serde::Serialize;

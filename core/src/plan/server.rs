@@ -5,12 +5,12 @@
 //! fields we stopped sending are removed by the server (they show as removals), defaults and
 //! admission are applied, and a field another manager owns with another value is a conflict
 //! that stops the plan before anything is written (unless the connection was made with
-//! [`Kube::forcing_conflicts`], `--force-conflicts`).
+//! [`crate::cluster::Kube::forcing_conflicts`], `--force-conflicts`).
 
 use super::changes::{field_changes, summary};
 use super::ownership;
 use super::{Op, Step};
-use crate::cluster::{ClusterError, Kube, field_manager, identity, manager_for};
+use crate::cluster::{Cluster, ClusterError, field_manager, identity, manager_for};
 use serde_json::Value;
 
 /// The namespace a dry run uses for an object whose own namespace the plan creates first
@@ -21,7 +21,7 @@ pub const STAND_IN_NAMESPACE: &str = "default";
 /// earlier steps of this plan create; objects inside them are checked in
 /// [`STAND_IN_NAMESPACE`] and say so in their note.
 pub async fn plan_object(
-    kube: &Kube,
+    kube: &impl Cluster,
     manifest: Value,
     secret: bool,
     pending: &[String],
@@ -49,7 +49,7 @@ pub async fn plan_object(
         manifest = ownership::marked(manifest);
     }
     let manager = manager_for(field_manager(), &manifest, live.as_ref());
-    let force = kube.force_conflicts;
+    let force = kube.force_conflicts();
     let mut after = match kube.apply_as(&manifest, true, force, manager).await {
         // Istio's validating webhook is not served yet (istiod starting after an earlier run's
         // control plane, or `--no-wait`): the server cannot check the object now. It is planned
@@ -104,7 +104,7 @@ pub async fn plan_object(
 
 /// Steps for desired objects in order, tracking the namespaces the plan creates.
 pub async fn plan_objects(
-    kube: &Kube,
+    kube: &impl Cluster,
     desired: Vec<(Value, bool)>,
 ) -> Result<Vec<Step>, ClusterError> {
     plan_objects_later(kube, desired, None).await
@@ -114,7 +114,7 @@ pub async fn plan_objects(
 /// step of the same run (`later` names it): such an object is planned as a create the
 /// server checks when it is applied, and its note says so.
 pub async fn plan_objects_later(
-    kube: &Kube,
+    kube: &impl Cluster,
     desired: Vec<(Value, bool)>,
     later: Option<&str>,
 ) -> Result<Vec<Step>, ClusterError> {
@@ -172,13 +172,13 @@ pub use super::ownership::written_by_us;
 /// apiVersion, kind, name and namespace only): applying nothing under our field manager
 /// removes what only we owned, the adoption mark included; the server's dry run shows it.
 pub async fn release_step(
-    kube: &Kube,
+    kube: &impl Cluster,
     live: &Value,
     identity: Value,
 ) -> Result<Step, ClusterError> {
     let manager = manager_for(field_manager(), &identity, Some(live));
     let after = kube
-        .apply_as(&identity, true, kube.force_conflicts, manager)
+        .apply_as(&identity, true, kube.force_conflicts(), manager)
         .await?;
     let changes = field_changes(live, &after);
     Ok(Step {

@@ -8,6 +8,11 @@
 //! istiod is [`sync`].
 //! Every cluster is observed and planned before the first write: a refusal (unknown cluster,
 //! a reader without its remote secret, a cluster not joined) writes nothing.
+//!
+//! Past connecting, the command ([`rotate_fleet`]) reaches the clusters only through
+//! [`crate::cluster::Cluster`], and istiod's confirmation through the seam
+//! [`sync::SyncWatch`] (istiod answers over a port-forward no in-memory cluster models), so
+//! its unit tests run it end to end against fake clusters and a scripted istiod.
 
 pub mod observe;
 pub mod plan;
@@ -18,6 +23,7 @@ pub mod sync;
 use crate::app::fleet::{Fleet, server_of};
 use crate::app::tokens::Embedding;
 use crate::app::trust::Access;
+use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::mesh::MeshSpec;
@@ -72,24 +78,27 @@ pub async fn rotate_credentials(
     names.sort();
     names.dedup();
     let fleet = Fleet::connect(mesh, access, &names, false).await?;
-    let servers = servers_of(mesh, &fleet, &sources)?;
-    let (now, unix_now) = now();
+    let watch = sync::Clusterz {
+        addresses: &opts.istiod_addresses,
+    };
+    rotate_fleet(opts, &fleet, &watch, now(), printer).await
+}
+
+/// [`rotate_credentials`] over connected clusters: `now` is RFC 3339 and Unix seconds, and
+/// `watch` says when each reading istiod took the rewritten secret. Every source is observed
+/// and planned (and every refusal raised) before the first write.
+pub async fn rotate_fleet<C: Cluster>(
+    opts: &RotateCredentialsOptions,
+    fleet: &Fleet<C>,
+    watch: &impl sync::SyncWatch<C>,
+    (now, unix_now): (String, i64),
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
+    let sources = plan::sources(&opts.mesh, &opts.mesh_file, &opts.only)?;
+    let servers = servers_of(&opts.mesh, fleet, &sources)?;
     let mut planned = Vec::new();
     for s in &sources {
-        let kube = fleet.kube(s)?;
-        let mut readers = Vec::new();
-        for r in plan::readers_of(mesh, s) {
-            readers.push((r.clone(), fleet.kube(&r)?));
-        }
-        let (observed, embeddings) = observe::observe(s, kube, &readers, unix_now).await?;
-        let p = plan::plan_source(&observed, opts.again, opts.token_ttl, &now)?;
-        let restarts = restarts_of(&p, &readers).await?;
-        let with: Vec<_> = readers
-            .into_iter()
-            .zip(embeddings)
-            .map(|((n, k), e)| (n, k, e))
-            .collect();
-        planned.push((p, kube, with, restarts));
+        planned.push(plan_one(opts, fleet, s, &now, unix_now).await?);
     }
     refuse_restarts(&planned, opts.no_istiod_restart)?;
     for (p, _, readers, restarts) in &planned {
@@ -120,20 +129,44 @@ pub async fn rotate_credentials(
             readers,
             restart,
             server: servers[&p.source].clone(),
-            istiod_addresses: &opts.istiod_addresses,
             timeout: opts.timeout,
             now: now.clone(),
         };
-        all_ok &= run::run_source(&p, &r, printer).await?;
+        all_ok &= run::run_source(&p, &r, watch, printer).await?;
     }
     Ok(ExitStatus::problems_if(!all_ok))
 }
 
+/// Observes and plans one source, with the istiod decision of each reader it waits on.
+async fn plan_one<'a, C: Cluster>(
+    opts: &RotateCredentialsOptions,
+    fleet: &'a Fleet<C>,
+    source: &str,
+    now: &str,
+    unix_now: i64,
+) -> Result<Planned<'a, C>, Error> {
+    let kube = fleet.kube(source)?;
+    let mut readers = Vec::new();
+    for r in plan::readers_of(&opts.mesh, source) {
+        let k = fleet.kube(&r)?;
+        readers.push((r, k));
+    }
+    let (observed, embeddings) = observe::observe(source, kube, &readers, unix_now).await?;
+    let p = plan::plan_source(&observed, opts.again, opts.token_ttl, now)?;
+    let restarts = restarts_of(&p, &readers).await?;
+    let with = readers
+        .into_iter()
+        .zip(embeddings)
+        .map(|((n, k), e)| (n, k, e))
+        .collect();
+    Ok((p, kube, with, restarts))
+}
+
 /// Each source's API server as the mesh file (`apiServer`) or the user's kubeconfig gives it:
 /// what a rewritten remote secret names (loopback was judged when the mesh was joined).
-fn servers_of(
+fn servers_of<C>(
     mesh: &MeshSpec,
-    fleet: &Fleet,
+    fleet: &Fleet<C>,
     sources: &[String],
 ) -> Result<BTreeMap<String, String>, Error> {
     sources
@@ -151,10 +184,10 @@ fn servers_of(
 }
 
 /// Says where a reader's remote secret names another server than the rewrite will.
-fn describe_servers(
+fn describe_servers<C>(
     source: &str,
     server: &str,
-    readers: &[(String, &crate::cluster::Kube, Option<Embedding>)],
+    readers: &[(String, &C, Option<Embedding>)],
     printer: &Printer,
 ) {
     for (reader, _, emb) in readers {
@@ -174,9 +207,9 @@ fn describe_servers(
 }
 
 /// Each reading cluster's istiod decision for one source's plan (the readers it waits on).
-async fn restarts_of(
+async fn restarts_of<C: Cluster>(
     p: &plan::SourcePlan,
-    readers: &[(String, &crate::cluster::Kube)],
+    readers: &[(String, &C)],
 ) -> Result<Vec<(String, restart::Decision)>, Error> {
     let mut out = Vec::new();
     if p.is_done() {
@@ -184,7 +217,7 @@ async fn restarts_of(
     }
     for (name, kube) in readers {
         if p.wait.contains(name) {
-            let deployments = restart::observe(kube).await?;
+            let deployments = restart::observe(*kube).await?;
             out.push((
                 name.clone(),
                 restart::decide(&deployments, &p.record.started),
@@ -194,15 +227,15 @@ async fn restarts_of(
     Ok(out)
 }
 
-type Planned<'a> = (
+type Planned<'a, C> = (
     plan::SourcePlan,
-    &'a crate::cluster::Kube,
-    Vec<(String, &'a crate::cluster::Kube, Option<Embedding>)>,
+    &'a C,
+    Vec<(String, &'a C, Option<Embedding>)>,
     Vec<(String, restart::Decision)>,
 );
 
 /// `--no-istiod-restart`: refused, before any write, when a reader would need a restart.
-fn refuse_restarts(planned: &[Planned<'_>], refuse: bool) -> Result<(), Error> {
+fn refuse_restarts<C>(planned: &[Planned<'_, C>], refuse: bool) -> Result<(), Error> {
     let needing: Vec<(String, String)> = planned
         .iter()
         .flat_map(|(_, _, _, r)| r)
@@ -233,3 +266,13 @@ fn describe_restarts(source: &str, restarts: &[(String, restart::Decision)], pri
         }
     }
 }
+
+#[cfg(test)]
+#[path = "fake_support.rs"]
+mod fake_support;
+#[cfg(test)]
+#[path = "refuse_tests.rs"]
+mod refuse_tests;
+#[cfg(test)]
+#[path = "rotate_tests.rs"]
+mod rotate_tests;

@@ -4,11 +4,11 @@
 use super::plan::{Embedded, Observed};
 use crate::app::tokens::record::TokenRecord;
 use crate::app::tokens::{Embedding, embedding, read_record, read_token_named};
-use crate::cluster::Kube;
+use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::labels::{ISTIO_NAMESPACE, REMOTE_SECRET_PREFIX};
 
-async fn secret_exists(kube: &Kube, name: &str) -> Result<bool, Error> {
+async fn secret_exists(kube: &impl Cluster, name: &str) -> Result<bool, Error> {
     Ok(kube
         .get("v1", "Secret", Some(ISTIO_NAMESPACE), name)
         .await?
@@ -42,10 +42,10 @@ impl Current {
 
 /// Everything the plan of one source needs, plus each reader's embedding (to keep its server).
 /// `now` is Unix seconds (a short-lived token past half its life is not current).
-pub async fn observe(
+pub async fn observe<C: Cluster>(
     source: &str,
-    kube: &Kube,
-    readers: &[(String, &Kube)],
+    kube: &C,
+    readers: &[(String, &C)],
     now: i64,
 ) -> Result<(Observed, Vec<Option<Embedding>>), Error> {
     let record = read_record(kube, source).await?;

@@ -7,7 +7,7 @@
 //!
 //! The decisions are pure ([`decide`]); reading, restarting and waiting are below them.
 
-use crate::cluster::Kube;
+use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::labels::ISTIO_NAMESPACE;
 use crate::version_gates::{IN_PLACE_ROTATION_FROM, in_place_rotation};
@@ -140,7 +140,7 @@ pub fn refusal(needing: &[(String, String)]) -> Error {
 }
 
 /// A reading cluster's istiod Deployments.
-pub async fn observe(kube: &Kube) -> Result<Vec<IstiodDeployment>, Error> {
+pub async fn observe(kube: &impl Cluster) -> Result<Vec<IstiodDeployment>, Error> {
     let list = kube
         .list(
             "apps/v1",
@@ -156,7 +156,7 @@ pub async fn observe(kube: &Kube) -> Result<Vec<IstiodDeployment>, Error> {
 /// runs the new template and is available; `Ok(Some(why))` when that did not happen within
 /// `timeout` (a problem the same command resumes from, not a refusal).
 pub async fn restart(
-    kube: &Kube,
+    kube: &impl Cluster,
     name: &str,
     now: &str,
     timeout: Duration,
@@ -178,7 +178,7 @@ pub async fn restart(
                 "{ISTIO_NAMESPACE}/{name} did not finish its restart within {} (status {}); check: kubectl --context {} -n {ISTIO_NAMESPACE} rollout status deployment/{name}",
                 crate::cli::format_duration(timeout),
                 d["status"],
-                kube.context
+                kube.context()
             )));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -12,7 +12,41 @@ use crate::checks::istiod::{ClusterzEntry, IstiodAccess, clusterz};
 use crate::cluster::Kube;
 use crate::labels::ISTIO_NAMESPACE;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::{Duration, Instant};
+
+/// How a run learns that every istiod reading a source took the rewritten remote secret.
+/// istiod answers through a port-forward (or a local address), which no in-memory cluster
+/// models, so this is the seam: [`Clusterz`] asks istiod, unit tests script the answer.
+pub trait SyncWatch<C> {
+    /// Waits until every reader's istiod reports `source` synced, or `timeout` passes;
+    /// returns the readers not confirmed, each with what was last seen.
+    fn await_synced(
+        &self,
+        source: &str,
+        readers: &[(String, &C)],
+        timeout: Duration,
+    ) -> impl Future<Output = Vec<String>>;
+}
+
+/// The watch of the plugin: istiod's `/debug/clusterz`, at the given monitoring addresses or
+/// through a port-forward to a Running `app=istiod` pod.
+#[derive(Debug, Clone, Copy)]
+pub struct Clusterz<'a> {
+    /// Direct istiod monitoring addresses by cluster (a local istiod).
+    pub addresses: &'a BTreeMap<String, String>,
+}
+
+impl SyncWatch<Kube> for Clusterz<'_> {
+    fn await_synced(
+        &self,
+        source: &str,
+        readers: &[(String, &Kube)],
+        timeout: Duration,
+    ) -> impl Future<Output = Vec<String>> {
+        await_synced(source, readers, self.addresses, timeout)
+    }
+}
 
 /// How long after the write a `synced` report counts without a `syncing` seen before it.
 pub const SETTLE: Duration = Duration::from_secs(5);

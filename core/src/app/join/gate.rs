@@ -6,16 +6,17 @@ use super::{Installer, JoinOptions};
 use crate::app::fleet::Fleet;
 use crate::app::trust::{judge_trust, observe_trust};
 use crate::ca::Severity;
+use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::render::Printer;
 use crate::version_gates;
 use serde_json::Value;
 
 /// Stops the run, naming each cluster, when a selected cluster's trust is not in place.
-pub async fn check_trust(
+pub async fn check_trust<C: Cluster>(
     opts: &JoinOptions,
     scope: &Scope<'_>,
-    fleet: &Fleet,
+    fleet: &Fleet<C>,
 ) -> Result<(), Error> {
     let local_root = match &opts.certs_dir {
         Some(d) => d.root_fingerprint()?,
@@ -59,10 +60,10 @@ const ISTIO_CRD: &str = "istios.sailoperator.io";
 /// served `Istio` CRD of every selected cluster lists (else exit 2 before any write, naming
 /// the context and the versions it installs); unset, it becomes the newest version all of
 /// them install. An end-of-life minor is said as a warning.
-pub async fn resolve_version(
+pub async fn resolve_version<C: Cluster>(
     mut opts: JoinOptions,
     scope: &Scope<'_>,
-    fleet: &Fleet,
+    fleet: &Fleet<C>,
     printer: &Printer,
 ) -> Result<JoinOptions, Error> {
     if opts.installer == Installer::Sail {
@@ -79,7 +80,7 @@ pub async fn resolve_version(
                 .await?;
             // No CRD: the plan stops below naming the missing operator.
             if let Some(list) = crd.as_ref().and_then(served_versions) {
-                served.push((k.context.clone(), list));
+                served.push((k.context().to_string(), list));
             }
         }
         opts.mesh.istio.version =

@@ -87,3 +87,132 @@ fn unset_takes_the_newest_every_cluster_installs() {
         Err(Error::Input { .. })
     ));
 }
+
+mod against_fake_clusters {
+    //! The trust gate and the version gate, decided against fake clusters.
+
+    use super::super::{check_trust, resolve_version};
+    use crate::app::fleet::Fleet;
+    use crate::app::join::scope::Scope;
+    use crate::app::join::test_support::{MULTI_NETWORK, block_on, fleet, mesh, options};
+    use crate::ca::create::{CreateOptions, create};
+    use crate::ca::{Bundle, CertDir, KeyType, SettingsFlags};
+    use crate::cluster::fake::FakeCluster;
+    use crate::error::Error;
+    use crate::manifests::cacerts::cacerts_secret;
+    use crate::names::ClusterName;
+    use serde_json::json;
+
+    /// A certificate directory with a root and intermediates for east and west.
+    fn certs(tmp: &std::path::Path) -> CertDir {
+        let dir = CertDir::new(tmp);
+        let opts = CreateOptions {
+            dir: dir.clone(),
+            clusters: ["east", "west"]
+                .map(|n| ClusterName::parse(n).unwrap())
+                .to_vec(),
+            settings: SettingsFlags {
+                key_type: Some(KeyType::EcdsaP256),
+                ..SettingsFlags::default()
+            },
+            import_root: None,
+            force: false,
+        };
+        create(&opts, time::OffsetDateTime::now_utc()).unwrap();
+        dir
+    }
+
+    /// Puts `cluster`'s intermediate from `dir` into `fake` as `cacerts`.
+    fn install(fake: &FakeCluster, dir: &CertDir, cluster: &str) {
+        let bundle = Bundle::read_local(dir, &ClusterName::parse(cluster).unwrap()).unwrap();
+        fake.insert(cacerts_secret(&bundle));
+    }
+
+    fn gate(opts: &crate::app::join::JoinOptions, fleet: &Fleet<FakeCluster>) -> Result<(), Error> {
+        let scope = Scope::of(&opts.mesh, &[]).unwrap();
+        block_on(check_trust(opts, &scope, fleet))
+    }
+
+    #[test]
+    fn a_cluster_without_cacerts_is_refused_by_name_and_one_root_everywhere_passes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = certs(tmp.path());
+        let opts = options(mesh(MULTI_NETWORK));
+        let fleet = fleet(&opts.mesh);
+        install(&fleet.kubes["east"], &dir, "east");
+        let e = gate(&opts, &fleet).unwrap_err();
+        assert!(matches!(e, Error::Input { .. }), "exit 2: {e:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains("nothing was changed")
+                && text.contains("no istio-system/cacerts in context ctx-west"),
+            "{text}"
+        );
+        assert!(!text.contains("ctx-east"), "east is in place: {text}");
+        // Positive control: with west's intermediate in place the gate opens.
+        install(&fleet.kubes["west"], &dir, "west");
+        gate(&opts, &fleet).unwrap();
+    }
+
+    #[test]
+    fn clusters_under_different_roots_are_refused() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (root_a, root_b) = (certs(a.path()), certs(b.path()));
+        let opts = options(mesh(MULTI_NETWORK));
+        let fleet = fleet(&opts.mesh);
+        install(&fleet.kubes["east"], &root_a, "east");
+        install(&fleet.kubes["west"], &root_b, "west");
+        let text = gate(&opts, &fleet).unwrap_err().to_string();
+        assert!(text.contains("the mesh's trust is not ready"), "{text}");
+        // Positive control: west under east's root passes.
+        install(&fleet.kubes["west"], &root_a, "west");
+        gate(&opts, &fleet).unwrap();
+    }
+
+    #[test]
+    fn a_mesh_root_that_is_not_the_local_one_is_refused() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (root_a, root_b) = (certs(a.path()), certs(b.path()));
+        let mut opts = options(mesh(MULTI_NETWORK));
+        let fleet = fleet(&opts.mesh);
+        for name in ["east", "west"] {
+            install(&fleet.kubes[name], &root_a, name);
+        }
+        opts.certs_dir = Some(root_b);
+        let e = gate(&opts, &fleet).unwrap_err();
+        assert!(
+            e.to_string().contains("the mesh's trust is not ready"),
+            "{e}"
+        );
+        // Positive control: the directory the clusters' root came from passes.
+        opts.certs_dir = Some(root_a);
+        gate(&opts, &fleet).unwrap();
+    }
+
+    /// The served `Istio` CRD listing `versions`.
+    fn istio_crd(versions: &[&str]) -> serde_json::Value {
+        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "istios.sailoperator.io"},
+            "spec": {"versions": [{"name": "v1", "served": true, "schema": {"openAPIV3Schema":
+                {"properties": {"spec": {"properties": {"version": {"enum": versions}}}}}}}]}})
+    }
+
+    #[test]
+    fn the_version_gate_reads_each_clusters_crd_and_refuses_one_it_does_not_install() {
+        let mut opts = options(mesh(MULTI_NETWORK));
+        let fleet = fleet(&opts.mesh);
+        fleet.kubes["east"].insert(istio_crd(&["v1.30.3", "v1.30.2"]));
+        fleet.kubes["west"].insert(istio_crd(&["v1.30.2"]));
+        let scope_mesh = opts.mesh.clone();
+        let scope = Scope::of(&scope_mesh, &[]).unwrap();
+        let printer = crate::render::Printer::to_writers(
+            Box::new(std::io::sink()),
+            Box::new(std::io::sink()),
+        );
+        let chosen = block_on(resolve_version(opts.clone(), &scope, &fleet, &printer)).unwrap();
+        assert_eq!(chosen.mesh.istio.version.as_deref(), Some("v1.30.2"));
+        opts.mesh.istio.version = Some("v1.30.3".into());
+        let e = block_on(resolve_version(opts, &scope, &fleet, &printer)).unwrap_err();
+        assert!(e.to_string().contains("context ctx-west"), "{e}");
+    }
+}

@@ -144,7 +144,7 @@ pub async fn run(
 }
 
 /// The install record on a cluster's Istio namespace (`None`: no namespace, or no record).
-pub async fn install_record(k: &crate::cluster::Kube) -> Result<Option<String>, Error> {
+pub async fn install_record(k: &impl crate::cluster::Cluster) -> Result<Option<String>, Error> {
     let ns = k.get("v1", "Namespace", None, ISTIO_NAMESPACE).await?;
     Ok(ns.and_then(|n| {
         n["metadata"]["annotations"][crate::labels::INSTALL_ANNOTATION]

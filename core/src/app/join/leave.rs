@@ -13,7 +13,7 @@ use super::run::report_failures;
 use crate::app::fleet::{Fleet, istio_api_version, remote_pilot_address};
 use crate::app::trust::Access;
 use crate::cli::DryRun;
-use crate::cluster::{ClusterError, Kube, identity};
+use crate::cluster::{Cluster, ClusterError, Kube, identity};
 use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::labels::{ISTIO_NAMESPACE, REMOTE_SECRET_PREFIX};
@@ -151,29 +151,19 @@ pub async fn leave(
     })?;
     let names: Vec<String> = mesh.clusters.iter().map(|c| c.name.clone()).collect();
     let fleet = Fleet::connect(mesh, access, &names, opts.force_conflicts).await?;
-    let (api, pilots) = read_settings(mesh, &fleet).await?;
-    let mut changes = leave_changes(mesh, &me.name, opts.purge, &api, &pilots);
-    let record = crate::app::tokens::read_record(fleet.kube(&me.name)?, &me.name)
-        .await
-        .ok();
-    if let (Some(r), Some(ch)) = (record, changes.get_mut(&me.name)) {
-        let tokens: Vec<String> = std::iter::once(r.token).chain(r.previous).collect();
-        retarget_token_deletes(&mut ch.deletes, &tokens);
-    }
-    let (mut plan, mut kubes, kept) = plan_leave(&fleet, changes).await?;
-    let uninstall = match opts.purge {
-        true => leave_install::plan(mesh, me, fleet.kube(&me.name)?).await?,
-        false => None,
-    };
+    let LeavePlan {
+        plan,
+        kept,
+        uninstall,
+    } = plan_for(opts, me, &fleet).await?;
     if let Some(u) = &uninstall {
         leave_install::describe_plan(me, u, printer);
-        add_steps(
-            &mut plan,
-            &mut kubes,
-            (&me.name, fleet.kube(&me.name)?),
-            u.crds.clone(),
-        );
     }
+    let kubes: Vec<Kube> = plan
+        .clusters
+        .iter()
+        .map(|cp| fleet.kube(&cp.cluster).cloned())
+        .collect::<Result<_, _>>()?;
     printer.data(&plan_table(&plan, printer.out_style()))?;
     for k in &kept {
         // The installer's uninstall removes what it made in the leaving cluster.
@@ -219,8 +209,51 @@ pub async fn leave(
     Ok(ExitStatus::Success)
 }
 
+/// What a leave does, decided before anything is written.
+pub(super) struct LeavePlan {
+    /// The server-made plan, the purge's CRD deletes included.
+    pub plan: Plan,
+    /// Objects another tool wrote that stay (`cluster: Kind namespace/name`).
+    pub kept: Vec<String>,
+    /// What `--purge` uninstalls in the leaving cluster.
+    pub uninstall: Option<leave_install::Uninstall>,
+}
+
+/// Plans `me` leaving: the changes in every cluster of the mesh (reader tokens the
+/// credential record names included), made by the servers; with `--purge`, the installer's
+/// CRDs.
+pub(super) async fn plan_for<C: Cluster>(
+    opts: &LeaveOptions,
+    me: &ClusterSpec,
+    fleet: &Fleet<C>,
+) -> Result<LeavePlan, Error> {
+    let mesh = &opts.mesh;
+    let (api, pilots) = read_settings(mesh, fleet).await?;
+    let mut changes = leave_changes(mesh, &me.name, opts.purge, &api, &pilots);
+    let record = crate::app::tokens::read_record(fleet.kube(&me.name)?, &me.name)
+        .await
+        .ok();
+    if let (Some(r), Some(ch)) = (record, changes.get_mut(&me.name)) {
+        let tokens: Vec<String> = std::iter::once(r.token).chain(r.previous).collect();
+        retarget_token_deletes(&mut ch.deletes, &tokens);
+    }
+    let (mut plan, kept) = plan_leave(fleet, changes).await?;
+    let uninstall = match opts.purge {
+        true => leave_install::plan(mesh, me, fleet.kube(&me.name)?).await?,
+        false => None,
+    };
+    if let Some(u) = &uninstall {
+        add_steps(&mut plan, (&me.name, fleet.kube(&me.name)?), u.crds.clone());
+    }
+    Ok(LeavePlan {
+        plan,
+        kept,
+        uninstall,
+    })
+}
+
 /// Appends `steps` to `k`'s cluster plan (made when the plan has none for it).
-fn add_steps(plan: &mut Plan, kubes: &mut Vec<Kube>, (name, k): (&str, &Kube), steps: Vec<Step>) {
+fn add_steps(plan: &mut Plan, (name, k): (&str, &impl Cluster), steps: Vec<Step>) {
     if steps.is_empty() {
         return;
     }
@@ -229,18 +262,17 @@ fn add_steps(plan: &mut Plan, kubes: &mut Vec<Kube>, (name, k): (&str, &Kube), s
         None => {
             plan.clusters.push(ClusterPlan {
                 cluster: name.to_string(),
-                context: k.context.clone(),
+                context: k.context().to_string(),
                 steps,
             });
-            kubes.push(k.clone());
         }
     }
 }
 
 /// Each cluster's Sail API version and each remote's pilot address, as the clusters say.
-async fn read_settings(
+async fn read_settings<C: Cluster>(
     mesh: &MeshSpec,
-    fleet: &Fleet,
+    fleet: &Fleet<C>,
 ) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), Error> {
     let mut api = BTreeMap::new();
     let mut pilots = BTreeMap::new();
@@ -262,12 +294,11 @@ async fn read_settings(
 
 /// The server-made plan of the changes; deletes only for objects our field manager wrote
 /// (the others are returned as kept, for a warning).
-async fn plan_leave(
-    fleet: &Fleet,
+async fn plan_leave<C: Cluster>(
+    fleet: &Fleet<C>,
     changes: BTreeMap<String, LeaveChanges>,
-) -> Result<(Plan, Vec<Kube>, Vec<String>), Error> {
+) -> Result<(Plan, Vec<String>), Error> {
     let mut plan = Plan::default();
-    let mut kubes = Vec::new();
     let mut kept = Vec::new();
     for (name, ch) in changes {
         let k = fleet.kube(&name)?;
@@ -292,14 +323,17 @@ async fn plan_leave(
         if !steps.is_empty() {
             plan.clusters.push(ClusterPlan {
                 cluster: name.clone(),
-                context: k.context.clone(),
+                context: k.context().to_string(),
                 steps,
             });
-            kubes.push(k.clone());
         }
     }
-    Ok((plan, kubes, kept))
+    Ok((plan, kept))
 }
+
+#[cfg(test)]
+#[path = "leave_tests.rs"]
+mod fake_tests;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use super::Installer;
 use super::install::{self, argv::Target, program};
 use super::install_step::install_record;
 use crate::app::fleet::Fleet;
-use crate::cluster::{Kube, describe};
+use crate::cluster::{Cluster, describe};
 use crate::error::Error;
 use crate::labels::ISTIO_NAMESPACE;
 use crate::manifests::istio;
@@ -59,7 +59,11 @@ pub fn outliving(instances: &[Value]) -> Vec<String> {
 }
 
 /// What `leave --purge` uninstalls in `c` (`None`: no join installed its control plane).
-pub async fn plan(mesh: &MeshSpec, c: &ClusterSpec, k: &Kube) -> Result<Option<Uninstall>, Error> {
+pub async fn plan(
+    mesh: &MeshSpec,
+    c: &ClusterSpec,
+    k: &impl Cluster,
+) -> Result<Option<Uninstall>, Error> {
     let record = install_record(k).await?;
     let Some(installer) = install::recorded_installer(record.as_deref()) else {
         return Ok(None);

@@ -29,6 +29,8 @@ mod ready;
 mod removals;
 mod run;
 pub mod scope;
+#[cfg(test)]
+mod test_support;
 pub(crate) mod tokens;
 mod webhooks;
 

@@ -12,7 +12,7 @@ use super::scope::Scope;
 use super::tokens::credential;
 use super::{Installer, JoinOptions};
 use crate::app::fleet::{Fleet, istio_api_version, remote_pilot_address};
-use crate::cluster::{ClusterError, Kube, identity};
+use crate::cluster::{Cluster, ClusterError, identity};
 use crate::error::Error;
 use crate::labels::{ISTIO_NAMESPACE, REMOTE_SECRET_PREFIX};
 use crate::manifests::{as_data, remote_secret};
@@ -50,10 +50,10 @@ impl Planned {
 
 /// Plans every stage of every selected cluster; any refusal (validation, conflict, a kind not
 /// served) ends the run here, before the first write in any cluster.
-pub async fn plan_all(
+pub async fn plan_all<C: Cluster>(
     opts: &JoinOptions,
     scope: &Scope<'_>,
-    fleet: &Fleet,
+    fleet: &Fleet<C>,
     servers: &BTreeMap<String, String>,
 ) -> Result<Planned, Error> {
     let mut stages: BTreeMap<Stage, Plan> = BTreeMap::new();
@@ -81,10 +81,10 @@ pub async fn plan_all(
 /// One cluster's plan per stage (only `only` when given), and its rendered install.
 /// `before_install`: the namespace keeps the install record it has (the new one is written
 /// once the installer succeeded).
-pub async fn plan_cluster(
+pub async fn plan_cluster<C: Cluster>(
     opts: &JoinOptions,
     c: &ClusterSpec,
-    fleet: &Fleet,
+    fleet: &Fleet<C>,
     pilot: Option<&str>,
     only: Option<Stage>,
     before_install: bool,
@@ -164,7 +164,7 @@ pub async fn plan_cluster(
             stage,
             ClusterPlan {
                 cluster: c.name.clone(),
-                context: k.context.clone(),
+                context: k.context().to_string(),
                 steps: stage_steps,
             },
         ));
@@ -176,7 +176,7 @@ pub async fn plan_cluster(
 /// control plane's charts): `--create-reader` creates them only where they are missing and
 /// never takes them over.
 async fn split_foreign_reader_objects(
-    k: &Kube,
+    k: &impl Cluster,
     wanted: Vec<(Stage, Value)>,
 ) -> Result<(Vec<(Stage, Value)>, Vec<(Stage, Value)>), Error> {
     let mut ours = Vec::new();
@@ -207,10 +207,10 @@ fn left_alone(manifest: &Value) -> Step {
 
 /// A remote's pilot address (its primary's east-west gateway) when known; `None` for a
 /// primary and for a remote whose primary's gateway has no address yet.
-pub async fn pilot_for(
+pub async fn pilot_for<C: Cluster>(
     mesh: &MeshSpec,
     c: &ClusterSpec,
-    fleet: &Fleet,
+    fleet: &Fleet<C>,
 ) -> Result<Option<String>, Error> {
     let (Role::Remote, Some(p)) = (c.role, &c.primary) else {
         return Ok(None);
@@ -225,9 +225,9 @@ pub async fn pilot_for(
 /// each selected cluster. `tokens` are the waited-for tokens; without them, the tokens that
 /// exist now are used, and a placeholder where none exists. `created` are the namespaces
 /// earlier stages create, per cluster.
-pub async fn plan_remote_secrets(
+pub async fn plan_remote_secrets<C: Cluster>(
     scope: &Scope<'_>,
-    fleet: &Fleet,
+    fleet: &Fleet<C>,
     servers: &BTreeMap<String, String>,
     created: &BTreeMap<String, Vec<String>>,
     tokens: Option<&BTreeMap<String, (String, String)>>,
@@ -247,7 +247,7 @@ pub async fn plan_remote_secrets(
         let step = remote_secret_step(kube, s, &servers[s], token, pending).await?;
         plan.merge(ClusterPlan {
             cluster: r.clone(),
-            context: kube.context.clone(),
+            context: kube.context().to_string(),
             steps: vec![step],
         });
     }
@@ -256,7 +256,7 @@ pub async fn plan_remote_secrets(
         let steps = super::removals::stale_remote_secrets(kube, scope.mesh, &c.name).await?;
         plan.merge(ClusterPlan {
             cluster: c.name.clone(),
-            context: kube.context.clone(),
+            context: kube.context().to_string(),
             steps,
         });
     }
@@ -264,7 +264,7 @@ pub async fn plan_remote_secrets(
 }
 
 async fn remote_secret_step(
-    reader: &Kube,
+    reader: &impl Cluster,
     source: &str,
     server: &str,
     token: Option<(String, String)>,
@@ -306,7 +306,10 @@ async fn remote_secret_step(
 }
 
 /// The kubeconfig under key `source` of the remote secret for `source` in `reader`, if any.
-async fn existing_kubeconfig(reader: &Kube, source: &str) -> Result<Option<String>, ClusterError> {
+async fn existing_kubeconfig(
+    reader: &impl Cluster,
+    source: &str,
+) -> Result<Option<String>, ClusterError> {
     let name = format!("{REMOTE_SECRET_PREFIX}{source}");
     let secret = reader
         .get("v1", "Secret", Some(ISTIO_NAMESPACE), &name)
@@ -342,3 +345,7 @@ pub fn print_installs(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "phases_tests.rs"]
+mod tests;

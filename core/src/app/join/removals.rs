@@ -2,7 +2,7 @@
 //! deleted where kubectl-mesh created them and released (only its fields taken off) where it
 //! adopted them.
 
-use crate::cluster::{ClusterError, Kube, identity};
+use crate::cluster::{Cluster, ClusterError, identity};
 use crate::error::Error;
 use crate::labels::{ISTIO_NAMESPACE, MULTICLUSTER_SECRET_LABEL, REMOTE_SECRET_PREFIX};
 use crate::mesh::MeshSpec;
@@ -25,7 +25,7 @@ pub(super) enum Taken {
 /// Reads `manifest`'s object and decides its removal ([`crate::plan::ownership`]); a delete
 /// carries `note`.
 pub(super) async fn removal_of(
-    k: &Kube,
+    k: &impl Cluster,
     manifest: Value,
     note: Option<&str>,
 ) -> Result<Taken, ClusterError> {
@@ -56,7 +56,7 @@ pub(super) async fn removal_of(
 
 /// Delete steps for the `candidates` our field manager created, release steps for those it
 /// adopted.
-pub(super) async fn removals(k: &Kube, candidates: Vec<Value>) -> Result<Vec<Step>, Error> {
+pub(super) async fn removals(k: &impl Cluster, candidates: Vec<Value>) -> Result<Vec<Step>, Error> {
     let note = "kubectl-mesh wrote it; the mesh file no longer asks for it";
     let mut steps = Vec::new();
     for manifest in candidates {
@@ -80,7 +80,7 @@ fn delete_step(manifest: Value, note: &str) -> Step {
 /// Remote secrets in `cluster` that we wrote for a cluster it no longer reads: deleted where
 /// we created them, released where we adopted them.
 pub(super) async fn stale_remote_secrets(
-    k: &Kube,
+    k: &impl Cluster,
     mesh: &MeshSpec,
     cluster: &str,
 ) -> Result<Vec<Step>, Error> {

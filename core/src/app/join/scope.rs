@@ -20,11 +20,11 @@ pub struct Scope<'a> {
 
 impl<'a> Scope<'a> {
     /// The connections of the selected clusters that read `source`.
-    pub(crate) fn readers_in<'f>(
+    pub(crate) fn readers_in<'f, C>(
         &self,
-        fleet: &'f crate::app::fleet::Fleet,
+        fleet: &'f crate::app::fleet::Fleet<C>,
         source: &str,
-    ) -> Result<Vec<&'f crate::cluster::Kube>, Error> {
+    ) -> Result<Vec<&'f C>, Error> {
         self.pairs
             .iter()
             .filter(|(_, s)| s == source)

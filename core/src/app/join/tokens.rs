@@ -3,13 +3,13 @@
 //! (see [`crate::app::tokens::record`]).
 
 use crate::app::tokens::{bound, embedding, mode, read_token_named, record, wait_token_named};
-use crate::cluster::Kube;
+use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::labels::{ISTIO_NAMESPACE, READER_SERVICE_ACCOUNT};
 use std::time::Duration;
 
 /// The record on the reader ServiceAccount ([`record::TokenRecord::initial`] without one).
-pub async fn current_record(kube: &Kube) -> Result<record::TokenRecord, Error> {
+pub async fn current_record(kube: &impl Cluster) -> Result<record::TokenRecord, Error> {
     let sa = kube
         .get(
             "v1",
@@ -22,7 +22,7 @@ pub async fn current_record(kube: &Kube) -> Result<record::TokenRecord, Error> {
         None => record::TokenRecord::initial(),
         Some(sa) => record::of_service_account(&sa).map_err(|e| {
             Error::input(
-                format!("context {}: {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT}: {e}", kube.context),
+                format!("context {}: {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT}: {e}", kube.context()),
                 "remove the annotation to fall back to the join's token, then run kubectl mesh-join rotate-credentials",
             )
         })?,
@@ -36,7 +36,7 @@ pub async fn current_record(kube: &Kube) -> Result<record::TokenRecord, Error> {
 pub async fn reader_mode(
     opts: &super::JoinOptions,
     c: &crate::mesh::ClusterSpec,
-    kube: &Kube,
+    kube: &impl Cluster,
 ) -> Result<(record::TokenRecord, Option<u64>), Error> {
     let record = current_record(kube).await?;
     if opts.token_ttl.is_none() || !crate::topology::is_read(&opts.mesh, &c.name) {
@@ -51,7 +51,8 @@ pub async fn reader_mode(
         Err(e) => Err(Error::input(
             format!(
                 "--token-ttl: cluster '{}' (context {}): {e}",
-                c.name, kube.context
+                c.name,
+                kube.context()
             ),
             "switch it with kubectl mesh-join rotate-credentials -f FILE --token-ttl DURATION (the old tokens are revoked once every istiod confirmed the new ones); nothing was written",
         )),
@@ -63,10 +64,10 @@ pub async fn reader_mode(
 /// mode (the record has a TTL) a fresh token bound to the current anchor that one of the
 /// `readers`' remote secrets already holds (so a second join changes nothing), else with
 /// `wait` a newly minted one, else `None`.
-pub async fn credential(
-    source: &Kube,
+pub async fn credential<C: Cluster>(
+    source: &C,
     source_name: &str,
-    readers: &[&Kube],
+    readers: &[&C],
     wait: bool,
 ) -> Result<Option<(String, String)>, Error> {
     let record = current_record(source).await?;
@@ -97,3 +98,7 @@ pub async fn credential(
         false => Ok(None),
     }
 }
+
+#[cfg(test)]
+#[path = "tokens_tests.rs"]
+mod tests;

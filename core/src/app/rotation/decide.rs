@@ -7,7 +7,7 @@ use super::stages::{self, Place, Refusal, Standing};
 use super::state::{RotationState, Stage};
 use crate::app::trust::Member;
 use crate::ca::bundle::Bundle;
-use crate::cluster::Kube;
+use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::labels::{CACERTS_SECRET, ISTIO_NAMESPACE, ROOT_CERT_CONFIGMAP};
 use crate::manifests::cacerts::cacerts_secret;
@@ -21,20 +21,20 @@ pub(super) struct Observed {
     live: Option<Bundle>,
 }
 
-pub(super) async fn observe(kube: &Kube) -> Result<Observed, Error> {
+pub(super) async fn observe(kube: &impl Cluster) -> Result<Observed, Error> {
     let live = kube
         .get("v1", "Secret", Some(ISTIO_NAMESPACE), CACERTS_SECRET)
         .await?;
     let origin = format!(
         "context {}: {ISTIO_NAMESPACE}/{CACERTS_SECRET}",
-        kube.context
+        kube.context()
     );
     Ok(Observed {
         live: live.map(|s| Bundle::from_secret(&origin, &s)),
     })
 }
 
-async fn root_maps(kube: &Kube) -> Result<Vec<Value>, Error> {
+async fn root_maps(kube: &impl Cluster) -> Result<Vec<Value>, Error> {
     Ok(kube
         .list_selected(
             "v1",
@@ -132,10 +132,10 @@ fn needs_issue(local_files: &Bundle, m: &Material) -> bool {
 
 /// The preconditions that concern the whole mesh: before `reissue` and `finish` write, every
 /// cluster's ConfigMaps carry its bundle; `finish` waits for workload certificates to renew.
-pub(super) async fn mesh_preconditions(
+pub(super) async fn mesh_preconditions<C: Cluster>(
     opts: &RotateRootOptions,
     record: &RotationState,
-    kubes: &[Kube],
+    kubes: &[C],
     observed: &[Observed],
     now: OffsetDateTime,
 ) -> Result<Vec<Refusal>, Error> {

@@ -7,6 +7,9 @@
 //! `finish` drops the old root. The record lives in the certificate directory
 //! ([`state`]); the decisions are pure ([`stages`]); the disk is [`local`]; one stage end to
 //! end is [`run`]; watching istiod spread the bundle is [`wait`].
+//!
+//! Once connected, a stage reaches the clusters only through [`crate::cluster::Cluster`]
+//! (`run::run_stage`), so its unit tests run every stage against fake clusters.
 
 mod decide;
 pub mod local;
@@ -15,6 +18,11 @@ pub mod stages;
 pub mod state;
 pub mod view;
 mod wait;
+
+#[cfg(test)]
+mod fake_support;
+#[cfg(test)]
+mod run_tests;
 
 pub use run::{RotateRootOptions, rotate_root};
 pub use state::Stage;

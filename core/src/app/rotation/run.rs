@@ -10,7 +10,7 @@ use crate::app::trust::{Access, Member, server_dry_run};
 use crate::ca::bundle::short;
 use crate::ca::store::{self, CertDir};
 use crate::cli::DryRun;
-use crate::cluster::Kube;
+use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::plan::{ApplyMode, Plan, apply_plan, render_plan};
@@ -74,13 +74,27 @@ pub async fn rotate_root(
     check_named(opts, &record)?;
     let material = local::material(&opts.dir, &record, opts.stage)?;
     let kubes = access.connect(&opts.members).await?;
+    run_stage(opts, record, &material, &kubes, now, printer).await
+}
+
+/// One stage after `prepare` over connected clusters (`kubes` in the members' order), from
+/// the record and the roots on disk: read every cluster, decide, refuse before any write,
+/// dry-run, write the directory and the clusters, record the stage, watch the spread.
+pub(super) async fn run_stage<C: Cluster>(
+    opts: &RotateRootOptions,
+    record: RotationState,
+    material: &Material,
+    kubes: &[C],
+    now: OffsetDateTime,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
     let mut observed = Vec::new();
-    for kube in &kubes {
+    for kube in kubes {
         observed.push(observe(kube).await?);
     }
-    let (decided, mut refusals) = decide(opts, &material, &observed, now)?;
+    let (decided, mut refusals) = decide(opts, material, &observed, now)?;
     if decided.plan.writes() > 0 && refusals.is_empty() {
-        refusals.extend(mesh_preconditions(opts, &record, &kubes, &observed, now).await?);
+        refusals.extend(mesh_preconditions(opts, &record, kubes, &observed, now).await?);
     }
     if !refusals.is_empty() {
         return Err(refused(refusals, opts.stage));
@@ -95,7 +109,7 @@ pub async fn rotate_root(
         return Ok(ExitStatus::Success);
     };
     if !decided.plan.is_noop() {
-        let checked = server_dry_run(&kubes, &decided.plan).await?;
+        let checked = server_dry_run(kubes, &decided.plan).await?;
         if mode == ApplyMode::ServerDryRun {
             emit_plan(&decided.plan, opts, printer)?;
             printer.progress(&format!(
@@ -105,7 +119,7 @@ pub async fn rotate_root(
             ));
             return Ok(ExitStatus::Success);
         }
-        write(opts, &kubes, &decided, now, printer).await?;
+        write(opts, kubes, &decided, now, printer).await?;
     } else if mode == ApplyMode::ServerDryRun {
         emit_plan(&decided.plan, opts, printer)?;
         printer.progress("server dry run: nothing to change");
@@ -117,15 +131,9 @@ pub async fn rotate_root(
             opts.stage.as_str()
         ));
     }
-    record_stage(
-        opts,
-        record,
-        &material,
-        decided.plan.writes() > 0,
-        now,
-        printer,
-    )?;
-    super::wait::await_spread(opts, &kubes, &decided.after, printer).await
+    let wrote = decided.plan.writes() > 0;
+    record_stage(opts, record, material, wrote, now, printer)?;
+    super::wait::await_spread(opts, kubes, &decided.after, printer).await
 }
 
 fn names(opts: &RotateRootOptions) -> Vec<String> {
@@ -133,7 +141,7 @@ fn names(opts: &RotateRootOptions) -> Vec<String> {
 }
 
 /// `reissue` and `finish` run on every cluster an earlier stage ran on, or not at all.
-fn check_named(opts: &RotateRootOptions, record: &RotationState) -> Result<(), Error> {
+pub(super) fn check_named(opts: &RotateRootOptions, record: &RotationState) -> Result<(), Error> {
     let missing = state::left_out(&record.clusters, &names(opts));
     if opts.stage == Stage::TrustBoth || missing.is_empty() {
         return Ok(());
@@ -151,9 +159,9 @@ fn check_named(opts: &RotateRootOptions, record: &RotationState) -> Result<(), E
 
 /// Local files first (the clusters' files, then the cluster writes): a failure leaves the
 /// directory ahead of the clusters, and the same command run again catches them up.
-async fn write(
+async fn write<C: Cluster>(
     opts: &RotateRootOptions,
-    kubes: &[Kube],
+    kubes: &[C],
     d: &Decided,
     now: OffsetDateTime,
     printer: &Printer,

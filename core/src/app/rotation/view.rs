@@ -5,7 +5,7 @@ use super::stages::{self, Standing};
 use super::state::{self, Stage};
 use crate::ca::bundle::{Bundle, short};
 use crate::ca::store::CertDir;
-use crate::cluster::Kube;
+use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::labels::{CACERTS_SECRET, ISTIO_NAMESPACE};
 use serde::Serialize;
@@ -45,9 +45,9 @@ pub fn next_stage(standings: &[Standing]) -> Option<Stage> {
 }
 
 /// The view, when `dir` records a rotation; reads each cluster's `cacerts`.
-pub async fn observe(
+pub async fn observe<C: Cluster>(
     dir: &CertDir,
-    kubes: &[Kube],
+    kubes: &[C],
     names: &[String],
 ) -> Result<Option<RotationView>, Error> {
     let Some(record) = state::read(dir)? else {
@@ -59,7 +59,7 @@ pub async fn observe(
         let live = kube
             .get("v1", "Secret", Some(ISTIO_NAMESPACE), CACERTS_SECRET)
             .await?
-            .map(|s| Bundle::from_secret(&kube.context, &s));
+            .map(|s| Bundle::from_secret(kube.context(), &s));
         standings.push(stages::standing(live.as_ref(), &old, &new));
     }
     Ok(Some(RotationView {

@@ -5,14 +5,14 @@
 
 use super::run::RotateRootOptions;
 use super::stages::{self, Spread};
-use crate::cluster::Kube;
+use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::labels::ROOT_CERT_CONFIGMAP;
 use crate::render::Printer;
 use std::time::{Duration, Instant};
 
-async fn observe(kube: &Kube, want: &[String]) -> Result<Spread, Error> {
+async fn observe(kube: &impl Cluster, want: &[String]) -> Result<Spread, Error> {
     let maps = kube
         .list_selected(
             "v1",
@@ -26,9 +26,9 @@ async fn observe(kube: &Kube, want: &[String]) -> Result<Spread, Error> {
 }
 
 /// Polls until every cluster's ConfigMaps carry `after[i]`, then reports each cluster.
-pub(super) async fn await_spread(
+pub(super) async fn await_spread<C: Cluster>(
     opts: &RotateRootOptions,
-    kubes: &[Kube],
+    kubes: &[C],
     after: &[Vec<String>],
     printer: &Printer,
 ) -> Result<ExitStatus, Error> {

@@ -4,7 +4,7 @@
 //! before `mesh-verify` warns (a third) and well before they expire.
 
 use crate::checks::expiry;
-use crate::cluster::{ClusterError, Kube};
+use crate::cluster::{Cluster, ClusterError};
 use crate::error::Error;
 use crate::labels::{ISTIO_NAMESPACE, READER_SERVICE_ACCOUNT};
 use base64::Engine as _;
@@ -38,7 +38,7 @@ pub fn fresh(token: &str, anchor: (&str, &str), now: i64) -> bool {
 }
 
 /// The anchor Secret's UID in the source cluster, if it exists.
-pub async fn anchor_uid(kube: &Kube, name: &str) -> Result<Option<String>, ClusterError> {
+pub async fn anchor_uid(kube: &impl Cluster, name: &str) -> Result<Option<String>, ClusterError> {
     let s = kube
         .get("v1", "Secret", Some(ISTIO_NAMESPACE), name)
         .await?;
@@ -47,7 +47,7 @@ pub async fn anchor_uid(kube: &Kube, name: &str) -> Result<Option<String>, Clust
 
 /// The cluster's CA as remote secrets embed it (base64 PEM), from the namespace's
 /// `kube-root-ca.crt`, which the controller manager publishes.
-pub async fn root_ca(kube: &Kube) -> Result<Option<String>, ClusterError> {
+pub async fn root_ca(kube: &impl Cluster) -> Result<Option<String>, ClusterError> {
     let root = kube
         .get("v1", "ConfigMap", Some(ISTIO_NAMESPACE), "kube-root-ca.crt")
         .await?;
@@ -59,38 +59,26 @@ pub async fn root_ca(kube: &Kube) -> Result<Option<String>, ClusterError> {
 
 /// Mints a token for the reader ServiceAccount bound to the anchor `name`, valid for
 /// `ttl_seconds`: `(ca.crt base64, token)`, the CA from the namespace's `kube-root-ca.crt`.
-pub async fn mint(kube: &Kube, name: &str, ttl_seconds: u64) -> Result<(String, String), Error> {
-    use k8s_openapi::api::authentication::v1::{
-        BoundObjectReference, TokenRequest, TokenRequestSpec,
-    };
-    use k8s_openapi::api::core::v1::ServiceAccount;
-    let ctx = &kube.context;
+pub async fn mint(
+    kube: &impl Cluster,
+    name: &str,
+    ttl_seconds: u64,
+) -> Result<(String, String), Error> {
+    let ctx = kube.context();
     let uid = anchor_uid(kube, name).await?.ok_or_else(|| {
         Error::input(
             format!("context {ctx}: {ISTIO_NAMESPACE}/{name} (the anchor of the reader's short-lived tokens) does not exist"),
             "run kubectl mesh-join rotate-credentials again: it creates the anchor first",
         )
     })?;
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            expiration_seconds: Some(i64::try_from(ttl_seconds).unwrap_or(i64::MAX)),
-            bound_object_ref: Some(BoundObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Secret".into()),
-                name: Some(name.into()),
-                uid: Some(uid),
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let api: kube::Api<ServiceAccount> = kube::Api::namespaced(kube.client(), ISTIO_NAMESPACE);
-    let what = format!("create a token for {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT}");
-    let answer = api
-        .create_token_request(READER_SERVICE_ACCOUNT, &Default::default(), &request)
-        .await
-        .map_err(|e| ClusterError::api(ctx, &what, e))?;
-    let token = answer.status.and_then(|s| s.token).unwrap_or_default();
+    let token = kube
+        .request_token(
+            ISTIO_NAMESPACE,
+            READER_SERVICE_ACCOUNT,
+            (name, &uid),
+            ttl_seconds,
+        )
+        .await?;
     let ca = root_ca(kube).await?.unwrap_or_default();
     if token.is_empty() || ca.is_empty() {
         return Err(Error::input(

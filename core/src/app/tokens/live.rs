@@ -2,25 +2,25 @@
 //! ServiceAccount, and the token Secrets the controller manager fills.
 
 use super::record::{self, TokenRecord};
-use crate::cluster::{ClusterError, Kube};
+use crate::cluster::{Cluster, ClusterError};
 use crate::error::Error;
 use crate::labels::{ISTIO_NAMESPACE, READER_SERVICE_ACCOUNT};
 use std::time::{Duration, Instant};
 
 /// The record on `source`'s reader ServiceAccount; refused when the account is missing.
-pub async fn read_record(kube: &Kube, source: &str) -> Result<TokenRecord, Error> {
+pub async fn read_record(kube: &impl Cluster, source: &str) -> Result<TokenRecord, Error> {
     let sa = kube
         .get("v1", "ServiceAccount", Some(ISTIO_NAMESPACE), READER_SERVICE_ACCOUNT)
         .await?
         .ok_or_else(|| {
             Error::input(
-                format!("cluster '{source}' (context {}): {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT} does not exist: the cluster was not joined", kube.context),
+                format!("cluster '{source}' (context {}): {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT} does not exist: the cluster was not joined", kube.context()),
                 "run kubectl mesh-join -f FILE first (with --create-reader where no Istio installer made the account)",
             )
         })?;
     let record = record::of_service_account(&sa).map_err(|e| {
         Error::input(
-            format!("cluster '{source}' (context {}): {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT}: {e}", kube.context),
+            format!("cluster '{source}' (context {}): {ISTIO_NAMESPACE}/{READER_SERVICE_ACCOUNT}: {e}", kube.context()),
             "remove the annotation (kubectl annotate sa … kubectl-mesh.io/reader-token-) and run again",
         )
     })?;
@@ -29,7 +29,7 @@ pub async fn read_record(kube: &Kube, source: &str) -> Result<TokenRecord, Error
 
 /// Reads the token Secret `name`: `(ca.crt base64, token)` once filled.
 pub async fn read_token_named(
-    kube: &Kube,
+    kube: &impl Cluster,
     name: &str,
 ) -> Result<Option<(String, String)>, ClusterError> {
     use base64::Engine as _;
@@ -50,7 +50,7 @@ pub async fn read_token_named(
 
 /// Waits until the controller manager has filled the token Secret `name`.
 pub async fn wait_token_named(
-    kube: &Kube,
+    kube: &impl Cluster,
     name: &str,
     timeout: Duration,
 ) -> Result<(String, String), Error> {
@@ -63,7 +63,7 @@ pub async fn wait_token_named(
             return Err(Error::input(
                 format!(
                     "context {}: {ISTIO_NAMESPACE}/{name} has no token after {}s",
-                    kube.context,
+                    kube.context(),
                     timeout.as_secs()
                 ),
                 "the cluster's kube-controller-manager fills service-account-token Secrets; check that it runs (and has --service-account-private-key-file)",

@@ -6,7 +6,7 @@
 //! which the join's plan shows, is where that mode is kept until a rotation records one.
 
 use super::record::TokenRecord;
-use crate::cluster::{ClusterError, Kube};
+use crate::cluster::{Cluster, ClusterError};
 use crate::labels::{ISTIO_NAMESPACE, TOKEN_TTL_ANNOTATION};
 use serde_json::Value;
 
@@ -26,7 +26,10 @@ pub fn with_anchor(record: TokenRecord, live: Option<&Value>) -> TokenRecord {
 }
 
 /// [`with_anchor`] against the cluster (one read, only for a record of generation 0).
-pub async fn complete(kube: &Kube, record: TokenRecord) -> Result<TokenRecord, ClusterError> {
+pub async fn complete(
+    kube: &impl Cluster,
+    record: TokenRecord,
+) -> Result<TokenRecord, ClusterError> {
     if record.generation != 0 || record.ttl_seconds.is_some() {
         return Ok(record);
     }

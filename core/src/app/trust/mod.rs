@@ -31,7 +31,7 @@ pub(crate) use preflight::server_dry_run;
 pub use rotate::{RotateOptions, RotateReport, rotate};
 pub use status::{ClusterTrust, StatusOptions, TrustStatus, judge_trust, observe_trust, status};
 
-use crate::cluster::{ClusterError, Kube};
+use crate::cluster::{Cluster, ClusterError};
 use crate::labels::{CACERTS_SECRET, ISTIO_NAMESPACE};
 use crate::names::ClusterName;
 use serde_json::Value;
@@ -48,15 +48,15 @@ pub struct Member {
 }
 
 /// The Secret a cluster has now, read through the API.
-async fn live_cacerts(kube: &Kube) -> Result<Option<Value>, ClusterError> {
+async fn live_cacerts(kube: &impl Cluster) -> Result<Option<Value>, ClusterError> {
     kube.get("v1", "Secret", Some(ISTIO_NAMESPACE), CACERTS_SECRET)
         .await
 }
 
 /// `context C: istio-system/cacerts`, for messages.
-fn origin(kube: &Kube) -> String {
+fn origin(kube: &impl Cluster) -> String {
     format!(
         "context {}: {ISTIO_NAMESPACE}/{CACERTS_SECRET}",
-        kube.context
+        kube.context()
     )
 }

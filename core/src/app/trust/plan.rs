@@ -7,7 +7,7 @@
 use super::{Member, live_cacerts, origin};
 use crate::ca::bundle::{Bundle, short};
 use crate::ca::describe::fingerprint;
-use crate::cluster::Kube;
+use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::labels::{CACERTS_SECRET, ISTIO_NAMESPACE};
 use crate::manifests::cacerts::{cacerts_secret, istio_namespace};
@@ -83,7 +83,7 @@ pub(super) fn judge_existing(
 
 /// Observes one cluster and plans its namespace and `cacerts`.
 pub(super) async fn plan_member(
-    kube: &Kube,
+    kube: &impl Cluster,
     m: &Member,
     bundle: &Bundle,
     force: bool,
@@ -97,7 +97,7 @@ pub(super) async fn plan_member(
         Some(live) => {
             let place = Place {
                 cluster: m.cluster.as_str(),
-                context: &kube.context,
+                context: kube.context(),
             };
             judge_existing(
                 &place,
@@ -125,7 +125,7 @@ pub(super) async fn plan_member(
     ];
     let plan = ClusterPlan {
         cluster: m.cluster.to_string(),
-        context: kube.context.clone(),
+        context: kube.context().to_string(),
         steps,
     };
     Ok((plan, refusal))

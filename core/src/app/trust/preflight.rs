@@ -10,7 +10,7 @@ use crate::ca::bundle::{Bundle, short};
 use crate::ca::describe::fingerprint;
 use crate::ca::pem::{read_text, single_certificate};
 use crate::ca::{CertDir, Severity};
-use crate::cluster::{ClusterError, Kube, identity};
+use crate::cluster::{Cluster, ClusterError, identity};
 use crate::error::Error;
 use crate::hint::Hinted;
 use crate::labels::NETWORK_LABEL;
@@ -120,7 +120,10 @@ pub(crate) struct ServerCheck {
 }
 
 /// One cluster's dry run: accepted count and unchecked objects, or the refusal.
-async fn dry_run_cluster(kube: &Kube, cp: &ClusterPlan) -> Result<ServerCheck, ClusterError> {
+async fn dry_run_cluster(
+    kube: &impl Cluster,
+    cp: &ClusterPlan,
+) -> Result<ServerCheck, ClusterError> {
     let mut check = ServerCheck::default();
     // The server does not keep a namespace created by a dry run, so an object inside one the
     // plan creates cannot be checked (it would answer NotFound): it is listed as unchecked.
@@ -155,7 +158,10 @@ async fn dry_run_cluster(kube: &Kube, cp: &ClusterPlan) -> Result<ServerCheck, C
 
 /// Sends every write of `plan` to its API server with `dryRun=All`, clusters in parallel.
 /// Any refusal is an input error (exit 2) naming every refusing cluster; nothing is written.
-pub(crate) async fn server_dry_run(kubes: &[Kube], plan: &Plan) -> Result<ServerCheck, Error> {
+pub(crate) async fn server_dry_run<C: Cluster>(
+    kubes: &[C],
+    plan: &Plan,
+) -> Result<ServerCheck, Error> {
     let results = futures::future::join_all(
         plan.clusters
             .iter()

@@ -8,7 +8,7 @@ use crate::ca::bundle::{Bundle, BundleReport, short};
 use crate::ca::store::CertDir;
 use crate::ca::{Problem, Severity};
 use crate::checks::RootConfigMaps;
-use crate::cluster::{ClusterError, Kube};
+use crate::cluster::{Cluster, ClusterError};
 use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::labels::{CACERTS_SECRET, ISTIO_NAMESPACE, ROOT_CERT_CONFIGMAP};
@@ -72,7 +72,7 @@ pub struct TrustStatus {
 
 /// Reads one cluster's trust material.
 pub async fn observe_trust(
-    kube: &Kube,
+    kube: &impl Cluster,
     cluster: &str,
     now: OffsetDateTime,
     warn_days: i64,
@@ -95,7 +95,7 @@ pub async fn observe_trust(
         for p in &mut r.problems {
             p.hint = p.hint.replace(
                 &format!("--cluster {cluster}"),
-                &format!("--cluster {cluster} --context {}", kube.context),
+                &format!("--cluster {cluster} --context {}", kube.context()),
             );
         }
         r
@@ -104,7 +104,7 @@ pub async fn observe_trust(
     let cms = RootConfigMaps::compare(&maps, &roots);
     Ok(ClusterTrust {
         cluster: cluster.to_string(),
-        context: kube.context.clone(),
+        context: kube.context().to_string(),
         present: secret.is_some(),
         cacerts: report,
         root_config_maps: cms,

@@ -98,18 +98,18 @@ pub fn event_for(c: &Change) -> Option<Event> {
 }
 
 /// One recorder per cluster, publishing as [`REPORTER`] (instance: the pod or host name).
-pub fn recorders(clusters: &[(String, kube::Client)]) -> BTreeMap<String, Recorder> {
+pub fn recorders(clusters: &[(String, crate::cluster::Kube)]) -> BTreeMap<String, Recorder> {
     let instance = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .ok();
     clusters
         .iter()
-        .map(|(name, client)| {
+        .map(|(name, kube)| {
             let reporter = Reporter {
                 controller: REPORTER.into(),
                 instance: instance.clone(),
             };
-            (name.clone(), Recorder::new(client.clone(), reporter))
+            (name.clone(), kube.event_recorder(reporter))
         })
         .collect()
 }

@@ -117,13 +117,7 @@ pub async fn watch(
             unserved.join(", ")
         ));
     }
-    let recorders = w.events.then(|| {
-        let clients: Vec<_> = clusters
-            .iter()
-            .map(|(n, k)| (n.clone(), k.client()))
-            .collect();
-        events::recorders(&clients)
-    });
+    let recorders = w.events.then(|| events::recorders(&clusters));
     let run = Loop {
         opts,
         w,

@@ -7,7 +7,7 @@ use crate::cluster::Kube;
 use crate::cluster::cache::{Cached, Scope};
 use crate::labels::ISTIO_NAMESPACE;
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject};
+use kube::api::DynamicObject;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher::{self, Event};
@@ -105,12 +105,7 @@ pub async fn spawn(clusters: &[(String, Kube)], tx: Sender<Trigger>) -> (usize, 
         for spec in WATCHED {
             match kube.resource(spec.api_version, spec.kind).await {
                 Ok(Some((resource, namespaced))) => {
-                    let api: Api<DynamicObject> = match spec.namespace {
-                        Some(ns) if namespaced => {
-                            Api::namespaced_with(kube.client(), ns, &resource)
-                        }
-                        _ => Api::all_with(kube.client(), &resource),
-                    };
+                    let namespace = spec.namespace.filter(|_| namespaced);
                     let mut config = watcher::Config::default();
                     if let Some(f) = spec.fields {
                         config = config.fields(f);
@@ -121,14 +116,15 @@ pub async fn spawn(clusters: &[(String, Kube)], tx: Sender<Trigger>) -> (usize, 
                         scope: Scope {
                             api_version: spec.api_version.into(),
                             kind: spec.kind.into(),
-                            namespace: spec.namespace.filter(|_| namespaced).map(String::from),
+                            namespace: namespace.map(String::from),
                             fields: spec.fields.map(String::from),
                         },
                         store: writer.as_reader(),
                         live: live.clone(),
                     });
                     let cache = (writer, live);
-                    let watch = follow(cluster.clone(), spec.kind, api, config, cache, tx.clone());
+                    let events = kube.watch(&resource, namespace, config);
+                    let watch = follow(cluster.clone(), spec.kind, events, cache, tx.clone());
                     tokio::spawn(watch);
                     running += 1;
                 }
@@ -146,12 +142,11 @@ pub async fn spawn(clusters: &[(String, Kube)], tx: Sender<Trigger>) -> (usize, 
 async fn follow(
     cluster: String,
     kind: &'static str,
-    api: Api<DynamicObject>,
-    config: watcher::Config,
+    events: impl futures::Stream<Item = watcher::Result<Event<DynamicObject>>> + Send + 'static,
     (mut writer, live): (Writer<DynamicObject>, Arc<AtomicBool>),
     tx: Sender<Trigger>,
 ) {
-    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let mut stream = events.default_backoff().boxed();
     let (mut listed, mut failed) = (false, false);
     while let Some(item) = stream.next().await {
         if let Ok(event) = &item {
