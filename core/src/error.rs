@@ -38,6 +38,21 @@ pub enum Error {
         /// The next step.
         hint: Option<String>,
     },
+    /// A stage of a run over several clusters failed in one of them; what finished elsewhere
+    /// is said. Typed so that a caller can decide on the cluster's error (an unserved webhook
+    /// is waited for) without reading the message.
+    #[error("{stage} failed in cluster '{cluster}': {source}\n{finished}")]
+    Stage {
+        /// The stage (`apply control planes`, …).
+        stage: String,
+        /// The cluster it failed in.
+        cluster: String,
+        /// What the cluster answered.
+        #[source]
+        source: Box<ClusterError>,
+        /// Which clusters finished the stage.
+        finished: String,
+    },
     /// Writing output failed (stdout closed, disk full).
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
@@ -52,6 +67,10 @@ impl Hinted for Error {
             Error::Cluster(e) => e.hint(),
             Error::Mesh(e) => e.hint(),
             Error::Input { hint, .. } => hint.clone(),
+            Error::Stage { .. } => Some(
+                "fix the cause and run the same command again: it applies only what is missing"
+                    .into(),
+            ),
             Error::Output(_) => None,
         }
     }

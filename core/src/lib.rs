@@ -38,6 +38,8 @@ pub mod render;
 pub mod rollout;
 pub mod secret;
 pub mod targets;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod topology;
 pub mod version;
 pub mod version_gates;

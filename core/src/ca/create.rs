@@ -201,11 +201,9 @@ fn plan_clusters(
                 // expired or not yet valid set is kept: rotation is the way to replace it).
                 let report =
                     super::Bundle::read_local(dir, cluster)?.analyze(cluster.as_str(), now, 0);
-                if let Some(p) = report
-                    .problems
-                    .iter()
-                    .find(|p| p.severity == super::Severity::Error && !p.validity)
-                {
+                if let Some(p) = report.problems.iter().find(|p| {
+                    p.severity == super::Severity::Error && p.kind != super::ProblemKind::Validity
+                }) {
                     return Err(CaError::BadPem {
                         path: dir.cluster_dir(cluster),
                         reason: format!("{} (--force replaces it)", p.message),

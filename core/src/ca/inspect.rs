@@ -188,7 +188,7 @@ pub fn validity_problems(
                 &format!("certificate expired on {}", info.not_after),
                 &renew,
             )
-            .of_validity(),
+            .of_kind(super::ProblemKind::Validity),
         );
     } else if info.not_before_time.is_some_and(|t| t > now) {
         out.push(
@@ -197,7 +197,7 @@ pub fn validity_problems(
                 &format!("certificate is not valid before {}", info.not_before),
                 "check the clock of the machine that issued it",
             )
-            .of_validity(),
+            .of_kind(super::ProblemKind::Validity),
         );
     } else if info.days_left < warn_days {
         out.push(Problem::warning(
@@ -208,6 +208,6 @@ pub fn validity_problems(
             ),
             &renew,
         )
-        .of_validity());
+        .of_kind(super::ProblemKind::Validity));
     }
 }

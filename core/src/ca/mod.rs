@@ -49,10 +49,23 @@ pub struct Problem {
     pub message: String,
     /// What to do.
     pub hint: String,
-    /// About the validity period alone (expired, not yet valid, ending soon): the set is
-    /// otherwise sound, and a rotation replaces it. Decided on, never shown.
+    /// What it is about, for the callers that decide on it (never shown).
     #[serde(skip)]
-    pub validity: bool,
+    pub kind: ProblemKind,
+}
+
+/// What a [`Problem`] is about, where a caller decides on it instead of reading its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProblemKind {
+    /// Anything else.
+    #[default]
+    Other,
+    /// The validity period alone (expired, not yet valid, ending soon): the set is otherwise
+    /// sound, and a rotation replaces it.
+    Validity,
+    /// The roots istiod publishes (`istio-ca-root-cert`) lag `cacerts`: istiod rewrites them
+    /// once it runs with that `cacerts`.
+    PublishedRoots,
 }
 
 impl Problem {
@@ -63,7 +76,7 @@ impl Problem {
             subject: subject.into(),
             message: message.into(),
             hint: hint.into(),
-            validity: false,
+            kind: ProblemKind::Other,
         }
     }
 
@@ -74,13 +87,13 @@ impl Problem {
             subject: subject.into(),
             message: message.into(),
             hint: hint.into(),
-            validity: false,
+            kind: ProblemKind::Other,
         }
     }
 
-    /// The same problem, marked as one of the validity period alone.
-    pub fn of_validity(mut self) -> Self {
-        self.validity = true;
+    /// The same problem, marked as about `kind`.
+    pub fn of_kind(mut self, kind: ProblemKind) -> Self {
+        self.kind = kind;
         self
     }
 }

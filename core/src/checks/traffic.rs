@@ -112,7 +112,7 @@ pub fn answers(stdout: &str, stderr: &str) -> Answers {
 /// Judges the matrix: every cluster must have reached every cluster's version.
 pub fn judge(
     clusters: &[String],
-    matrix: &BTreeMap<String, Result<Answers, String>>,
+    matrix: &BTreeMap<String, Result<Answers, NoAnswers>>,
     requests: usize,
     out: &mut Vec<CheckResult>,
 ) {
@@ -122,8 +122,8 @@ pub fn judge(
         let who = Some(c.as_str());
         match matrix.get(c) {
             None => out.push(e.skip(who, "not run")),
-            Some(Err(why)) if why.starts_with(NOT_SENT) => out.push(e.problem(who, why.clone(), "kubectl exec -n mesh-verify-traffic deploy/curl -- true (rerun with --keep to inspect); the API server must reach the node's kubelet to exec")),
-            Some(Err(why)) => out.push(e.problem(who, why.clone(), "kubectl get pods -n mesh-verify-traffic -o wide (rerun with --keep to inspect); pods need nodes, image pulls and sidecar injection")),
+            Some(Err(why @ NoAnswers::NotSent(_))) => out.push(e.problem(who, why.to_string(), "kubectl exec -n mesh-verify-traffic deploy/curl -- true (rerun with --keep to inspect); the API server must reach the node's kubelet to exec")),
+            Some(Err(why @ NoAnswers::Workloads(_))) => out.push(e.problem(who, why.to_string(), "kubectl get pods -n mesh-verify-traffic -o wide (rerun with --keep to inspect); pods need nodes, image pulls and sidecar injection")),
             Some(Ok(a)) => {
                 let t = &a.versions;
                 let row = want.iter().map(|v| format!("{v}:{}", t.get(v).copied().unwrap_or(0))).collect::<Vec<_>>().join(" ");
@@ -196,8 +196,16 @@ async fn pods_ready(kube: &Kube, ns: &str) -> Result<Result<String, String>, Clu
     })
 }
 
-/// How a failure to run the requests at all begins (it has its own hint).
-const NOT_SENT: &str = "the requests were not sent";
+/// Why a cluster has no answers to tally; each has its own hint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoAnswers {
+    /// The workloads are not there to send from (not deployed, pods not Ready).
+    #[error("{0}")]
+    Workloads(String),
+    /// The requests were not sent: the exec into the curl pod failed or never ran.
+    #[error("the requests were not sent: {0}")]
+    NotSent(String),
+}
 
 /// What the curl pod printed: helloworld's answers on stdout, curl's errors on stderr.
 #[derive(Debug)]
@@ -206,7 +214,7 @@ struct Sent {
     stderr: String,
 }
 
-async fn exec_requests(kube: &Kube, ns: &str, pod: &str, n: usize) -> Result<Sent, String> {
+async fn exec_requests(kube: &Kube, ns: &str, pod: &str, n: usize) -> Result<Sent, NoAnswers> {
     use tokio::io::AsyncReadExt;
     let script = format!(
         "for i in $(seq {n}); do curl -sS --max-time 5 helloworld.{ns}:5000/hello; echo; done"
@@ -214,13 +222,18 @@ async fn exec_requests(kube: &Kube, ns: &str, pod: &str, n: usize) -> Result<Sen
     let mut proc = kube
         .exec(ns, pod, "curl", vec!["sh", "-c", &script])
         .await
-        .map_err(|e| format!("exec into {ns}/{pod}: {}", crate::cluster::sentence(&e)))?;
+        .map_err(|e| {
+            NoAnswers::NotSent(format!(
+                "exec into {ns}/{pod}: {}",
+                crate::cluster::sentence(&e)
+            ))
+        })?;
     let status = proc.take_status();
     let (mut stdout, mut stderr) = (String::new(), String::new());
     if let Some(mut s) = proc.stdout() {
-        s.read_to_string(&mut stdout)
-            .await
-            .map_err(|e| format!("exec into {ns}/{pod}: reading its output: {e}"))?;
+        s.read_to_string(&mut stdout).await.map_err(|e| {
+            NoAnswers::NotSent(format!("exec into {ns}/{pod}: reading its output: {e}"))
+        })?;
     }
     if let Some(mut s) = proc.stderr() {
         let _ = s.read_to_string(&mut stderr).await;
@@ -240,17 +253,19 @@ fn exec_outcome(
     pod: &str,
     status: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>,
     sent: Sent,
-) -> Result<Sent, String> {
+) -> Result<Sent, NoAnswers> {
     match status {
         Some(s) if s.status.as_deref() == Some("Success") => Ok(sent),
-        Some(s) => Err(format!(
-            "{NOT_SENT}: exec into {ns}/{pod} failed: {}",
+        Some(s) => Err(NoAnswers::NotSent(format!(
+            "exec into {ns}/{pod} failed: {}",
             s.message.unwrap_or_else(|| s.reason.unwrap_or_default())
-        )),
-        None if sent.stdout.trim().is_empty() && sent.stderr.trim().is_empty() => Err(format!(
-            "{NOT_SENT}: exec into {ns}/{pod} ended without a status or any \
-             output (the node's kubelet did not run it)"
-        )),
+        ))),
+        None if sent.stdout.trim().is_empty() && sent.stderr.trim().is_empty() => {
+            Err(NoAnswers::NotSent(format!(
+                "exec into {ns}/{pod} ended without a status or any \
+                 output (the node's kubelet did not run it)"
+            )))
+        }
         None => Ok(sent),
     }
 }
@@ -258,14 +273,16 @@ fn exec_outcome(
 /// Runs the check on every cluster: deploy, wait, request, tally, clean up.
 pub async fn run(kubes: &[(String, Kube)], opts: &TrafficOptions, out: &mut Vec<CheckResult>) {
     let names: Vec<String> = kubes.iter().map(|(n, _)| n.clone()).collect();
-    let mut matrix: BTreeMap<String, Result<Answers, String>> = BTreeMap::new();
+    let mut matrix: BTreeMap<String, Result<Answers, NoAnswers>> = BTreeMap::new();
     // Deploy everywhere first.
     for (i, (name, kube)) in kubes.iter().enumerate() {
         for m in manifests(opts, i) {
             if let Err(e) = kube.apply(&m, false).await {
                 matrix.insert(
                     name.clone(),
-                    Err(format!("cannot deploy the traffic workloads: {e}")),
+                    Err(NoAnswers::Workloads(format!(
+                        "cannot deploy the traffic workloads: {e}"
+                    ))),
                 );
                 break;
             }
@@ -286,7 +303,7 @@ pub async fn run(kubes: &[(String, Kube)], opts: &TrafficOptions, out: &mut Vec<
                 }
                 Ok(Err(why)) => pending.push((name.clone(), why)),
                 Err(e) => {
-                    matrix.insert(name.clone(), Err(e.to_string()));
+                    matrix.insert(name.clone(), Err(NoAnswers::Workloads(e.to_string())));
                 }
             }
         }
@@ -297,10 +314,10 @@ pub async fn run(kubes: &[(String, Kube)], opts: &TrafficOptions, out: &mut Vec<
             for (name, why) in pending {
                 matrix.insert(
                     name,
-                    Err(format!(
+                    Err(NoAnswers::Workloads(format!(
                         "the traffic pods are not Ready after {}s: {why}",
                         opts.timeout.as_secs()
-                    )),
+                    ))),
                 );
             }
             break;
@@ -327,86 +344,5 @@ pub async fn run(kubes: &[(String, Kube)], opts: &TrafficOptions, out: &mut Vec<
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tallies_and_judges_the_matrix() {
-        let out = "Hello version: v1, instance: helloworld-v1-abc\nHello version: v2, instance: helloworld-v2-def\n\nHello version: v1, instance: x\n";
-        let t = answers(out, "");
-        assert_eq!(t.versions.get("v1"), Some(&2));
-        assert_eq!(t.versions.get("v2"), Some(&1));
-        let clusters = vec!["east".to_string(), "west".to_string()];
-        let mut m = BTreeMap::new();
-        m.insert("east".to_string(), Ok(t));
-        m.insert(
-            "west".to_string(),
-            Ok(answers(
-                "Hello version: v2, instance: y\n",
-                "\ncurl: (28) Connection timed out after 5001 milliseconds\n",
-            )),
-        );
-        let mut r = Vec::new();
-        judge(&clusters, &m, 3, &mut r);
-        assert_eq!(r[0].result, crate::checks::Outcome::Pass, "{r:?}");
-        assert!(!r[0].message.contains("curl said"), "{}", r[0].message);
-        assert_eq!(r[1].result, crate::checks::Outcome::Fail);
-        assert!(
-            r[1].message.contains("never answered by v1 (east)")
-                && r[1]
-                    .message
-                    .contains("curl said: curl: (28) Connection timed out"),
-            "{}",
-            r[1].message
-        );
-    }
-
-    #[test]
-    fn an_exec_that_did_not_run_is_not_a_lack_of_answers() {
-        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
-        let sent = |o: &str| Sent {
-            stdout: o.to_string(),
-            stderr: String::new(),
-        };
-        let failed = Status {
-            status: Some("Failure".into()),
-            message: Some("container not found".into()),
-            ..Status::default()
-        };
-        let e = exec_outcome("ns", "curl-1", Some(failed), sent("")).unwrap_err();
-        assert!(
-            e.contains("not sent") && e.contains("container not found"),
-            "{e}"
-        );
-        let e = exec_outcome("ns", "curl-1", None, sent("\n")).unwrap_err();
-        assert!(e.contains("without a status or any output"), "{e}");
-        let ok = Status {
-            status: Some("Success".into()),
-            ..Status::default()
-        };
-        assert!(exec_outcome("ns", "curl-1", Some(ok), sent("")).is_ok());
-        assert!(exec_outcome("ns", "curl-1", None, sent("Hello version: v1, i: x")).is_ok());
-    }
-
-    #[test]
-    fn manifests_follow_the_samples() {
-        let m = manifests(&TrafficOptions::default(), 1);
-        assert_eq!(m[0]["metadata"]["labels"]["istio-injection"], "enabled");
-        assert_eq!(m[2]["metadata"]["name"], "helloworld-v2");
-        let hello = &m[2]["spec"]["template"]["spec"]["containers"][0];
-        assert_eq!(hello["image"], HELLOWORLD_IMAGE);
-        assert_eq!(
-            hello["env"][0],
-            json!({"name": "SERVICE_VERSION", "value": "v2"})
-        );
-        // A fifth cluster: no v5 image exists upstream; the v1 image answers as v5.
-        let m = manifests(&TrafficOptions::default(), 4);
-        let hello = &m[2]["spec"]["template"]["spec"]["containers"][0];
-        assert_eq!(hello["image"], HELLOWORLD_IMAGE);
-        assert_eq!(hello["env"][0]["value"], "v5");
-        assert_eq!(
-            m[4]["spec"]["template"]["spec"]["containers"][0]["command"][1],
-            "infinity"
-        );
-    }
-}
+#[path = "traffic_tests.rs"]
+mod tests;

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use serde_json::json;
 use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Two primaries on one network; each reads the other at the API server the file names.
@@ -23,14 +23,7 @@ pub const TWO_PRIMARIES: &str = "meshID: m\nclusters:\n  - {name: east, context:
 /// The CA a remote secret embeds beside the token (base64), as the fake publishes none.
 pub const CA: &str = "Q0E=";
 
-/// Runs a future to its end on a runtime of this thread.
-pub fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+pub use crate::test_support::block_on;
 
 /// `rotate-credentials` of `only` in [`TWO_PRIMARIES`], writing, not waiting.
 pub fn options(only: &[&str]) -> RotateCredentialsOptions {
@@ -180,32 +173,4 @@ impl<C: Cluster> SyncWatch<C> for Istiods {
             .collect();
         std::future::ready(late)
     }
-}
-
-/// A printer whose stderr is kept (for messages a test asserts).
-pub fn printer() -> (crate::render::Printer, Arc<Mutex<Vec<u8>>>) {
-    let err = Arc::new(Mutex::new(Vec::new()));
-    let printer = crate::render::Printer::to_writers(
-        Box::new(std::io::sink()),
-        Box::new(Shared(err.clone())),
-    );
-    (printer, err)
-}
-
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The text written to a [`printer`]'s stderr.
-pub fn text(err: &Arc<Mutex<Vec<u8>>>) -> String {
-    String::from_utf8_lossy(&err.lock().unwrap()).into_owned()
 }

@@ -56,7 +56,7 @@ pub(super) fn run_at(
     istiods: &Istiods,
     unix: i64,
 ) -> (Result<ExitStatus, Error>, String) {
-    let (printer, err) = printer();
+    let (printer, err) = crate::test_support::captured_printer();
     let result = block_on(rotate_fleet(
         opts,
         fleet,
@@ -64,7 +64,7 @@ pub(super) fn run_at(
         (NOW.into(), unix),
         &printer,
     ));
-    (result, text(&err))
+    (result, err.text())
 }
 
 fn token_secret(generation: u32) -> String {

@@ -5,7 +5,7 @@ use super::scope::Scope;
 use super::{Installer, JoinOptions};
 use crate::app::fleet::Fleet;
 use crate::app::trust::{judge_trust, observe_trust};
-use crate::ca::Severity;
+use crate::ca::{ProblemKind, Severity};
 use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::render::Printer;
@@ -31,7 +31,8 @@ pub async fn check_trust<C: Cluster>(
     let blocking: Vec<String> = report
         .problems
         .iter()
-        .filter(|p| p.severity == Severity::Error && !p.message.contains("istio-ca-root-cert"))
+        // Stale published roots are istiod's to rewrite once the join runs it: not a refusal.
+        .filter(|p| p.severity == Severity::Error && p.kind != ProblemKind::PublishedRoots)
         .map(|p| format!("{}: {}", p.subject, p.message))
         .collect();
     if blocking.is_empty() {

@@ -189,6 +189,56 @@ mod against_fake_clusters {
         gate(&opts, &fleet).unwrap();
     }
 
+    #[test]
+    fn stale_published_roots_are_istiods_to_rewrite_and_do_not_refuse() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (root_a, root_b) = (certs(a.path()), certs(b.path()));
+        let opts = options(mesh(MULTI_NETWORK));
+        let fleet = fleet(&opts.mesh);
+        for name in ["east", "west"] {
+            install(&fleet.kubes[name], &root_a, name);
+        }
+        // What an istiod that ran with another root published in one namespace of west.
+        let other = std::fs::read_to_string(root_b.root_cert()).unwrap();
+        fleet.kubes["west"].insert(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "istio-ca-root-cert", "namespace": "default"},
+            "data": {"root-cert.pem": other}}));
+        // The probe sees it: the trust report has it as an error of west (positive control).
+        let observed = block_on(crate::app::trust::observe_trust(
+            &fleet.kubes["west"],
+            "west",
+            time::OffsetDateTime::now_utc(),
+            0,
+        ))
+        .unwrap();
+        let report = crate::app::trust::judge_trust(&mut [observed], None);
+        assert!(
+            report.problems.iter().any(|p| p.subject == "west"
+                && p.severity == crate::ca::Severity::Error
+                && p.kind == crate::ca::ProblemKind::PublishedRoots),
+            "{:?}",
+            report.problems
+        );
+        // The gate lets the join run: istiod rewrites them once it runs with this cacerts.
+        gate(&opts, &fleet).unwrap();
+        // A refusal still stands beside it: west without cacerts is refused.
+        let west = &fleet.kubes["west"];
+        let gone = crate::cluster::Cluster::delete(
+            west,
+            "v1",
+            "Secret",
+            Some("istio-system"),
+            "cacerts",
+            false,
+        );
+        assert!(block_on(gone).unwrap());
+        let e = gate(&opts, &fleet).unwrap_err().to_string();
+        assert!(
+            e.contains("no istio-system/cacerts in context ctx-west"),
+            "{e}"
+        );
+    }
+
     /// The served `Istio` CRD listing `versions`.
     fn istio_crd(versions: &[&str]) -> serde_json::Value {
         json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",

@@ -80,7 +80,7 @@ pub async fn run(
         }
         let deadline = std::time::Instant::now() + opts.wait_timeout;
         while let Err(e) = apply_stage(opts, fleet, group, Stage::Gateways, &mut done).await {
-            if !super::webhooks::worth_waiting(&e.to_string(), deadline) {
+            if !super::webhooks::worth_waiting(&e, deadline) {
                 return Err(e);
             }
             tokio::time::sleep(super::webhooks::EVERY).await;
@@ -366,10 +366,10 @@ pub fn report_failures(
     } else {
         format!("finished in: {} (the rest is unchanged)", done.join(", "))
     };
-    Err(Error::Input {
-        message: format!("{stage} failed in cluster '{cluster}': {e}\n{finished}"),
-        hint: Some(
-            "fix the cause and run the same command again: it applies only what is missing".into(),
-        ),
+    Err(Error::Stage {
+        stage: stage.to_string(),
+        cluster,
+        source: Box::new(e),
+        finished,
     })
 }

@@ -8,7 +8,6 @@ use crate::cluster::{Cluster, ClusterError};
 use crate::mesh::MeshSpec;
 use crate::plan::{ApplyMode, ClusterPlan, apply_cluster};
 use crate::render::OutputFormat;
-use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
@@ -19,14 +18,7 @@ pub const PRIMARY_REMOTE: &str = "meshID: m\nclusters:\n  - {name: east, context
 /// Two primaries on one network (no gateways).
 pub const ONE_NETWORK: &str = "meshID: m\nclusters:\n  - {name: east, context: ctx-east, network: n1, role: primary}\n  - {name: west, context: ctx-west, network: n1, role: primary}\n";
 
-/// Runs a future to its end on a runtime of this thread.
-pub fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+pub use crate::test_support::block_on;
 
 /// A mesh file's spec.
 pub fn mesh(text: &str) -> MeshSpec {

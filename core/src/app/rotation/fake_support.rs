@@ -18,9 +18,8 @@ use crate::exit::ExitStatus;
 use crate::labels::{CACERTS_SECRET, ISTIO_NAMESPACE, ROOT_CERT_CONFIGMAP};
 use crate::manifests::cacerts::cacerts_secret;
 use crate::names::ClusterName;
-use crate::render::{OutputFormat, Printer};
+use crate::render::OutputFormat;
 use serde_json::json;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The time every stage runs at.
@@ -151,7 +150,7 @@ impl Mesh {
             include_secrets: false,
             format: OutputFormat::Table,
         };
-        let (printer, err) = printer();
+        let (printer, err) = crate::test_support::captured_printer();
         let result = (|| {
             let record = state::read(&self.dir)?.unwrap();
             check_named(&opts, &record)?;
@@ -159,35 +158,8 @@ impl Mesh {
             let kubes = &self.fakes[which];
             block_on(run_stage(&opts, record, &material, kubes, now(), &printer))
         })();
-        let text = String::from_utf8_lossy(&err.lock().unwrap()).into_owned();
-        (result, text)
+        (result, err.text())
     }
 }
 
-/// Runs a future to its end on a runtime of this thread.
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-fn printer() -> (Printer, Arc<Mutex<Vec<u8>>>) {
-    let err = Arc::new(Mutex::new(Vec::new()));
-    let printer = Printer::to_writers(Box::new(std::io::sink()), Box::new(Shared(err.clone())));
-    (printer, err)
-}
-
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+pub use crate::test_support::block_on;

@@ -138,7 +138,7 @@ fn cluster_problems(c: &ClusterTrust) -> Vec<Problem> {
                 if maps.mismatched.len() > 3 { ", …" } else { "" }
             ),
             "istiod rewrites them once it runs with the new cacerts: restart istiod in that cluster (kubectl rollout restart deployment/istiod -n istio-system)",
-        ));
+        ).of_kind(crate::ca::ProblemKind::PublishedRoots));
     }
     problems
 }
