@@ -5,13 +5,11 @@
 
 use mesh_core::ca::Bundle;
 use mesh_core::checks::remote::{Access, PairFacts};
-use mesh_core::checks::{
-    CheckId, ClusterFacts, LocalRoot, Member, Outcome, Selection, evaluate, render_short,
-    render_table,
-};
+use mesh_core::checks::{CheckId, ClusterFacts, LocalRoot, Member, Outcome, Selection, evaluate};
 use mesh_core::manifests::gateway;
 use mesh_core::mesh::Role;
 use mesh_core::render::Style;
+use mesh_core::render::checks::{render_short, render_table};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use time::macros::datetime;

@@ -2,15 +2,14 @@
 
 use crate::checks::istiod;
 use crate::checks::remote::{self, PairFacts};
-use crate::checks::{
-    self, ClusterFacts, Member, Read, Report, Selection, render_short, render_table,
-};
+use crate::checks::{self, ClusterFacts, Member, Read, Report, Selection};
 use crate::clock::{Clock, SystemClock};
 use crate::cluster::{ClusterError, Kube};
 use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::kubeconfig::KubeconfigSource;
 use crate::mesh::{MeshSpec, Role};
+use crate::render::checks::{render_short, render_table};
 use crate::render::{OutputFormat, Printer};
 use crate::targets::{Target, connect_all};
 use std::collections::BTreeMap;

@@ -27,7 +27,6 @@ mod network;
 mod pods;
 mod pre;
 pub mod remote;
-mod report;
 mod roles;
 mod root_config_maps;
 mod rules;
@@ -39,8 +38,6 @@ pub use emit::CheckResult;
 pub(crate) use emit::Emit;
 pub use facts::{ClusterFacts, FactError, FactErrorKind, Member, Read, gather};
 pub use ids::{CHECKS, Category, CheckId, CheckInfo, DOCS, Outcome, info};
-pub(crate) use report::{mark, where_};
-pub use report::{render_short, render_table};
 pub use root_config_maps::RootConfigMaps;
 
 use serde::Serialize;

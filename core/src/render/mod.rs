@@ -6,6 +6,7 @@
 //! stderr. Colour is used only when the stream is a terminal and `NO_COLOR` is unset, and never
 //! as the only signal: every coloured word is also spelled out (`ok`, `FAIL`, `✔`/`✖`).
 
+pub mod checks;
 mod printer;
 mod style;
 mod table;

@@ -69,7 +69,7 @@ pub fn event_for(c: &Change) -> Option<Event> {
     } else {
         return None;
     };
-    let subject = match crate::checks::where_(c.cluster.as_deref(), c.peer.as_deref()) {
+    let subject = match crate::render::checks::where_(c.cluster.as_deref(), c.peer.as_deref()) {
         s if s.is_empty() => s,
         s => format!(" {s}"),
     };

@@ -4,7 +4,8 @@
 
 use super::diff::Change;
 use crate::app::verify::VerifyFormat;
-use crate::checks::{Outcome, Report, render_short, render_table};
+use crate::checks::{Outcome, Report};
+use crate::render::checks::{render_short, render_table};
 use crate::render::{Style, Tone};
 
 /// Clears a terminal and puts the cursor home (ECMA-48 CUP and ED).
@@ -18,7 +19,7 @@ pub fn clock(unix: i64) -> String {
 
 /// The table's mark, and ∅ for a check no longer evaluated.
 fn mark(o: Option<Outcome>) -> (&'static str, Tone) {
-    o.map_or(("∅", Tone::Dim), crate::checks::mark)
+    o.map_or(("∅", Tone::Dim), crate::render::checks::mark)
 }
 
 fn word(o: Option<Outcome>) -> &'static str {
@@ -35,7 +36,7 @@ fn word(o: Option<Outcome>) -> &'static str {
 /// One change as a line: `12:00:03 ✖ trust.expiry [east] expired (was pass)`.
 pub fn change_line(c: &Change, time: &str, style: Style) -> String {
     let (m, tone) = mark(c.result);
-    let subject = match crate::checks::where_(c.cluster.as_deref(), c.peer.as_deref()) {
+    let subject = match crate::render::checks::where_(c.cluster.as_deref(), c.peer.as_deref()) {
         s if s.is_empty() => s,
         s => format!(" {s}"),
     };

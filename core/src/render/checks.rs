@@ -1,8 +1,8 @@
 //! How a report looks: grouped by category with ✔/‼/✖, or one line per finding. Checks that
 //! do not apply to this mesh are counted in the summary, listed by `-o json`.
 
-use super::{Category, Outcome, Report};
-use crate::render::{Style, Tone};
+use super::{Style, Tone};
+use crate::checks::{Category, Outcome, Report};
 
 /// The mark and tone of an outcome (✔ ‼ ✖ -).
 pub(crate) fn mark(o: Outcome) -> (&'static str, Tone) {
@@ -15,7 +15,7 @@ pub(crate) fn mark(o: Outcome) -> (&'static str, Tone) {
     }
 }
 
-fn subject(c: &super::CheckResult) -> String {
+fn subject(c: &crate::checks::CheckResult) -> String {
     let s = where_(c.cluster.as_deref(), c.peer.as_deref());
     if s.is_empty() { s } else { format!("{s} ") }
 }
