@@ -2,16 +2,9 @@
 //! replaces it), one istiod could not load is refused.
 
 use super::*;
-use crate::names::ClusterName;
 
 fn opts(dir: &CertDir) -> CreateOptions {
-    CreateOptions {
-        dir: dir.clone(),
-        clusters: vec![ClusterName::parse("east").unwrap()],
-        settings: Default::default(),
-        import_root: None,
-        force: false,
-    }
+    crate::test_support::create_options(dir, &["east"])
 }
 
 fn day(n: i64) -> OffsetDateTime {

@@ -48,25 +48,16 @@ pub fn certificate_lifetimes(facts: &[ClusterFacts], now: OffsetDateTime) -> Vec
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::ca::create::{CreateOptions, create};
-    use crate::ca::{Bundle, CertDir, KeyType, SettingsFlags};
+    use crate::ca::create::create;
+    use crate::ca::{Bundle, CertDir};
     use crate::names::ClusterName;
     use time::macros::datetime;
 
     fn facts_with_cacerts(tmp: &std::path::Path, intermediate_days: u32) -> ClusterFacts {
         let dir = CertDir::new(tmp);
         let east = ClusterName::parse("east").unwrap();
-        let opts = CreateOptions {
-            dir: dir.clone(),
-            clusters: vec![east.clone()],
-            settings: SettingsFlags {
-                key_type: Some(KeyType::EcdsaP256),
-                intermediate_days: Some(intermediate_days),
-                ..SettingsFlags::default()
-            },
-            import_root: None,
-            force: false,
-        };
+        let mut opts = crate::test_support::create_options(&dir, &["east"]);
+        opts.settings.intermediate_days = Some(intermediate_days);
         create(&opts, datetime!(2026-11-25 09:00 UTC)).unwrap();
         ClusterFacts {
             name: "east".into(),

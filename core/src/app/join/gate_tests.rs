@@ -95,8 +95,7 @@ mod against_fake_clusters {
     use crate::app::fleet::Fleet;
     use crate::app::join::scope::Scope;
     use crate::app::join::test_support::{MULTI_NETWORK, block_on, fleet, mesh, options};
-    use crate::ca::create::{CreateOptions, create};
-    use crate::ca::{Bundle, CertDir, KeyType, SettingsFlags};
+    use crate::ca::{Bundle, CertDir};
     use crate::cluster::fake::FakeCluster;
     use crate::error::Error;
     use crate::manifests::cacerts::cacerts_secret;
@@ -105,21 +104,7 @@ mod against_fake_clusters {
 
     /// A certificate directory with a root and intermediates for east and west.
     fn certs(tmp: &std::path::Path) -> CertDir {
-        let dir = CertDir::new(tmp);
-        let opts = CreateOptions {
-            dir: dir.clone(),
-            clusters: ["east", "west"]
-                .map(|n| ClusterName::parse(n).unwrap())
-                .to_vec(),
-            settings: SettingsFlags {
-                key_type: Some(KeyType::EcdsaP256),
-                ..SettingsFlags::default()
-            },
-            import_root: None,
-            force: false,
-        };
-        create(&opts, time::OffsetDateTime::now_utc()).unwrap();
-        dir
+        crate::test_support::cert_dir(tmp, &["east", "west"], time::OffsetDateTime::now_utc())
     }
 
     /// Puts `cluster`'s intermediate from `dir` into `fake` as `cacerts`.

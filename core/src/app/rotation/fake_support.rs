@@ -7,9 +7,8 @@ use super::run::{RotateRootOptions, check_named, run_stage};
 use super::stages::{self, Standing};
 use super::state::{self, Stage};
 use crate::app::trust::Member;
+use crate::ca::CertDir;
 use crate::ca::bundle::Bundle;
-use crate::ca::create::{CreateOptions, create};
-use crate::ca::{CertDir, KeyType, SettingsFlags};
 use crate::cli::DryRun;
 use crate::cluster::fake::FakeCluster;
 use crate::cluster::field_manager;
@@ -48,18 +47,7 @@ impl Mesh {
     /// See the type.
     pub fn new() -> Mesh {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = CertDir::new(tmp.path());
-        let opts = CreateOptions {
-            dir: dir.clone(),
-            clusters: vec![name("east"), name("west")],
-            settings: SettingsFlags {
-                key_type: Some(KeyType::EcdsaP256),
-                ..SettingsFlags::default()
-            },
-            import_root: None,
-            force: false,
-        };
-        create(&opts, now()).unwrap();
+        let dir = crate::test_support::cert_dir(tmp.path(), &["east", "west"], now());
         local::prepare(&dir, now(), true).unwrap();
         let mut fakes = Vec::new();
         for c in ["east", "west"] {

@@ -247,8 +247,6 @@ pub fn swap_root(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ca::create::{CreateOptions, create};
-    use crate::ca::{KeyType, SettingsFlags};
 
     fn now() -> OffsetDateTime {
         time::macros::datetime!(2026-11-25 09:00 UTC)
@@ -259,19 +257,7 @@ mod tests {
     }
 
     fn created(tmp: &std::path::Path) -> CertDir {
-        let dir = CertDir::new(tmp);
-        let opts = CreateOptions {
-            dir: dir.clone(),
-            clusters: vec![east()],
-            settings: SettingsFlags {
-                key_type: Some(KeyType::EcdsaP256),
-                ..SettingsFlags::default()
-            },
-            import_root: None,
-            force: false,
-        };
-        create(&opts, now()).unwrap();
-        dir
+        crate::test_support::cert_dir(tmp, &["east"], now())
     }
 
     fn mode(path: &std::path::Path) -> u32 {

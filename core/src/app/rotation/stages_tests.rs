@@ -1,6 +1,4 @@
 use super::*;
-use crate::ca::create::{CreateOptions, create};
-use crate::ca::{CertDir, KeyType, SettingsFlags};
 use crate::names::ClusterName;
 use serde_json::json;
 
@@ -10,19 +8,8 @@ fn now() -> time::OffsetDateTime {
 
 /// A root and east's intermediate under it, in a fresh directory.
 fn mesh(tmp: &Path) -> (RootCert, Bundle) {
-    let dir = CertDir::new(tmp);
+    let dir = crate::test_support::cert_dir(tmp, &["east"], now());
     let east = ClusterName::parse("east").unwrap();
-    let opts = CreateOptions {
-        dir: dir.clone(),
-        clusters: vec![east.clone()],
-        settings: SettingsFlags {
-            key_type: Some(KeyType::EcdsaP256),
-            ..SettingsFlags::default()
-        },
-        import_root: None,
-        force: false,
-    };
-    create(&opts, now()).unwrap();
     (
         RootCert::read(&dir.root_cert()).unwrap(),
         Bundle::read_local(&dir, &east).unwrap(),

@@ -134,9 +134,9 @@ pub(super) async fn plan_member(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ca::create::{CreateOptions, create, load_root};
+    use crate::ca::create::load_root;
     use crate::ca::issue::{generate_keys, issue_intermediate};
-    use crate::ca::{CertDir, KeyType, SettingsFlags};
+    use crate::ca::{CertDir, KeyType};
     use crate::names::ClusterName;
     use std::collections::BTreeMap;
 
@@ -150,19 +150,7 @@ mod tests {
 
     /// A fresh directory with a root and east's intermediate.
     fn created(tmp: &std::path::Path) -> CertDir {
-        let dir = CertDir::new(tmp);
-        let opts = CreateOptions {
-            dir: dir.clone(),
-            clusters: vec![east()],
-            settings: SettingsFlags {
-                key_type: Some(KeyType::EcdsaP256),
-                ..SettingsFlags::default()
-            },
-            import_root: None,
-            force: false,
-        };
-        create(&opts, now()).unwrap();
-        dir
+        crate::test_support::cert_dir(tmp, &["east"], now())
     }
 
     /// Another intermediate for east under the root of `dir`.
