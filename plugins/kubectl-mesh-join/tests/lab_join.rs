@@ -8,8 +8,8 @@
 mod join;
 
 use join::{
-    JOIN, Untouched, certs_bin, check_remote_secret, join, prepare, purge_back, state, topologies,
-    untouched,
+    JOIN, Untouched, certs_bin, check_remote_secret, join, prepare, purge_back, state, states,
+    topologies, untouched,
 };
 use mesh_lab::Lab;
 use mesh_lab::stall::{Stall, Target};
@@ -54,12 +54,6 @@ fn multi_primary_on_three_clusters_survives_interruption() {
     // arrives the join is mid-run with every earlier write landed, and the kill lands before
     // it. Points in the join's order: the gateway stage (control planes done), the reader
     // token stage (gateways done), the remote-secret stage (tokens done).
-    let states = |lab: &Lab| -> Vec<Vec<String>> {
-        lab.contexts()
-            .iter()
-            .map(|c| state(lab, c, false))
-            .collect()
-    };
     let points = [
         ("serviceaccounts", "istio-eastwestgateway-service-account"),
         (
@@ -68,7 +62,7 @@ fn multi_primary_on_three_clusters_survives_interruption() {
         ),
         ("secrets", "istio-remote-secret-east"),
     ];
-    let mut before = states(&lab);
+    let mut before = states(&lab, false);
     let mut partial = Vec::new();
     for (resource, name) in points {
         let target = Target {
@@ -107,7 +101,7 @@ fn multi_primary_on_three_clusters_survives_interruption() {
             "the join had ended ({ended:?}) while its write of {name} was held; it said:\n{}",
             said()
         );
-        let now = states(&lab);
+        let now = states(&lab, false);
         assert_ne!(now, before, "the kill at {name} left no new state");
         assert!(
             kubectl_json(
@@ -122,7 +116,7 @@ fn multi_primary_on_three_clusters_survives_interruption() {
         before = now;
     }
     ok(join(&lab, w));
-    let interrupted = states(&lab);
+    let interrupted = states(&lab, false);
     for (ctx, peers) in [
         ("lab-1", ["west", "north"]),
         ("lab-2", ["east", "north"]),
@@ -143,7 +137,7 @@ fn multi_primary_on_three_clusters_survives_interruption() {
     );
     ok(run(&certs_bin(), &lab, w, &["apply", "-f", "mesh.yaml"]));
     ok(join(&lab, w));
-    let clean = states(&lab);
+    let clean = states(&lab, false);
     assert_eq!(interrupted, clean);
     // Every kill landed before the last write: the state it left was not the end state.
     for (name, state) in &partial {

@@ -309,20 +309,16 @@ impl<'a> Halves<'a> {
     /// and joined with `lines`.
     pub fn join_fresh(&mut self, lines: &[&str]) {
         if !self.fresh.is_empty() {
-            let names: Vec<String> = self
+            // The n-th line's cluster is on lab-{n+i}; remotes (last) leave first.
+            let contexts: Vec<String> = (1..=self.fresh.len())
+                .map(|i| format!("lab-{}", self.n + i))
+                .collect();
+            let clusters: Vec<(&str, &str)> = self
                 .fresh
                 .iter()
-                .map(|l| l.split_whitespace().next().unwrap().to_string())
-                .collect();
-            let clusters: Vec<(String, String)> = names
-                .iter()
-                .enumerate()
-                .map(|(i, name)| (name.clone(), format!("lab-{}", self.n + i + 1)))
+                .zip(&contexts)
+                .map(|(line, ctx)| (line.split_whitespace().next().unwrap(), ctx.as_str()))
                 .rev()
-                .collect();
-            let clusters: Vec<(&str, &str)> = clusters
-                .iter()
-                .map(|(a, b)| (a.as_str(), b.as_str()))
                 .collect();
             purge_back(self.lab, self.w, "fresh.yaml", &clusters, &self.untouched);
             ok(run(

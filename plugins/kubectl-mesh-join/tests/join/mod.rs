@@ -105,6 +105,14 @@ pub fn state(lab: &Lab, ctx: &str, with_versions: bool) -> Vec<String> {
     out
 }
 
+/// [`state`] of every cluster of the lab, in its order.
+pub fn states(lab: &Lab, with_versions: bool) -> Vec<Vec<String>> {
+    lab.contexts()
+        .iter()
+        .map(|c| state(lab, c, with_versions))
+        .collect()
+}
+
 /// The kubeconfig of `reader`'s remote secret for `source`, checked with the lab's kubectl:
 /// it authenticates as the reader, may list services and endpointslices, may not create secrets.
 pub fn check_remote_secret(lab: &Lab, dir: &Path, reader_ctx: &str, source: &str) {
@@ -216,9 +224,7 @@ pub fn topology(lab: &Lab, untouched: &Untouched, mesh: &str, checks: impl Fn(&L
         text(&first)
     );
     checks(lab, w);
-    let states =
-        || -> Vec<Vec<String>> { lab.contexts().iter().map(|c| state(lab, c, true)).collect() };
-    let before = states();
+    let before = states(lab, true);
     let m = marks(lab);
     let second = ok(join(lab, w));
     assert!(
@@ -232,7 +238,7 @@ pub fn topology(lab: &Lab, untouched: &Untouched, mesh: &str, checks: impl Fn(&L
         writes.iter().all(Vec::is_empty),
         "a second join wrote {writes:?}"
     );
-    assert_eq!(before, states(), "a second join wrote something");
+    assert_eq!(before, states(lab, true), "a second join wrote something");
     control_plane_checks_pass(lab, w);
     purge_back(
         lab,
