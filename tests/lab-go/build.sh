@@ -181,6 +181,18 @@ for fam in "${families[@]}"; do
     ln -sfn "$out/sail-crds.yaml" "$cache/share/sail-crds.yaml"
     ln -sfn "$out/sail-config.properties" "$cache/share/sail-config.properties"
   fi
+  # kwok's PortForward CRD: the lab's pod runner tells kwok, as each istiod pod's kubelet, where
+  # that pod's ports listen on this host (kwok then serves the API server's port-forwards).
+  if [ "$fam" = kwok ]; then
+    if [ ! -f "$out/kwok-crds.yaml" ]; then
+      dir=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+      cp "$dir/kustomize/crd/bases/kwok.x-k8s.io_portforwards.yaml" "$out/kwok-crds.yaml.tmp"
+      chmod 0644 "$out/kwok-crds.yaml.tmp"
+      mv "$out/kwok-crds.yaml.tmp" "$out/kwok-crds.yaml"
+    fi
+    mkdir -p "$cache/share"
+    ln -sfn "$out/kwok-crds.yaml" "$cache/share/kwok-crds.yaml"
+  fi
   # MetalLB's CRDs: its kustomize bases, without the patch that routes BGPPeer conversion to
   # its webhook (the lab runs none; with conversion None both BGPPeer versions are still
   # served, which is enough where no BGP peer is defined).

@@ -223,7 +223,9 @@ pub(crate) async fn run_once(
             .map(|(_, s)| s.clone())
             .collect();
         let runs_istiod = checks::role_of(&members, f) == Role::Primary;
-        istiod::evaluate(runs_istiod, &f.name, &f.context, &wants, view, &mut extra);
+        let (view, asked) = (&view.0, view.1.as_str());
+        let at = (f.name.as_str(), f.context.as_str());
+        istiod::evaluate(runs_istiod, at, &wants, (view, asked), &mut extra);
     }
     let scope = super::discovery::Scope {
         targets,
@@ -248,16 +250,18 @@ async fn istiod_views(
     members: &[Member],
     facts: &[ClusterFacts],
     timeout: Option<Duration>,
-) -> Vec<Result<Option<Vec<istiod::ClusterzEntry>>, String>> {
+) -> Vec<(Result<Option<Vec<istiod::ClusterzEntry>>, String>, String)> {
     let t = timeout.unwrap_or(Duration::from_secs(10));
     futures::future::join_all(targets.iter().zip(facts).map(|(target, f)| {
         let (access, running) = istiod::reach(&opts.istiod_addresses, f);
-        let asked = f.error.is_none() && checks::role_of(members, f) == Role::Primary;
+        let wanted = f.error.is_none() && checks::role_of(members, f) == Role::Primary;
+        let asked = istiod::asked(&access, running.as_deref());
         async move {
-            if !asked {
-                return Ok(None);
+            if !wanted {
+                return (Ok(None), asked);
             }
-            istiod::clusterz(&target.kube, &access, running.as_deref(), t).await
+            let view = istiod::clusterz(&target.kube, &access, running.as_deref(), t).await;
+            (view, asked)
         }
     }))
     .await

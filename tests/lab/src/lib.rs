@@ -430,6 +430,9 @@ impl Lab {
                 // Webhooks and aggregated APIs go to endpoint addresses, through the pod
                 // network's proxy (the egress selector below): see the lab README.
                 "--enable-aggregator-routing=true".into(),
+                // Port-forwards go to the node's kubelet (kwok, `kubelet.crt`), the same way.
+                format!("--kubelet-certificate-authority={}", d("ca.crt")),
+                "--kubelet-preferred-address-types=InternalIP".into(),
                 format!(
                     "--egress-selector-config-file={}",
                     d("egress-selector.yaml")

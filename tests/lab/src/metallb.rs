@@ -177,7 +177,7 @@ impl Lab {
     }
 
     /// Runs kubectl against `context`; fails with its stderr and `what` when it does.
-    fn kubectl_ok(&self, context: &str, what: &str, args: &[&str]) -> Result<()> {
+    pub(crate) fn kubectl_ok(&self, context: &str, what: &str, args: &[&str]) -> Result<()> {
         let out = self.kubectl_quiet(context, args)?;
         if !out.status.success() {
             bail!(

@@ -138,6 +138,29 @@ pub fn component_kubeconfig(
     Ok(dir.join(file))
 }
 
+/// Writes `kubelet.crt/key` into the cluster directory `dir`: the serving certificate of the
+/// cluster's kubelet (kwok), for `127.0.0.1` (the nodes' address), signed by the cluster CA, which
+/// the API server checks it against (`--kubelet-certificate-authority`).
+pub fn write_kubelet_pki(dir: &Path) -> Result<()> {
+    let read = |f: &str| {
+        fs::read_to_string(dir.join(f)).with_context(|| format!("reading {f} in {}", dir.display()))
+    };
+    let issuer = Issuer::from_ca_cert_pem(&read("ca.crt")?, KeyPair::from_pem(&read("ca.key")?)?)?;
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "kubelet");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    validity(&mut params);
+    let cert = params.signed_by(&key, &issuer)?;
+    write(dir, "kubelet.crt", &cert.pem(), false)?;
+    write(dir, "kubelet.key", &key.serialize_pem(), true)
+}
+
 /// Writes a file, `0600` for keys.
 pub fn write(dir: &Path, name: &str, contents: &str, private: bool) -> Result<()> {
     let path = dir.join(name);

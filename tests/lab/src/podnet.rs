@@ -129,6 +129,15 @@ pub fn router(k: Kubectl, lab_dir: PathBuf, own: Routes) -> Router {
     })
 }
 
+/// `inner`, plus the node's kubelet address (`127.0.0.1:PORT`, where kwok serves the kubelet
+/// API) passed through as it is: the API server dials kubelets through the same proxy.
+pub fn with_kubelet(inner: Router, kubelet: Option<String>) -> Router {
+    Arc::new(move |target: &str| match &kubelet {
+        Some(k) if k == target => Some(target.to_string()),
+        _ => inner(target),
+    })
+}
+
 /// Routes through this cluster's east-west gateway: each load-balancer address of
 /// `istio-eastwestgateway`, for each istiod port a Gateway here exposes, to where `istiod`
 /// (`POD_IP`) serves that port.
@@ -221,6 +230,17 @@ mod tests {
         );
         assert_eq!(endpoint_of(&svc, &slices, 80), None);
         assert_eq!(endpoint_of(&svc, &[], 443), None);
+    }
+
+    #[test]
+    fn the_kubelet_address_is_passed_through_and_nothing_else_local() {
+        let inner: Router =
+            Arc::new(|t: &str| (t == "10.1.0.7:15014").then(|| "127.0.0.1:9".into()));
+        let r = with_kubelet(inner.clone(), Some("127.0.0.1:4321".into()));
+        assert_eq!(r("127.0.0.1:4321"), Some("127.0.0.1:4321".into()));
+        assert_eq!(r("127.0.0.1:10250"), None);
+        assert_eq!(r("10.1.0.7:15014"), Some("127.0.0.1:9".into()));
+        assert_eq!(with_kubelet(inner, None)("127.0.0.1:4321"), None);
     }
 
     #[test]

@@ -9,7 +9,10 @@
 
 use crate::netproxy::{self, Routes};
 use crate::podnet::{self, Kubectl};
-use crate::podspec::{LISTENERS, container_env, listen_locally, now, pod_key, readiness_patch};
+use crate::podspec::{
+    LISTENERS, container_env, listen_locally, now, pod_key, port_forward, readiness_patch,
+};
+use crate::workloads::KUBELET_PORT_FILE;
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -21,6 +24,9 @@ pub use netproxy::egress_selector;
 
 /// The file in the cluster directory that names the newest istiod pod's monitoring address.
 pub const MONITORING_FILE: &str = "istiod-monitoring.addr";
+
+/// Who writes a pod's `PortForward` (kwok's configuration as the pod's kubelet).
+const KUBELET: &str = "system:node:kwok";
 
 /// The pod-network proxy's socket, in the cluster directory.
 pub const SOCKET: &str = "pod-network.sock";
@@ -63,7 +69,14 @@ impl Runner {
             bin: self.bin_dir.join("kubectl"),
             kubeconfig: istiod.clone(),
         };
-        let router = podnet::router(k.clone(), self.lab_dir(), routes.clone());
+        let kubelet = std::fs::read_to_string(self.cluster_dir.join(KUBELET_PORT_FILE))
+            .ok()
+            .map(|p| format!("127.0.0.1:{}", p.trim()));
+        let router = podnet::with_kubelet(
+            podnet::router(k.clone(), self.lab_dir(), routes.clone()),
+            kubelet,
+        );
+        crate::pki::component_kubeconfig(&self.cluster_dir, &self.server, "kubelet", KUBELET)?;
         let socket = self.cluster_dir.join(SOCKET);
         netproxy::serve(&socket, router.clone())
             .with_context(|| format!("pod-network proxy on {}", socket.display()))?;
@@ -282,10 +295,41 @@ impl Runner {
             "mesh-lab pods: istiod pod {name} ({ip}) runs as pid {}",
             child.id()
         );
-        // Where to reach this istiod's monitoring port (`mesh-verify --istiod-address`): the
-        // lab has no kubelet to port-forward through.
+        self.forward_ports(pod, &local)?;
+        // Where to reach this istiod's monitoring port directly (`mesh-verify
+        // --istiod-address`, for the test of that flag; everything else port-forwards).
         let monitoring = format!("127.0.0.1:{}\n", local[4]);
         std::fs::write(self.cluster_dir.join(MONITORING_FILE), monitoring)?;
         Ok((child, local[0], mounted.then(|| (cacerts, ns.to_string()))))
+    }
+}
+
+impl Runner {
+    /// Tells kwok, the pod's kubelet, where the pod's ports listen ([`port_forward`]).
+    fn forward_ports(&self, pod: &Value, local: &[u16]) -> Result<()> {
+        use std::io::Write as _;
+        let kubeconfig = self.cluster_dir.join("kubelet.kubeconfig");
+        let mut child = Command::new(self.bin_dir.join("kubectl"))
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .args(["apply", "--server-side", "--field-manager=kwok", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting kubectl")?;
+        let manifest = port_forward(pod, local).to_string();
+        child
+            .stdin
+            .take()
+            .context("kubectl's stdin")?
+            .write_all(manifest.as_bytes())?;
+        let out = child.wait_with_output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "writing the PortForward of {}: {}",
+            pod_key(pod),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
     }
 }

@@ -84,6 +84,31 @@ pub fn now() -> String {
         .unwrap_or_default()
 }
 
+/// kwok's `PortForward` for a pod the lab runs: each of its listeners' pod ports to the
+/// loopback port the lab moved it to (`local`, in [`LISTENERS`] order), owned by the pod so
+/// that the garbage collector takes it with the pod. kwok, as the pod's kubelet, serves the
+/// API server's port-forwards from it.
+pub fn port_forward(pod: &Value, local: &[u16]) -> Value {
+    let m = &pod["metadata"];
+    let forwards: Vec<Value> = LISTENERS
+        .iter()
+        .zip(local)
+        .map(|((_, port), l)| {
+            serde_json::json!({"ports": [port], "target": {"address": "127.0.0.1", "port": l}})
+        })
+        .collect();
+    serde_json::json!({
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "PortForward",
+        "metadata": {
+            "name": m["name"],
+            "namespace": m["namespace"],
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": m["name"], "uid": m["uid"]}],
+        },
+        "spec": {"forwards": forwards},
+    })
+}
+
 /// The status patch a kubelet sends when a pod's readiness probe turns `ready`.
 pub fn readiness_patch(pod: &Value, ready: bool, now: &str) -> Value {
     let status = if ready { "True" } else { "False" };
@@ -125,6 +150,20 @@ mod tests {
         let p = readiness_patch(&pod, false, "t");
         assert_eq!(p["status"]["conditions"][1]["status"], "False");
         assert_eq!(p["status"]["containerStatuses"][0]["ready"], false);
+    }
+
+    #[test]
+    fn each_listener_is_forwarded_to_its_loopback_port_and_goes_with_the_pod() {
+        let pod =
+            json!({"metadata": {"name": "istiod-abc", "namespace": "istio-system", "uid": "u-1"}});
+        let pf = port_forward(&pod, &[1, 2, 3, 4, 5, 6]);
+        assert_eq!(pf["kind"], "PortForward");
+        assert_eq!(pf["metadata"]["name"], "istiod-abc");
+        assert_eq!(pf["metadata"]["ownerReferences"][0]["uid"], "u-1");
+        let forwards = pf["spec"]["forwards"].as_array().unwrap();
+        assert_eq!(forwards.len(), LISTENERS.len());
+        let monitoring = json!({"ports": [15014], "target": {"address": "127.0.0.1", "port": 5}});
+        assert!(forwards.contains(&monitoring), "{forwards:?}");
     }
 
     #[test]

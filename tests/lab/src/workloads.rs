@@ -160,11 +160,26 @@ pub fn scheduler_args(cluster_dir: &Path) -> Vec<String> {
     ]
 }
 
+/// The file in the cluster directory naming the port its kubelet (kwok) serves on.
+pub const KUBELET_PORT_FILE: &str = "kubelet.port";
+
+/// kwok's CRDs (`PortForward`), in the cache's `share/` directory beside `bin/`.
+pub const KWOK_CRD_FILE: &str = "kwok-crds.yaml";
+
 /// kwok's arguments: the lab's stages, only the nodes annotated for it, node address
-/// 127.0.0.1 (the nodes are this machine), no kubelet server (no logs or exec), and for a
-/// node without a podCIDR a range of the cluster's own (`10.N.255.0/24`).
-pub fn kwok_args(cluster_dir: &Path, stages: &Path, cluster: usize) -> Result<Vec<String>> {
+/// 127.0.0.1 (the nodes are this machine), for a node without a podCIDR a range of the
+/// cluster's own (`10.N.255.0/24`), and the kubelet API on `127.0.0.1:kubelet_port` (the
+/// nodes' `daemonEndpoints`) with the cluster CA's `kubelet.crt`: port-forwards as each
+/// `PortForward` object says (the pod runner writes one per istiod pod); exec, attach and logs
+/// are refused, as nothing runs in a kwok pod.
+pub fn kwok_args(
+    cluster_dir: &Path,
+    stages: &Path,
+    cluster: usize,
+    kubelet_port: u16,
+) -> Result<Vec<String>> {
     let octet = cluster_octet(cluster)?;
+    let d = |f: &str| cluster_dir.join(f).display().to_string();
     Ok(vec![
         format!(
             "--kubeconfig={}",
@@ -178,6 +193,11 @@ pub fn kwok_args(cluster_dir: &Path, stages: &Path, cluster: usize) -> Result<Ve
         ),
         "--node-ip=127.0.0.1".into(),
         format!("--cidr=10.{octet}.255.0/24"),
+        format!("--node-port={kubelet_port}"),
+        format!("--server-address=127.0.0.1:{kubelet_port}"),
+        format!("--tls-cert-file={}", d("kubelet.crt")),
+        format!("--tls-private-key-file={}", d("kubelet.key")),
+        "--enable-crds=PortForward".into(),
     ])
 }
 
@@ -188,12 +208,21 @@ impl Lab {
         let started = Instant::now();
         pki::write(&self.dir, "kwok-stages.yaml", KWOK_STAGES, false)?;
         let stages = self.dir.join("kwok-stages.yaml");
-        for i in 0..self.clusters.len() {
-            let cdir = self.clusters[i].dir.clone();
-            self.spawn(i, "kube-scheduler", &scheduler_args(&cdir), &[])?;
-            self.spawn(i, "kwok", &kwok_args(&cdir, &stages, i)?, &[])?;
+        let crds = crate::operator::share_file(&self.bin_dir, KWOK_CRD_FILE, "kwok")?;
+        let crds = crds.display().to_string();
+        let ports = crate::allocate_ports(self.clusters.len())?;
+        for (i, port) in ports.into_iter().enumerate() {
+            let c = self.clusters[i].clone();
+            let apply = ["apply", "--server-side", "--field-manager=mesh-lab", "-f"];
+            let args = [&apply[..], &[crds.as_str()]].concat();
+            self.kubectl_ok(&c.name, "installing kwok's PortForward CRD", &args)?;
+            pki::write_kubelet_pki(&c.dir)?;
+            pki::write(&c.dir, KUBELET_PORT_FILE, &port.to_string(), false)?;
+            self.spawn(i, "kube-scheduler", &scheduler_args(&c.dir), &[])?;
+            let kwok = kwok_args(&c.dir, &stages, i, port)?;
+            self.spawn(i, "kwok", &kwok, &[])?;
             let list = serde_json::to_string_pretty(&node_list(&nodes(i)?))?;
-            pki::write(&cdir, "nodes.json", &list, false)?;
+            pki::write(&c.dir, "nodes.json", &list, false)?;
         }
         for i in 0..self.clusters.len() {
             self.create_nodes(i)?;
@@ -329,13 +358,18 @@ mod tests {
 
     #[test]
     fn kwok_manages_only_annotated_nodes_with_the_lab_stages() {
-        let args = kwok_args(Path::new("/l/lab-1"), Path::new("/l/stages.yaml"), 0).unwrap();
+        let args = kwok_args(Path::new("/l/lab-1"), Path::new("/l/stages.yaml"), 0, 4321).unwrap();
         assert!(args.contains(&"--config=/l/stages.yaml".to_string()));
         assert!(args.contains(&"--manage-all-nodes=false".to_string()));
         assert!(args.contains(
             &"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".to_string()
         ));
         assert!(args.contains(&"--cidr=10.1.255.0/24".to_string()));
+        // The kubelet API where the node says (its daemonEndpoints), port-forwards from CRs.
+        assert!(args.contains(&"--node-port=4321".to_string()));
+        assert!(args.contains(&"--server-address=127.0.0.1:4321".to_string()));
+        assert!(args.contains(&"--tls-cert-file=/l/lab-1/kubelet.crt".to_string()));
+        assert!(args.contains(&"--enable-crds=PortForward".to_string()));
         assert_eq!(KWOK_STAGES.matches("kind: Stage").count(), 5);
         // istiod's pods are left to the pod runner's readiness probe.
         assert!(KWOK_STAGES.contains("name: pod-running-istiod"));

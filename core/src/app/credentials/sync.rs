@@ -97,12 +97,10 @@ pub async fn reach(
         .list("v1", "Pod", Some(ISTIO_NAMESPACE), Some("app=istiod"))
         .await
         .map_err(|e| e.to_string())?;
-    let running = pods
-        .iter()
-        .find(|p| p["status"]["phase"] == "Running")
-        .and_then(|p| p["metadata"]["name"].as_str())
-        .map(String::from);
-    Ok((IstiodAccess::PortForward, running))
+    Ok((
+        IstiodAccess::PortForward,
+        crate::checks::istiod::pick_pod(&pods),
+    ))
 }
 
 /// Polls every reader's istiod until each is confirmed or `timeout` passes; returns the
