@@ -8,6 +8,7 @@ pub mod dependencies;
 pub mod eastwest_pods;
 pub mod file_values;
 pub mod install_watch;
+pub mod port_forward;
 pub mod promtool;
 pub mod setup;
 pub mod stale;
