@@ -98,10 +98,21 @@ fn cluster_state(lab: &Lab, ctx: &str) -> Vec<String> {
     names
 }
 
-fn istiod_address(lab: &Lab, i: usize, name: &str) -> String {
-    let file = lab.clusters()[i].dir.join(mesh_lab::pods::MONITORING_FILE);
-    let addr = std::fs::read_to_string(&file).unwrap();
-    format!("--istiod-address={name}={}", addr.trim())
+/// The names of `ctx`'s istiod pods that are not being deleted.
+fn istiod_pods(lab: &Lab, ctx: &str) -> Vec<String> {
+    let pods = kubectl_json(
+        lab,
+        ctx,
+        &["get", "pods", "-l", "app=istiod", "-n", "istio-system"],
+    )
+    .unwrap();
+    pods["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter_map(|p| p["metadata"]["name"].as_str().map(String::from))
+        .collect()
 }
 
 fn remote_secret(lab: &Lab, ctx: &str, peer: &str) -> bool {
@@ -171,19 +182,25 @@ fn joined_to_ready(lab: &Lab, installer: &str, mesh: &str) {
     assert_eq!(helm_release == "istiod", installer == "helm", "{istiod}");
     assert!(remote_secret(lab, "lab-1", "west"), "{log}");
     assert_eq!(remote_secret(lab, "lab-2", "east"), !remote, "{log}");
-    // mesh-verify passes, with istiod's debug endpoints read where the lab's istiods serve them.
+    // mesh-verify passes, with istiod's debug endpoints read as on a real cluster: by
+    // port-forward to the installer's istiod pod (API server, then kwok as its kubelet).
     let verify = plugin_path("kubectl-mesh-verify");
-    let mut args = vec![
-        "-f".to_string(),
-        "mesh.yaml".into(),
-        "--allow-loopback".into(),
-        istiod_address(lab, 0, "east"),
-    ];
-    if !remote {
-        args.push(istiod_address(lab, 1, "west"));
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = ["-f", "mesh.yaml", "--allow-loopback"];
     let v = ok(run(lab, w.path(), &verify, &args));
+    let primaries: &[(&str, &str)] = match remote {
+        true => &[("east", "lab-1")],
+        false => &[("east", "lab-1"), ("west", "lab-2")],
+    };
+    for (cluster, ctx) in primaries {
+        let pods = istiod_pods(lab, ctx);
+        assert!(
+            pods.iter().any(|pod| text(&v).contains(&format!(
+                "✔ [{cluster}] istiod reports 1 remote cluster(s) synced (pod {pod}, by port-forward)"
+            ))),
+            "{ctx}: {pods:?}\n{}",
+            text(&v)
+        );
+    }
     // The same mesh's series, once: all 1, and promtool's rule test fires no alert on them.
     let prom: Vec<&str> = args.iter().copied().chain(["-o", "prometheus"]).collect();
     let series = ok(run(lab, w.path(), &verify, &prom));
