@@ -139,7 +139,7 @@ fn failing(report: &Value) -> Vec<String> {
 
 #[test]
 fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing() {
-    let mut lab = Lab::up(2).expect("lab");
+    let lab = Lab::up(2).expect("lab");
     let w = tempfile::tempdir().unwrap();
     std::fs::write(w.path().join("mesh.yaml"), MESH).unwrap();
     let certs = plugin_path("kubectl-mesh-certs");
@@ -151,14 +151,9 @@ fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing()
     ));
     build_the_seeds_way(&lab, w.path());
 
-    // istiod's own view comes from a real istiod per cluster that this test starts at a known
-    // address (the operator's istiod pod runs too; verify reads this one).
-    let istiods: Vec<_> = [(0, "c1"), (1, "c2")]
-        .iter()
-        .map(|(i, id)| lab.start_istiod(*i, id).expect("istiod"))
-        .collect();
+    // istiod's own view comes from the operator's istiod pods, read by port-forward.
     let verify = plugin_path("kubectl-mesh-verify");
-    let mut args: Vec<String> = [
+    let args: Vec<String> = [
         "-f",
         "mesh.yaml",
         "--allow-loopback",
@@ -169,12 +164,6 @@ fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing()
     ]
     .map(String::from)
     .to_vec();
-    for i in &istiods {
-        args.extend([
-            "--istiod-address".into(),
-            format!("{}={}", i.cluster_id, i.monitoring),
-        ]);
-    }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let v = run(&verify, &lab, w.path(), &args);
     let report: Value = serde_json::from_slice(&v.stdout).expect("verify JSON");
