@@ -97,7 +97,11 @@ fn traffic_deploys_per_cluster_versions_names_what_it_could_not_send_and_cleans_
     // port-forward, holds the endpoints of both clusters: the helloworld pods run on kwok's
     // nodes and their EndpointSlices come from the controller manager.
     let endpoints = support::results(&report, "discovery.endpoints");
-    assert_eq!(endpoints.len(), 2, "discovery.endpoints per primary: {report:#}");
+    assert_eq!(
+        endpoints.len(),
+        2,
+        "discovery.endpoints per primary: {report:#}"
+    );
     for d in endpoints {
         assert_eq!(d["result"], "pass", "{d:#}");
         assert!(

@@ -195,6 +195,7 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
 
     mesh.healthy_series_fire_nothing();
     support::port_forward::istiod_is_read_by_port_forward_and_a_new_pod_followed(&mesh);
+    support::discovery::istiod_knows_every_gateway_and_endpoint_and_each_fault_is_named(&mesh);
     more_faults(&mesh);
     support::stale::stale_ready_is_not_believed(&mesh);
     support::file_values::mesh_file_values_are_compared(&mesh);

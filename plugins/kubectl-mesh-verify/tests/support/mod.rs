@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 pub mod dependencies;
+pub mod discovery;
 pub mod eastwest_pods;
 pub mod file_values;
 pub mod install_watch;

@@ -1,12 +1,13 @@
-//! A Service's workload as the lab shows it: the lab runs no kubelet and no node, so the pod's
-//! status (Running, Ready, an IP) and the EndpointSlice of the Service are written the way the
-//! kubelet and the EndpointSlice controller write them.
+//! helloworld as a real workload: a Deployment whose pod the scheduler binds to a kwok node and
+//! kwok runs (Running, Ready, an address from the node's range), behind a Service whose
+//! EndpointSlice the controller manager writes. Nothing here writes a status or a slice.
 
-use super::{apply, patch_status};
+use super::{apply, kubectl};
 use serde_json::json;
+use std::time::{Duration, Instant};
 
-/// helloworld in `ctx`: Service, a Ready pod at `ip` and the EndpointSlice of that pod.
-pub fn helloworld(lab: &mesh_lab::Lab, ctx: &str, ip: &str) {
+/// helloworld in `ctx` (namespace `sample`): Service and Deployment, once its endpoint is ready.
+pub fn helloworld(lab: &mesh_lab::Lab, ctx: &str) {
     apply(
         lab,
         ctx,
@@ -16,21 +17,18 @@ pub fn helloworld(lab: &mesh_lab::Lab, ctx: &str, ip: &str) {
     apply(
         lab,
         ctx,
-        &json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "helloworld-1", "namespace": "sample", "labels": {"app": "helloworld"}},
-            "spec": {"containers": [{"name": "helloworld", "image": "docker.io/istio/examples-helloworld-v1:1.0"}]}}),
+        &json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "helloworld", "namespace": "sample", "labels": {"app": "helloworld"}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "helloworld"}},
+                "template": {"metadata": {"labels": {"app": "helloworld"}},
+                    "spec": {"containers": [{"name": "helloworld",
+                        "image": "docker.io/istio/examples-helloworld-v1:1.0",
+                        "ports": [{"containerPort": 5000}]}]}}}}),
     );
-    let t = "2026-01-01T00:00:00Z";
-    patch_status(
-        lab,
-        ctx,
-        &["pod", "helloworld-1", "-n", "sample"],
-        &json!({"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
-            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": t}]}),
-    );
-    slice(lab, ctx, ip);
+    ready_endpoint(lab, ctx);
 }
 
+/// The Service (its EndpointSlice follows from the controller manager).
 pub fn service(lab: &mesh_lab::Lab, ctx: &str) {
     apply(
         lab,
@@ -41,16 +39,28 @@ pub fn service(lab: &mesh_lab::Lab, ctx: &str) {
     );
 }
 
-pub fn slice(lab: &mesh_lab::Lab, ctx: &str, ip: &str) {
-    apply(
-        lab,
-        ctx,
-        &json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-            "metadata": {"name": "helloworld-1", "namespace": "sample",
-                "labels": {"kubernetes.io/service-name": "helloworld"}},
-            "addressType": "IPv4",
-            "ports": [{"name": "http", "port": 5000, "protocol": "TCP"}],
-            "endpoints": [{"addresses": [ip], "conditions": {"ready": true},
-                "targetRef": {"kind": "Pod", "name": "helloworld-1", "namespace": "sample"}}]}),
-    );
+/// Waits until the controller manager's EndpointSlice of helloworld holds a ready address.
+pub fn ready_endpoint(lab: &mesh_lab::Lab, ctx: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let args = [
+        "get",
+        "endpointslices",
+        "-n",
+        "sample",
+        "-l",
+        "kubernetes.io/service-name=helloworld",
+        "-o",
+        "jsonpath={.items[*].endpoints[?(@.conditions.ready==true)].addresses[0]}",
+    ];
+    loop {
+        let ip = kubectl(lab, ctx, &args).trim().to_string();
+        if !ip.is_empty() {
+            return ip;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{ctx}: no ready helloworld endpoint"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
