@@ -1,6 +1,7 @@
-//! `mesh-join rotate-credentials` on a joined two-cluster multi-primary lab mesh with a real
-//! istiod per cluster (pilot-discovery as a local process): each istiod keeps reporting the
-//! other cluster synced while the tokens are rotated (clusterz sampled throughout), the old
+//! `mesh-join rotate-credentials` on a joined two-cluster multi-primary lab mesh, each cluster's
+//! istiod the operator's pod (1.30, so the rotation restarts it; the plugin follows the new pod
+//! by port-forward): each istiod pod, once it reports the other cluster synced, keeps reporting
+//! it while the tokens are rotated (clusterz sampled throughout), the old
 //! tokens get 401 afterwards (and worked before), the new ones work with least privilege, and
 //! a second run (and a second join) writes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -8,7 +9,6 @@
 mod credentials;
 
 use credentials::*;
-use mesh_lab::istiod::Istiod;
 use mesh_lab::testing::{
     describe as text, expect_success as ok, join_mesh, kubectl_json, run_plugin as run,
 };
@@ -19,22 +19,18 @@ use std::time::Instant;
 
 #[test]
 fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
-    let mut lab = Lab::up(2).expect("lab");
+    let lab = Lab::up(2).expect("lab");
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let istiods = joined_with_istiods(&mut lab, w);
-    let addr: Vec<String> = istiods
-        .iter()
-        .map(|d| format!("--istiod-address={}={}", d.cluster_id, d.monitoring))
-        .collect();
-    let mut rotate = vec!["rotate-credentials", "-f", "mesh.yaml"];
-    rotate.extend(addr.iter().map(String::as_str));
+    let istiods = joined_with_istiods(&lab, w);
+    // istiod is reached by port-forward to its pod, and followed across its restart.
+    let rotate = vec!["rotate-credentials", "-f", "mesh.yaml"];
     let old = before(&lab);
     refusals_and_dry_run(&lab, w, &rotate);
     rotate_sampled(&lab, w, &istiods, &rotate);
     let new = after(&lab, &istiods, &old);
     rerun(&lab, w, &rotate, &new);
-    resume_after_an_istiod_did_not_confirm(&lab, w, &istiods, &new);
+    resume_after_an_istiod_did_not_confirm(&lab, w, &new);
     leave_revokes_the_rotated_token(&lab, w, &new[1]);
 }
 
@@ -120,7 +116,7 @@ fn refusals_and_dry_run(lab: &Lab, w: &Path, rotate: &[&str]) {
 }
 
 /// The rotation, istiod sampled throughout; revoked only after the readers confirmed.
-fn rotate_sampled(lab: &Lab, w: &Path, istiods: &[Istiod], rotate: &[&str]) {
+fn rotate_sampled(lab: &Lab, w: &Path, istiods: &[PodIstiod], rotate: &[&str]) {
     let marks = audit::marks(lab);
     let started = Instant::now();
     let (o, synced, other) = run_sampling(lab, w, istiods, rotate);
@@ -185,7 +181,7 @@ fn rotate_sampled(lab: &Lab, w: &Path, istiods: &[Istiod], rotate: &[&str]) {
 }
 
 /// After: the old tokens are refused (401), the new ones work and may not write secrets.
-fn after(lab: &Lab, istiods: &[Istiod], old: &[String]) -> Vec<String> {
+fn after(lab: &Lab, istiods: &[PodIstiod], old: &[String]) -> Vec<String> {
     for ((ctx, _), t) in CTXS.iter().zip(old) {
         eventually(30, "the old token is refused", || {
             let o = reads_pods(lab, ctx, t);
@@ -282,16 +278,11 @@ fn rerun(lab: &Lab, w: &Path, rotate: &[&str], new: &[String]) {
 /// `--again` for east while west's istiod cannot be reached: exit 1, the new token is in the
 /// remote secret but generation 1 is not revoked and the record stays in progress; run again
 /// with west's istiod reachable: resumed (nothing minted or rewritten again), then revoked.
-fn resume_after_an_istiod_did_not_confirm(
-    lab: &Lab,
-    w: &Path,
-    istiods: &[Istiod],
-    gen1: &[String],
-) {
+fn resume_after_an_istiod_did_not_confirm(lab: &Lab, w: &Path, gen1: &[String]) {
     const GEN2: &str = "istio-reader-service-account-istio-remote-secret-token-2";
-    let east = format!("--istiod-address=east={}", istiods[0].monitoring);
+    // west's istiod made unreachable with the one flag that points elsewhere (an address
+    // nothing listens on); east's, and west's on the run that resumes, by port-forward.
     let unreachable = "--istiod-address=west=127.0.0.1:9".to_string();
-    let west = format!("--istiod-address=west={}", istiods[1].monitoring);
     let base = [
         "rotate-credentials",
         "-f",
@@ -302,7 +293,7 @@ fn resume_after_an_istiod_did_not_confirm(
     ];
     let mut a: Vec<&str> = base.to_vec();
     // Long enough for west's istiod restart (a rollout in the lab), then the unreachable wait.
-    a.extend([east.as_str(), unreachable.as_str(), "--timeout", "30s"]);
+    a.extend([unreachable.as_str(), "--timeout", "30s"]);
     let o = run(JOIN, lab, w, &a);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
@@ -326,8 +317,7 @@ fn resume_after_an_istiod_did_not_confirm(
     ok(reads_pods(lab, "lab-1", &gen1[0]));
     // Resumed: no token minted and no remote secret rewritten again; generation 1 revoked.
     let marks = audit::marks(lab);
-    let mut a: Vec<&str> = base[..5].to_vec();
-    a.extend([east.as_str(), west.as_str()]);
+    let a: Vec<&str> = base[..5].to_vec();
     let o = ok(run(JOIN, lab, w, &a));
     assert!(
         stderr(&o).contains("east: resume the rotation to generation 2")

@@ -1,6 +1,7 @@
 //! `mesh-join rotate-credentials --token-ttl` on a joined two-cluster multi-primary lab mesh
-//! with a real istiod per cluster: the long-lived join tokens are replaced by tokens from the
-//! TokenRequest API, bound to an anchor Secret, with the asked lifetime; each istiod keeps
+//! with the operator's istiod pod per cluster (restarted by the rotation, followed by
+//! port-forward): the long-lived join tokens are replaced by tokens from the TokenRequest API,
+//! bound to an anchor Secret, with the asked lifetime; each istiod pod, once synced, keeps
 //! reporting the other cluster synced (clusterz sampled throughout); a token that is no
 //! longer fresh is renewed as the next generation, whose run deletes the old anchor, and the
 //! API server refuses the tokens bound to it; a join changes nothing.
@@ -10,7 +11,6 @@ mod credentials;
 
 use base64::Engine as _;
 use credentials::*;
-use mesh_lab::istiod::Istiod;
 use mesh_lab::testing::{
     describe as text, expect_success as ok, join_mesh, kubectl_json, run_plugin as run,
 };
@@ -22,16 +22,11 @@ const GEN2: &str = "istio-reader-service-account-istio-remote-secret-token-2";
 
 #[test]
 fn short_lived_tokens_are_bound_renewed_and_revoked_while_istiod_stays_synced() {
-    let mut lab = Lab::up(2).expect("lab");
+    let lab = Lab::up(2).expect("lab");
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let istiods = joined_with_istiods(&mut lab, w);
-    let addr: Vec<String> = istiods
-        .iter()
-        .map(|d| format!("--istiod-address={}={}", d.cluster_id, d.monitoring))
-        .collect();
-    let mut rotate = vec!["rotate-credentials", "-f", "mesh.yaml"];
-    rotate.extend(addr.iter().map(String::as_str));
+    let istiods = joined_with_istiods(&lab, w);
+    let rotate = vec!["rotate-credentials", "-f", "mesh.yaml"];
     let old: Vec<String> = CTXS
         .iter()
         .map(|(c, _)| token(&lab, c, OLD).unwrap())
@@ -64,7 +59,7 @@ fn anchor_uid(lab: &Lab, ctx: &str, name: &str) -> String {
 fn to_short_lived(
     lab: &Lab,
     w: &Path,
-    istiods: &[Istiod],
+    istiods: &[PodIstiod],
     rotate: &[&str],
     old: &[String],
 ) -> Vec<String> {
@@ -246,10 +241,10 @@ fn server_in(lab: &Lab, reader: &str, source: &str) -> (String, String) {
 /// anchor, after which the API server refuses the bound tokens.
 #[test]
 fn a_join_with_token_ttl_starts_short_lived_and_a_rotation_can_leave_that_mode() {
-    let mut lab = Lab::up(2).expect("lab");
+    let lab = Lab::up(2).expect("lab");
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let istiods = credentials::joined_with_istiods_using(&mut lab, w, &["--token-ttl", "10m"]);
+    credentials::joined_with_istiods_using(&lab, w, &["--token-ttl", "10m"]);
     let mut bound = Vec::new();
     for (reader, source, ctx) in [("lab-2", "east", "lab-1"), ("lab-1", "west", "lab-2")] {
         let t = embedded(&lab, reader, source);
@@ -284,12 +279,7 @@ fn a_join_with_token_ttl_starts_short_lived_and_a_rotation_can_leave_that_mode()
             && e.contains("rotate-credentials"),
         "{e}"
     );
-    let addr: Vec<String> = istiods
-        .iter()
-        .map(|d| format!("--istiod-address={}={}", d.cluster_id, d.monitoring))
-        .collect();
     let mut rotate = vec!["rotate-credentials", "-f", "mesh.yaml"];
-    rotate.extend(addr.iter().map(String::as_str));
     let o = ok(run(JOIN, &lab, w, &rotate));
     assert!(stderr(&o).contains("nothing to do"), "{}", text(&o));
     assert_eq!(writes(&lab, &marks), vec![Vec::<String>::new(); 2]);

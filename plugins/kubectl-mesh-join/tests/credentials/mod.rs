@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use base64::Engine as _;
-use mesh_lab::istiod::Istiod;
 use mesh_lab::testing::{expect_success as ok, kubectl_json, run_plugin as run};
 use mesh_lab::{Lab, audit};
 use serde_json::Value;
@@ -16,24 +15,42 @@ pub const CTXS: [(&str, &str); 2] = [("lab-1", "east"), ("lab-2", "west")];
 pub const OLD: &str = "istio-reader-service-account-istio-remote-secret-token";
 pub const NEW: &str = "istio-reader-service-account-istio-remote-secret-token-1";
 
-pub fn start_istiods(lab: &mut Lab) -> Vec<Istiod> {
-    let mut out = Vec::new();
-    for (i, (_, id)) in CTXS.iter().enumerate() {
-        let c = lab.clusters()[i].clone();
-        let (proc, info) = mesh_lab::istiod::spawn(
-            lab.bin_dir(),
-            &lab.kubeconfig(),
-            &c.dir,
-            &c.name,
-            i,
-            id,
-            &[],
-        )
-        .expect("istiod");
-        lab.adopt_process(i, proc).unwrap();
-        out.push(info);
+/// The operator's istiod of one cluster, as the lab runs it: the newest pod's monitoring
+/// listener (the lab's pod runner names it in the cluster directory), read directly by the
+/// test to observe. The plugins reach the same pods by port-forward through the API server.
+#[derive(Debug, Clone)]
+pub struct PodIstiod {
+    /// The cluster's name in the mesh (istiod's cluster ID).
+    pub cluster_id: String,
+    file: std::path::PathBuf,
+}
+
+impl PodIstiod {
+    /// The newest istiod pod's monitoring address.
+    pub fn monitoring(&self) -> Option<String> {
+        std::fs::read_to_string(&self.file)
+            .ok()
+            .map(|s| s.trim().to_string())
     }
-    out
+
+    /// `/debug/clusterz` of the newest istiod pod.
+    pub fn clusterz(&self) -> Option<Value> {
+        let addr = self.monitoring()?;
+        let port = addr.rsplit(':').next()?.parse().ok()?;
+        let (code, body) = mesh_lab::http_get(port, "/debug/clusterz")?;
+        (code == 200).then(|| serde_json::from_str(&body).ok())?
+    }
+}
+
+/// The operator's istiod of each lab cluster.
+pub fn pod_istiods(lab: &Lab) -> Vec<PodIstiod> {
+    CTXS.iter()
+        .enumerate()
+        .map(|(i, (_, id))| PodIstiod {
+            cluster_id: id.to_string(),
+            file: lab.clusters()[i].dir.join(mesh_lab::pods::MONITORING_FILE),
+        })
+        .collect()
 }
 
 pub fn eventually(secs: u64, what: &str, cond: impl Fn() -> bool) {
@@ -129,15 +146,17 @@ pub fn writes(lab: &Lab, marks: &[usize]) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Runs the plugin while sampling each istiod's view of the other cluster: (output, synced
-/// samples, every other sample).
+/// Runs the plugin while sampling each cluster's newest istiod pod's view of the other
+/// cluster: (output, synced samples, every other sample of a pod that had already reported
+/// it synced). A pod that starts (a restart rolls istiod out) is not counted until its first
+/// synced sample: before that it is still reading the remote secrets, not losing a cluster.
 pub fn run_sampling(
     lab: &Lab,
     dir: &Path,
-    istiods: &[Istiod],
+    istiods: &[PodIstiod],
     args: &[&str],
 ) -> (Output, usize, Vec<String>) {
-    let child = Command::new(JOIN)
+    let mut child = Command::new(JOIN)
         .args(args)
         .current_dir(dir)
         .env("KUBECONFIG", lab.kubeconfig())
@@ -146,18 +165,25 @@ pub fn run_sampling(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut child = child;
     let (mut synced, mut other) = (0, Vec::new());
+    let mut seen_synced = std::collections::BTreeSet::new();
     loop {
         for d in istiods {
+            let Some(pod) = d.monitoring() else { continue };
             let z = d
                 .clusterz()
                 .and_then(|v| v.as_array().cloned())
                 .unwrap_or_default();
             let e = z.iter().find(|e| e["id"] != d.cluster_id.as_str());
             match e.and_then(|e| e["syncStatus"].as_str()) {
-                Some("synced") => synced += 1,
-                s => other.push(format!("{} sees {s:?}", d.cluster_id)),
+                Some("synced") => {
+                    synced += 1;
+                    seen_synced.insert(pod);
+                }
+                s if seen_synced.contains(&pod) => {
+                    other.push(format!("{} ({pod}) sees {s:?}", d.cluster_id))
+                }
+                _ => {}
             }
         }
         if child.try_wait().unwrap().is_some() {
@@ -171,35 +197,31 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Certificates, a join with remote secrets both ways, an istiod per cluster that syncs the
-/// other cluster.
-pub fn joined_with_istiods(lab: &mut Lab, w: &Path) -> Vec<Istiod> {
+/// Certificates, a join with remote secrets both ways, the operator's istiod per cluster once
+/// it syncs the other cluster.
+pub fn joined_with_istiods(lab: &Lab, w: &Path) -> Vec<PodIstiod> {
     joined_with_istiods_using(lab, w, &[])
 }
 
 /// [`joined_with_istiods`] with more join flags.
-pub fn joined_with_istiods_using(lab: &mut Lab, w: &Path, join_flags: &[&str]) -> Vec<Istiod> {
+pub fn joined_with_istiods_using(lab: &Lab, w: &Path, join_flags: &[&str]) -> Vec<PodIstiod> {
     std::fs::write(
         w.join("mesh.yaml"),
         "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary}\n- {name: west, context: lab-2, network: network1, role: primary}\n",
     )
     .unwrap();
     let certs = mesh_lab::testing::plugin_path("kubectl-mesh-certs");
-    ok(run(
-        &certs,
-        lab,
-        w,
-        &[
-            "create",
-            "--clusters",
-            "east,west",
-            "--key-type",
-            "ecdsa-p256",
-        ],
-    ));
+    let create = [
+        "create",
+        "--clusters",
+        "east,west",
+        "--key-type",
+        "ecdsa-p256",
+    ];
+    ok(run(&certs, lab, w, &create));
     ok(run(&certs, lab, w, &["apply", "-f", "mesh.yaml"]));
     ok(mesh_lab::testing::join_mesh_with(JOIN, lab, w, join_flags));
-    let istiods = start_istiods(lab);
+    let istiods = pod_istiods(lab);
     for d in &istiods {
         eventually(60, "each istiod syncs the other cluster", || {
             d.clusterz().is_some_and(|z| {
