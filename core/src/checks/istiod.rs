@@ -158,7 +158,11 @@ pub async fn debug_json<T: serde::de::DeserializeOwned + Default>(
                     )
                 })?;
                 let stream = pf.take_stream(15014).ok_or("port-forward gave no stream")?;
-                http_get(stream, path).await?
+                let refused = pf.take_error(15014);
+                match http_get(stream, path).await {
+                    Ok(body) => body,
+                    Err(e) => return Err(with_kubelet_reason(e, refused).await),
+                }
             }
         };
         serde_json::from_str::<Option<T>>(&body)
@@ -172,6 +176,24 @@ pub async fn debug_json<T: serde::de::DeserializeOwned + Default>(
             "{path}: no answer within {}s ({asked})",
             timeout.as_secs()
         )),
+    }
+}
+
+/// A failed read through a port-forward, with what the kubelet said on the port's error
+/// channel (why it could not forward), when it said something within a moment.
+async fn with_kubelet_reason(
+    e: String,
+    refused: Option<impl std::future::Future<Output = Option<String>>>,
+) -> String {
+    let Some(refused) = refused else { return e };
+    match tokio::time::timeout(Duration::from_secs(1), refused).await {
+        Ok(Some(reason)) if !reason.trim().is_empty() => {
+            format!(
+                "{e}; the kubelet refused the port-forward: {}",
+                reason.trim()
+            )
+        }
+        _ => e,
     }
 }
 

@@ -22,6 +22,7 @@ pub mod pods;
 pub mod podspec;
 pub mod process;
 pub mod promtool;
+pub mod sample;
 pub mod stall;
 pub mod state;
 pub mod testing;

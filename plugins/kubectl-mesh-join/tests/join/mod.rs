@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod topologies;
+pub mod verified;
 
 use base64::Engine as _;
 use mesh_lab::Lab;
@@ -240,6 +241,7 @@ pub fn topology(lab: &Lab, untouched: &Untouched, mesh: &str, checks: impl Fn(&L
     );
     assert_eq!(before, states(lab, true), "a second join wrote something");
     control_plane_checks_pass(lab, w);
+    verified::every_check_passes_with_a_service_in_both_clusters(lab, w, mesh);
     purge_back(
         lab,
         w,

@@ -107,6 +107,31 @@ pub fn istiod_is_read_by_port_forward_and_a_new_pod_followed(mesh: &Mesh) {
         "{before}"
     );
 
+    // The kubelet (kwok) loses the pod's forward: istiod cannot be read, and the check says so
+    // in a sentence (no Rust dump of the API server's Status).
+    let forward = [
+        "delete",
+        "portforwards.kwok.x-k8s.io",
+        "-n",
+        "istio-system",
+        &old[0],
+    ];
+    kubectl(lab, "lab-1", &forward);
+    let (code, report) = mesh.verify(&["--allow-loopback"]);
+    let r = results(&report, "istiod.remote-clusters-synced");
+    let east = r.iter().find(|c| c["cluster"] == "east").unwrap();
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(east["result"], "fail", "{east:#}");
+    let m = east["message"].as_str().unwrap();
+    assert!(
+        m.contains(&format!("pod {}, by port-forward", old[0])),
+        "{m}"
+    );
+    assert!(
+        !m.contains("Status {") && !m.contains("ErrorResponse"),
+        "{m}"
+    );
+    // Repaired by a new pod (which gets its own forward).
     kubectl(
         lab,
         "lab-1",
