@@ -157,6 +157,7 @@ pub fn primary_remote_single_network(lab: &Lab, untouched: &Untouched) {
                 .is_none(),
                 "a remote reads nobody"
             );
+            super::verified::a_remote_is_verified_and_a_missing_exposure_named(lab, w);
         },
     );
 }

@@ -77,3 +77,99 @@ pub fn every_check_passes_with_a_service_in_both_clusters(lab: &Lab, w: &Path, m
         mesh_lab::sample::remove(lab, ctx);
     }
 }
+
+/// `mesh-verify -o json` until it succeeds (istiod syncing takes a moment), at most 60 s.
+fn verify_green(lab: &Lab, w: &Path) -> Value {
+    let verify = mesh_lab::testing::plugin_path("kubectl-mesh-verify");
+    let args = ["-f", "mesh.yaml", "--allow-loopback", "-o", "json"];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let o = run(&verify, lab, w, &args);
+        let report: Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+        if report["success"] == true {
+            assert_eq!(o.status.code(), Some(0), "{report:#}");
+            return report;
+        }
+        assert!(Instant::now() < deadline, "{report:#}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The one result of `id` for `cluster`.
+fn one<'r>(report: &'r Value, id: &str, cluster: &str) -> &'r Value {
+    let r: Vec<_> = results(report, id)
+        .into_iter()
+        .filter(|c| c["cluster"] == cluster)
+        .collect();
+    assert_eq!(r.len(), 1, "{id} for {cluster}: {report:#}");
+    r[0]
+}
+
+/// A primary-remote mesh as verify sees it: istiod exposed through east's gateway (Gateway and
+/// VirtualService compared), the checks that do not apply to the remote said so with the
+/// reason; the VirtualService deleted, exactly `network.expose-istiod` fails for east, naming
+/// it, and a join repairs it.
+pub fn a_remote_is_verified_and_a_missing_exposure_named(lab: &Lab, w: &Path) {
+    let report = verify_green(lab, w);
+    for (id, cluster) in [
+        ("network.expose-istiod", "east"),
+        ("control-plane.istiod-pods", "east"),
+        ("control-plane.istio-ready", "west"),
+        ("control-plane.control-plane-clusters", "west"),
+        ("istiod.remote-clusters-synced", "east"),
+        ("remote.credentials", "east"),
+    ] {
+        let r = one(&report, id, cluster);
+        assert_eq!(r["result"], "pass", "{id} {cluster}: {r:#}");
+    }
+    for (id, why) in [
+        ("control-plane.istiod-pods", "remote runs no istiod"),
+        ("istiod.remote-clusters-synced", "remote runs no istiod"),
+        ("network.expose-istiod", "no remote uses"),
+        ("network.cross-network-gateway", "single network"),
+    ] {
+        let r = one(&report, id, "west");
+        assert_eq!(r["result"], "n/a", "{r:#}");
+        assert!(r["message"].as_str().unwrap().contains(why), "{r:#}");
+    }
+    let vs = ["delete", "virtualservices.networking.istio.io", "istiod-vs"];
+    let o = lab
+        .kubectl("lab-1")
+        .args(vs)
+        .args(["-n", "istio-system"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let verify = mesh_lab::testing::plugin_path("kubectl-mesh-verify");
+    let o = run(
+        &verify,
+        lab,
+        w,
+        &["-f", "mesh.yaml", "--allow-loopback", "-o", "json"],
+    );
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{report:#}");
+    let failed: Vec<(&Value, &Value)> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["result"] == "fail")
+        .map(|c| (&c["id"], &c["cluster"]))
+        .collect();
+    assert_eq!(
+        failed,
+        vec![(&"network.expose-istiod".into(), &"east".into())]
+    );
+    let r = one(&report, "network.expose-istiod", "east");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("the VirtualService does not exist")
+            && r["hint"].as_str().unwrap().contains("kubectl mesh-join"),
+        "{r:#}"
+    );
+    mesh_lab::testing::expect_success(super::join(lab, w));
+    verify_green(lab, w);
+}
