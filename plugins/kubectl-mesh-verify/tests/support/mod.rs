@@ -84,35 +84,7 @@ pub fn patch_status(lab: &Lab, ctx: &str, what: &[&str], status: &Value) {
     kubectl(lab, ctx, &args);
 }
 
-/// What the Sail operator writes on a reconciled, healthy `Istio` (the lab's operator writes
-/// the same once istiod is Ready; tests that fault it write it themselves).
-pub fn istio_reconciled(lab: &Lab, ctx: &str) {
-    let now = "2026-01-01T00:00:00Z";
-    patch_status(
-        lab,
-        ctx,
-        &["istios.sailoperator.io", "default"],
-        &json!({"state": "Healthy", "conditions": [
-            {"type": "Reconciled", "status": "True", "reason": "ReconcileSuccess", "lastTransitionTime": now},
-            {"type": "Ready", "status": "True", "reason": "Healthy", "lastTransitionTime": now}]}),
-    );
-}
-
-/// A second istiod Pod object, whose kubelet the test plays: bound to a node nothing serves
-/// (so neither the scheduler, kwok nor the lab's pod runner acts on it), its status (Running,
-/// Ready, or crash-looping) written through the status subresource, as a kubelet would.
-pub fn istiod_pod(lab: &Lab, ctx: &str) {
-    apply(
-        lab,
-        ctx,
-        &json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "istiod-lab", "namespace": "istio-system", "labels": {"app": "istiod", "istio": "pilot"}},
-            "spec": {"nodeName": "no-kubelet", "containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.28.1"}]}}),
-    );
-    istiod_pod_status(lab, ctx, "istiod-lab", true, 0, None);
-}
-
-/// The istiod pods of `ctx` (label `app=istiod`), the operator's and any the test wrote.
+/// The istiod pods of `ctx` (label `app=istiod`): the operator's.
 pub fn istiod_pods(lab: &Lab, ctx: &str) -> Vec<String> {
     let pods = mesh_lab::testing::kubectl_json(
         lab,

@@ -1,43 +1,74 @@
-//! The port-forward section of `lab_verify`: istiod is read the way a user's first run reads
-//! it, by port-forward through the API server to the pod (the lab's kwok serves the kubelet's
-//! side), and a new istiod pod is followed.
+//! Reaching the operator's istiod pods the way a user does, by `kubectl port-forward` through
+//! the API server to the pod (the lab's kwok serves the kubelet's side): [`PortForward`] and
+//! [`IstiodPod`] (its log, its `/debug/clusterz`). Then the port-forward section of
+//! `lab_verify`: istiod is read the way a user's first run reads it, and a new istiod pod is
+//! followed.
 
 use super::*;
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-/// `kubectl port-forward` to `pod`'s monitoring port: the child, its stdout (kept open: kubectl
-/// writes a line per connection and would die of a closed pipe) and the local port.
-fn kubectl_port_forward(
-    lab: &Lab,
-    ctx: &str,
-    pod: &str,
-) -> (Child, BufReader<std::process::ChildStdout>, u16) {
-    let mut child = lab
-        .kubectl(ctx)
-        .args(["port-forward", "-n", "istio-system", &format!("pod/{pod}")])
-        .arg(":15014")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    out.read_line(&mut line).unwrap();
-    // "Forwarding from 127.0.0.1:PORT -> 15014"
-    let port = line
-        .split_whitespace()
-        .nth(2)
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("kubectl port-forward said: {line}"));
-    (child, out, port)
+/// A running `kubectl port-forward` to one port of an `istio-system` pod, stopped when dropped.
+/// kubectl's stdout is read to its end by a thread: kubectl writes a line per connection and
+/// would die of a closed pipe (or block on a full one).
+pub struct PortForward {
+    child: Child,
+    /// The local port kubectl listens on.
+    pub port: u16,
+}
+
+impl PortForward {
+    /// `kubectl port-forward -n istio-system pod/POD :REMOTE`, once kubectl says where it listens.
+    pub fn open(lab: &Lab, ctx: &str, pod: &str, remote: u16) -> PortForward {
+        let mut child = lab
+            .kubectl(ctx)
+            .args(["port-forward", "-n", "istio-system", &format!("pod/{pod}")])
+            .arg(format!(":{remote}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut line).unwrap();
+        // "Forwarding from 127.0.0.1:PORT -> REMOTE"
+        let port = line
+            .split_whitespace()
+            .nth(2)
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok());
+        std::thread::spawn(move || out.lines().map_while(Result::ok).for_each(drop));
+        let Some(port) = port else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kubectl port-forward to {ctx}/{pod}:{remote} said: {line:?}");
+        };
+        PortForward { child, port }
+    }
+
+    /// `GET path` through the forward ([`get_framed`]).
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        get_framed(self.port, path)
+    }
+
+    /// `127.0.0.1:PORT`, for a client that takes an address.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PortForward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// `GET path` on a local port with HTTP/1.1, reading the body its `Content-Length` says (the
 /// forwarded stream stays open after istiod answers): (status, body).
-fn get_framed(port: u16, path: &str) -> Option<(u16, String)> {
+pub fn get_framed(port: u16, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
@@ -68,6 +99,106 @@ fn get_framed(port: u16, path: &str) -> Option<(u16, String)> {
     }
 }
 
+/// The operator's istiod pod of one lab cluster, as the lab's pod runner runs it: its name, its
+/// process's log, and a port-forward to its monitoring port (15014, `/debug/clusterz`).
+pub struct IstiodPod {
+    /// Its kube context.
+    pub ctx: String,
+    /// The pod's name.
+    pub name: String,
+    /// `<cluster dir>/pods/<pod>/istiod.log`: what its pilot-discovery printed.
+    pub log: PathBuf,
+    monitoring: PortForward,
+}
+
+impl IstiodPod {
+    /// `ctx`'s one istiod pod, once it is Ready (the runner reports its `/ready` probe).
+    pub fn ready(lab: &Lab, ctx: &str) -> IstiodPod {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let name = loop {
+            let pods = mesh_lab::testing::kubectl_json(
+                lab,
+                ctx,
+                &["get", "pods", "-n", "istio-system", "-l", "app=istiod"],
+            );
+            let items = pods
+                .as_ref()
+                .and_then(|p| p["items"].as_array().cloned())
+                .unwrap_or_default();
+            let ready = |p: &Value| {
+                p["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            };
+            if let [one] = items.as_slice()
+                && ready(one)
+            {
+                break one["metadata"]["name"].as_str().unwrap().to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{ctx}: no single Ready istiod pod: {items:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        let cluster = lab.clusters().iter().find(|c| c.name == ctx).unwrap();
+        IstiodPod {
+            ctx: ctx.to_string(),
+            log: cluster.dir.join("pods").join(&name).join("istiod.log"),
+            monitoring: PortForward::open(lab, ctx, &name, 15014),
+            name,
+        }
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `/debug/clusterz` through the port-forward (empty when istiod does not answer 200).
+    pub fn clusterz(&self) -> Vec<Value> {
+        self.monitoring
+            .get("/debug/clusterz")
+            .filter(|(code, _)| *code == 200)
+            .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// Polls `/debug/clusterz` until `want` holds (at most 45s; then fails with the log's tail).
+    pub fn wait_clusterz(&self, what: &str, want: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(45);
+        loop {
+            let z = self.clusterz();
+            if want(&z) {
+                return z;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} pod {}: {what}; clusterz is {z:?}; log:\n{}",
+                self.ctx,
+                self.name,
+                tail(&self.log_text(), 30)
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// The `syncStatus` clusterz gives cluster `id`, if it lists it.
+pub fn sync_status(z: &[Value], id: &str) -> Option<String> {
+    z.iter()
+        .find(|e| e["id"] == id)
+        .map(|e| e["syncStatus"].as_str().unwrap_or_default().to_string())
+}
+
+/// The last `n` lines of `s`.
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// The message of east's `istiod.remote-clusters-synced`.
 fn synced_message(report: &Value) -> String {
     let r = results(report, "istiod.remote-clusters-synced");
@@ -84,10 +215,7 @@ pub fn istiod_is_read_by_port_forward_and_a_new_pod_followed(mesh: &Mesh) {
     let lab = mesh.lab;
     let old = istiod_pods(lab, "lab-1");
     assert_eq!(old.len(), 1, "{old:?}");
-    let (mut child, _out, port) = kubectl_port_forward(lab, "lab-1", &old[0]);
-    let answer = get_framed(port, "/debug/clusterz");
-    let _ = child.kill();
-    let _ = child.wait();
+    let answer = PortForward::open(lab, "lab-1", &old[0], 15014).get("/debug/clusterz");
     let (code, body) = answer.expect("an answer through kubectl port-forward");
     assert_eq!(code, 200, "{body}");
     let clusterz: Value = serde_json::from_str(&body).unwrap();
