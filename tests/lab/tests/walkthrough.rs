@@ -1,7 +1,8 @@
 //! The README's lab walkthrough, run as written: its shell block (without the build line) in a
 //! fresh directory, with the workspace's binaries first on PATH. It must succeed end to end:
 //! the join waits for the real operator's Ready on a primary-remote mesh with no
-//! `eastWestAddress`, and verify passes.
+//! `eastWestAddress`, and verify passes, reading istiod by port-forward (no lab-only flag but
+//! `--allow-loopback`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
@@ -34,7 +35,9 @@ fn the_readme_lab_walkthrough_runs_as_written() {
         "{script}"
     );
     assert!(
-        !script.contains("--no-wait") && !script.contains("eastWestAddress"),
+        !script.contains("--no-wait")
+            && !script.contains("eastWestAddress")
+            && !script.contains("--istiod-address"),
         "{script}"
     );
     let bin = Path::new(env!("CARGO_BIN_EXE_mesh-lab"))

@@ -256,6 +256,10 @@ pub fn istiod_is_read_by_port_forward_and_a_new_pod_followed(mesh: &Mesh) {
         "{m}"
     );
     assert!(
+        m.contains("the kubelet refused the port-forward") && m.contains("no forward found"),
+        "{m}"
+    );
+    assert!(
         !m.contains("Status {") && !m.contains("ErrorResponse"),
         "{m}"
     );
