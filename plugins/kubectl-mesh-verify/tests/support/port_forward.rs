@@ -3,70 +3,8 @@
 //! side), and a new istiod pod is followed.
 
 use super::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use mesh_lab::testing::PortForward;
 use std::time::{Duration, Instant};
-
-/// `kubectl port-forward` to `pod`'s monitoring port: the child, its stdout (kept open: kubectl
-/// writes a line per connection and would die of a closed pipe) and the local port.
-fn kubectl_port_forward(
-    lab: &Lab,
-    ctx: &str,
-    pod: &str,
-) -> (Child, BufReader<std::process::ChildStdout>, u16) {
-    let mut child = lab
-        .kubectl(ctx)
-        .args(["port-forward", "-n", "istio-system", &format!("pod/{pod}")])
-        .arg(":15014")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    out.read_line(&mut line).unwrap();
-    // "Forwarding from 127.0.0.1:PORT -> 15014"
-    let port = line
-        .split_whitespace()
-        .nth(2)
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("kubectl port-forward said: {line}"));
-    (child, out, port)
-}
-
-/// `GET path` on a local port with HTTP/1.1, reading the body its `Content-Length` says (the
-/// forwarded stream stays open after istiod answers): (status, body).
-fn get_framed(port: u16, path: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let text = String::from_utf8_lossy(&got).into_owned();
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let length = head.lines().find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse::<usize>().ok())?
-            })?;
-            if body.len() >= length {
-                let code = head.split_whitespace().nth(1)?.parse().ok()?;
-                return Some((code, body[..length].to_string()));
-            }
-        }
-        let n = stream.read(&mut buf).ok()?;
-        if n == 0 {
-            return None;
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-}
 
 /// The message of east's `istiod.remote-clusters-synced`.
 fn synced_message(report: &Value) -> String {
@@ -84,10 +22,9 @@ pub fn istiod_is_read_by_port_forward_and_a_new_pod_followed(mesh: &Mesh) {
     let lab = mesh.lab;
     let old = istiod_pods(lab, "lab-1");
     assert_eq!(old.len(), 1, "{old:?}");
-    let (mut child, _out, port) = kubectl_port_forward(lab, "lab-1", &old[0]);
-    let answer = get_framed(port, "/debug/clusterz");
-    let _ = child.kill();
-    let _ = child.wait();
+    let forward = PortForward::open(lab, "lab-1", "istio-system", &old[0], 15014);
+    let answer = forward.get("/debug/clusterz");
+    drop(forward);
     let (code, body) = answer.expect("an answer through kubectl port-forward");
     assert_eq!(code, 200, "{body}");
     let clusterz: Value = serde_json::from_str(&body).unwrap();
