@@ -10,15 +10,6 @@ use mesh_lab::testing::{describe as text, expect_success as ok};
 use mesh_lab::{Lab, audit};
 use rotation::*;
 
-const BOTH: &[&str] = &["--context", "lab-1,lab-2", "--cluster", "east,west"];
-
-fn args<'a>(stage: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["rotate-root", stage];
-    v.extend_from_slice(BOTH);
-    v.extend_from_slice(extra);
-    v
-}
-
 #[test]
 fn stages_refuse_before_writing_dry_run_writes_nothing_and_a_partial_run_resumes() {
     let lab = Lab::up_without_crds(2).expect("lab");

@@ -66,7 +66,7 @@ fn uses_our_ca(lab: &Lab, w: &Path, id: &str, pod: &IstiodPod) {
         "{id} ({}): no self-signed CA",
         pod.name
     );
-    let tls = PortForward::open(lab, &pod.ctx, &pod.name, 15012);
+    let tls = PortForward::open(lab, &pod.ctx, "istio-system", &pod.name, 15012);
     let s = Command::new("openssl")
         .args(["s_client", "-connect", &tls.address()])
         .args(["-servername", "istiod.istio-system.svc", "-CAfile"])

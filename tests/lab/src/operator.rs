@@ -138,6 +138,32 @@ impl Lab {
             || std::os::unix::net::UnixStream::connect(c.dir.join(crate::pods::SOCKET)).is_ok(),
         )
     }
+
+    /// Holds cluster `cluster`'s Secret volumes as they are (`true`), or lets the pod runner
+    /// refresh them again (`false`): a kubelet whose next sync has not come yet
+    /// ([`crate::pods::HOLD_VOLUMES_FILE`]). Returns once the runner has seen it.
+    pub fn hold_secret_volumes(&self, cluster: usize, hold: bool) -> Result<()> {
+        let dir = &self.clusters()[cluster].dir;
+        let request = dir.join(crate::pods::HOLD_VOLUMES_FILE);
+        let answer = dir.join(crate::pods::VOLUMES_HELD_FILE);
+        if hold {
+            std::fs::write(&request, "")?;
+        } else if request.exists() {
+            std::fs::remove_file(&request)?;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while answer.exists() != hold {
+            if Instant::now() > deadline {
+                bail!(
+                    "the pod runner of {} did not answer {}",
+                    dir.display(),
+                    request.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
 }
 
 /// The `mesh-lab` program: this one, or the workspace's (built when missing) from a test.

@@ -3,8 +3,10 @@
 //! the one program of a pod the lab can run natively. For every istiod pod kwok has given an
 //! address, the runner starts `pilot-discovery` as a local process with the pod's own
 //! arguments and environment (field references resolved as the kubelet would, `cacerts`
-//! mounted from the Secret), listening on loopback ports, and routes `POD_IP:PORT` to them
-//! through the pod-network proxy ([`crate::netproxy`]) the API server dials for webhooks.
+//! mounted from the Secret and refreshed from it every pass, as a kubelet refreshes a Secret
+//! volume, unless a test holds it: [`HOLD_VOLUMES_FILE`]), listening on loopback ports, and
+//! routes `POD_IP:PORT` to them through the pod-network proxy ([`crate::netproxy`]) the API
+//! server dials for webhooks.
 //! When the pod goes, its process is stopped.
 
 use crate::netproxy::{self, Routes};
@@ -24,6 +26,16 @@ pub use netproxy::egress_selector;
 
 /// The file in the cluster directory that names the newest istiod pod's monitoring address.
 pub const MONITORING_FILE: &str = "istiod-monitoring.addr";
+
+/// While this file is in the cluster directory, the runner leaves the pods' Secret volumes as
+/// they are, as a kubelet between two syncs does (a real kubelet refreshes a Secret volume at
+/// its periodic pod sync, a minute apart by default, plus its cache's lifetime: a changed
+/// Secret reaches the files late). The runner answers with [`VOLUMES_HELD_FILE`].
+pub const HOLD_VOLUMES_FILE: &str = "secret-volumes.hold";
+
+/// Written by the runner after a pass that saw [`HOLD_VOLUMES_FILE`] (no refresh under way
+/// from then on), removed after one that did not.
+pub const VOLUMES_HELD_FILE: &str = "secret-volumes.held";
 
 /// Who writes a pod's `PortForward` (kwok's configuration as the pod's kubelet).
 const KUBELET: &str = "system:node:kwok";
@@ -210,8 +222,9 @@ impl Runner {
             }
         }
         let kubectl = self.bin_dir.join("kubectl");
+        let hold = self.cluster_dir.join(HOLD_VOLUMES_FILE).exists();
         for (key, r) in running.iter_mut() {
-            if let Some((dir, ns)) = &r.cacerts {
+            if let (false, Some((dir, ns))) = (hold, &r.cacerts) {
                 let _ = crate::istiod::fetch_cacerts_from(&kubectl, kubeconfig, ns, dir);
             }
             let ready = crate::http_get(r.http, "/ready").is_some_and(|(code, _)| code == 200);
@@ -220,6 +233,12 @@ impl Runner {
                 self.report_ready(kubeconfig, pod, ready)?;
                 r.ready = ready;
             }
+        }
+        let held = self.cluster_dir.join(VOLUMES_HELD_FILE);
+        if hold {
+            std::fs::write(held, "")?;
+        } else if held.exists() {
+            std::fs::remove_file(held)?;
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Helpers the lab test suites share: run a plugin against a lab, check its exit code with its
-//! output in the failure message, read objects with the lab's kubectl.
+//! output in the failure message, read objects with the lab's kubectl, reach a pod's port by
+//! `kubectl port-forward`.
 #![allow(clippy::expect_used, clippy::panic)]
 
 use crate::Lab;
@@ -165,6 +166,132 @@ pub fn footprint(lab: &Lab, ctx: &str) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// `kubectl port-forward` to a pod's port through the API server (the lab's kwok serves the
+/// kubelet's side), open until dropped. kubectl prints a line per connection: a thread reads
+/// its output, so the pipe neither fills nor closes (either would end kubectl), and keeps
+/// its error output for failure messages.
+#[derive(Debug)]
+pub struct PortForward {
+    child: std::process::Child,
+    /// The local port kubectl listens on.
+    pub port: u16,
+    errors: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl PortForward {
+    /// `kubectl port-forward -n NAMESPACE pod/POD :PORT` in context `ctx`; returns once kubectl
+    /// listens.
+    pub fn open(lab: &Lab, ctx: &str, namespace: &str, pod: &str, port: u16) -> PortForward {
+        use std::io::{BufRead, BufReader, Read};
+        use std::process::Stdio;
+        let mut child = lab
+            .kubectl(ctx)
+            .args(["port-forward", "-n", namespace, &format!("pod/{pod}")])
+            .arg(format!(":{port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl port-forward");
+        let errors = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (mut stderr, sink) = (child.stderr.take().expect("stderr"), errors.clone());
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            if let Ok(mut e) = sink.lock() {
+                e.push_str(&text);
+            }
+        });
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        let _ = out.read_line(&mut line);
+        // "Forwarding from 127.0.0.1:PORT -> 15014"
+        let local = line
+            .split_whitespace()
+            .nth(2)
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok());
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while out.read_line(&mut sink).is_ok_and(|n| n > 0) {
+                sink.clear();
+            }
+        });
+        let mut forward = PortForward {
+            child,
+            port: 0,
+            errors,
+        };
+        forward.port = local.unwrap_or_else(|| {
+            let _ = forward.child.wait();
+            panic!(
+                "kubectl port-forward to {ctx}/{pod} said: {line}{}",
+                forward.errors()
+            )
+        });
+        forward
+    }
+
+    /// `GET path` through the forward ([`get_framed`]).
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        get_framed(self.port, path)
+    }
+
+    /// Whether kubectl still runs.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_none()
+    }
+
+    /// `127.0.0.1:PORT`, for a client that takes an address.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// What kubectl wrote to its error output so far.
+    pub fn errors(&self) -> String {
+        self.errors.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for PortForward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET path` on a local port with HTTP/1.1, reading the body its `Content-Length` says (a
+/// forwarded stream stays open after the server answers): (status, body).
+pub fn get_framed(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())?
+            })?;
+            if body.len() >= length {
+                let code = head.split_whitespace().nth(1)?.parse().ok()?;
+                return Some((code, body[..length].to_string()));
+            }
+        }
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! Helpers of the root-rotation lab tests: running the plugin, reading `cacerts`, openssl as
-//! the referee, hashing the certificate directory, and the kubelet's part for an istiod that
-//! runs as a local process.
+//! the referee, hashing the certificate directory; [`istiod`]: the operator's istiod pods.
 #![allow(dead_code)]
+
+pub mod istiod;
 
 use base64::Engine as _;
 use mesh_lab::Lab;
-use mesh_lab::istiod::Istiod;
 use mesh_lab::testing::kubectl_json;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -15,6 +15,17 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const CERTS: &str = env!("CARGO_BIN_EXE_kubectl-mesh_certs");
+
+/// Both lab clusters, as each stage names them.
+pub const BOTH: &[&str] = &["--context", "lab-1,lab-2", "--cluster", "east,west"];
+
+/// `rotate-root STAGE` over [`BOTH`], then `extra`.
+pub fn args<'a>(stage: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["rotate-root", stage];
+    v.extend_from_slice(BOTH);
+    v.extend_from_slice(extra);
+    v
+}
 
 pub fn certs(lab: &Lab, cwd: &Path, args: &[&str]) -> Output {
     mesh_lab::testing::run_plugin(CERTS, lab, cwd, args)
@@ -107,81 +118,7 @@ pub fn root_configmap(lab: &Lab, ctx: &str, ns: &str) -> Option<String> {
     .and_then(|v| v["data"]["root-cert.pem"].as_str().map(String::from))
 }
 
-/// What istiod's `/debug/clusterz` showed while a stage ran: how many samples saw a remote
-/// cluster `synced`, and every sample that saw one otherwise.
-#[derive(Debug, Default)]
-pub struct Samples {
-    pub synced: usize,
-    pub other: Vec<String>,
-}
-
-/// The kubelet's part for istiods that run as local processes: copies each cluster's
-/// `cacerts` Secret into the istiod's `ROOT_CA_DIR` whenever it changes (file by file,
-/// each renamed into place, as a Secret volume update lands), until `child` exits; meanwhile
-/// samples each istiod's view of the remote clusters.
-pub fn run_syncing(lab: &Lab, istiods: &[Istiod], mut child: Child) -> (Output, Samples) {
-    let mut seen: Vec<String> = vec![String::new(); istiods.len()];
-    let mut samples = Samples::default();
-    loop {
-        for (i, d) in istiods.iter().enumerate() {
-            let ctx = &lab.contexts()[d.cluster];
-            if let Some(secret) = kubectl_json(
-                lab,
-                ctx,
-                &["get", "secret", "cacerts", "-n", "istio-system"],
-            ) {
-                let rv = secret["metadata"]["resourceVersion"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                if rv != seen[i] {
-                    sync_files(&d.dir.join("cacerts"), &secret);
-                    seen[i] = rv;
-                }
-            }
-            sample(d, &mut samples);
-        }
-        if child.try_wait().unwrap().is_some() {
-            return (child.wait_with_output().unwrap(), samples);
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn sample(d: &Istiod, samples: &mut Samples) {
-    let z = d.clusterz().and_then(|v| v.as_array().cloned());
-    let Some(z) = z else {
-        samples
-            .other
-            .push(format!("{}: clusterz unreadable", d.cluster_id));
-        return;
-    };
-    for e in z.iter().filter(|e| e["id"] != d.cluster_id.as_str()) {
-        match e["syncStatus"].as_str() {
-            Some("synced") => samples.synced += 1,
-            s => samples
-                .other
-                .push(format!("{} sees {}: {s:?}", d.cluster_id, e["id"])),
-        }
-    }
-}
-
-fn sync_files(dir: &Path, secret: &Value) {
-    use std::os::unix::fs::PermissionsExt;
-    for (k, _) in secret["data"].as_object().unwrap() {
-        let bytes = data(secret, k);
-        let path = dir.join(k);
-        if std::fs::read(&path).ok().as_deref() == Some(bytes.as_slice()) {
-            continue;
-        }
-        let tmp = dir.join(format!(".{k}.tmp"));
-        std::fs::write(&tmp, &bytes).unwrap();
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-}
-
-/// Starts the plugin in the background (for [`run_syncing`]).
+/// Starts the plugin in the background (for [`istiod::run_sampling`]).
 pub fn spawn_certs(lab: &Lab, cwd: &Path, args: &[&str]) -> Child {
     Command::new(CERTS)
         .args(args)
@@ -204,28 +141,41 @@ pub fn eventually(secs: u64, what: &str, cond: impl Fn() -> bool) {
     }
 }
 
-/// [`audit::writes_since`] (its barrier is the positive control) without the writes of the
-/// lab's istiods (leader leases, their own ConfigMaps): what every other client stored.
-pub fn writes_but_istiod(lab: &Lab, marks: &[usize]) -> Vec<Vec<String>> {
-    let _ = mesh_lab::audit::writes_since(lab, marks);
-    lab.clusters()
-        .iter()
-        .zip(marks)
-        .map(|(c, m)| {
-            std::fs::read_to_string(c.audit_log())
-                .unwrap()
-                .lines()
-                .skip(*m)
-                .map(|l| serde_json::from_str::<Value>(l).unwrap())
-                .filter(|e| {
-                    !e["userAgent"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .starts_with("pilot-discovery")
-                })
-                .filter_map(|e| mesh_lab::audit::stored_write(&e))
-                .filter(|w| !w.starts_with("create configmaps audit-barrier-"))
-                .collect()
-        })
-        .collect()
+/// Puts an earlier copy of `cacerts` back (what the cluster held before a run was killed),
+/// written as the plugin writes it: server-side apply by its field manager.
+pub fn put_back(lab: &Lab, ctx: &str, secret: &Value) {
+    let mut s = secret.clone();
+    for f in [
+        "resourceVersion",
+        "uid",
+        "creationTimestamp",
+        "managedFields",
+    ] {
+        s["metadata"].as_object_mut().unwrap().remove(f);
+    }
+    let path = lab.dir().join(format!("put-back-{ctx}.json"));
+    std::fs::write(&path, s.to_string()).unwrap();
+    let o = lab
+        .kubectl(ctx)
+        .args([
+            "apply",
+            "--server-side",
+            "--field-manager",
+            mesh_core::cluster::CERTS_FIELD_MANAGER,
+            "-f",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `status -o json` over [`BOTH`], expecting exit 0.
+pub fn status_ok(lab: &Lab, w: &Path) -> Value {
+    let mut a = vec!["status", "-o", "json"];
+    a.extend_from_slice(BOTH);
+    let o = certs(lab, w, &a);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("status JSON");
+    assert_eq!(o.status.code(), Some(0), "{v:#}");
+    v
 }

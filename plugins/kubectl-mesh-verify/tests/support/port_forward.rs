@@ -5,99 +5,9 @@
 //! followed.
 
 use super::*;
-use std::io::{BufRead, BufReader};
+pub use mesh_lab::testing::PortForward;
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-/// A running `kubectl port-forward` to one port of an `istio-system` pod, stopped when dropped.
-/// kubectl's stdout is read to its end by a thread: kubectl writes a line per connection and
-/// would die of a closed pipe (or block on a full one).
-pub struct PortForward {
-    child: Child,
-    /// The local port kubectl listens on.
-    pub port: u16,
-}
-
-impl PortForward {
-    /// `kubectl port-forward -n istio-system pod/POD :REMOTE`, once kubectl says where it listens.
-    pub fn open(lab: &Lab, ctx: &str, pod: &str, remote: u16) -> PortForward {
-        let mut child = lab
-            .kubectl(ctx)
-            .args(["port-forward", "-n", "istio-system", &format!("pod/{pod}")])
-            .arg(format!(":{remote}"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        out.read_line(&mut line).unwrap();
-        // "Forwarding from 127.0.0.1:PORT -> REMOTE"
-        let port = line
-            .split_whitespace()
-            .nth(2)
-            .and_then(|a| a.rsplit(':').next())
-            .and_then(|p| p.parse().ok());
-        std::thread::spawn(move || out.lines().map_while(Result::ok).for_each(drop));
-        let Some(port) = port else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("kubectl port-forward to {ctx}/{pod}:{remote} said: {line:?}");
-        };
-        PortForward { child, port }
-    }
-
-    /// `GET path` through the forward ([`get_framed`]).
-    pub fn get(&self, path: &str) -> Option<(u16, String)> {
-        get_framed(self.port, path)
-    }
-
-    /// `127.0.0.1:PORT`, for a client that takes an address.
-    pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for PortForward {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `GET path` on a local port with HTTP/1.1, reading the body its `Content-Length` says (the
-/// forwarded stream stays open after istiod answers): (status, body).
-pub fn get_framed(port: u16, path: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let text = String::from_utf8_lossy(&got).into_owned();
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let length = head.lines().find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse::<usize>().ok())?
-            })?;
-            if body.len() >= length {
-                let code = head.split_whitespace().nth(1)?.parse().ok()?;
-                return Some((code, body[..length].to_string()));
-            }
-        }
-        let n = stream.read(&mut buf).ok()?;
-        if n == 0 {
-            return None;
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-}
 
 /// The operator's istiod pod of one lab cluster, as the lab's pod runner runs it: its name, its
 /// process's log, and a port-forward to its monitoring port (15014, `/debug/clusterz`).
@@ -146,7 +56,7 @@ impl IstiodPod {
         IstiodPod {
             ctx: ctx.to_string(),
             log: cluster.dir.join("pods").join(&name).join("istiod.log"),
-            monitoring: PortForward::open(lab, ctx, &name, 15014),
+            monitoring: PortForward::open(lab, ctx, "istio-system", &name, 15014),
             name,
         }
     }
@@ -215,7 +125,9 @@ pub fn istiod_is_read_by_port_forward_and_a_new_pod_followed(mesh: &Mesh) {
     let lab = mesh.lab;
     let old = istiod_pods(lab, "lab-1");
     assert_eq!(old.len(), 1, "{old:?}");
-    let answer = PortForward::open(lab, "lab-1", &old[0], 15014).get("/debug/clusterz");
+    let forward = PortForward::open(lab, "lab-1", "istio-system", &old[0], 15014);
+    let answer = forward.get("/debug/clusterz");
+    drop(forward);
     let (code, body) = answer.expect("an answer through kubectl port-forward");
     assert_eq!(code, 200, "{body}");
     let clusterz: Value = serde_json::from_str(&body).unwrap();
