@@ -127,7 +127,6 @@ fn istiod_loads_our_ca_syncs_every_remote_and_forgets_one_that_leaves() {
         dir: w,
         certs,
         join: join.clone(),
-        istiods: Vec::new(),
     };
     let (code, report) = mesh.verify_until(&["--allow-loopback"], |r| r["success"] == true);
     assert_eq!(code, Some(0), "{report:#}");

@@ -39,7 +39,6 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
         dir: w,
         certs,
         join,
-        istiods: Vec::new(),
     };
 
     // All green, each decisive check passing (istiod needs a moment to sync and publish roots).

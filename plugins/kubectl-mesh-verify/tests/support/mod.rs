@@ -19,7 +19,6 @@ pub mod watch_faults;
 pub mod workload;
 
 use mesh_lab::Lab;
-use mesh_lab::istiod::Istiod;
 use mesh_lab::testing::{
     describe as text, expect_success as ok, join_mesh, join_mesh_with, run_plugin as run,
 };
@@ -138,7 +137,6 @@ pub struct Mesh<'a> {
     pub dir: &'a Path,
     pub certs: String,
     pub join: String,
-    pub istiods: Vec<Istiod>,
 }
 
 /// What a [`Mesh`] holds besides its lab: released to take the lab back mutably (to stop or
@@ -146,16 +144,14 @@ pub struct Mesh<'a> {
 pub struct Parts {
     certs: String,
     join: String,
-    istiods: Vec<Istiod>,
 }
 
 impl<'a> Mesh<'a> {
-    /// Gives the lab back, keeping the rest (the istiods keep running).
+    /// Gives the lab back, keeping the rest.
     pub fn release(self) -> Parts {
         Parts {
             certs: self.certs,
             join: self.join,
-            istiods: self.istiods,
         }
     }
 
@@ -166,13 +162,12 @@ impl<'a> Mesh<'a> {
             dir,
             certs: p.certs,
             join: p.join,
-            istiods: p.istiods,
         }
     }
 }
 
 impl Mesh<'_> {
-    /// `mesh-verify -f mesh.yaml -o json --istiod-address …` plus `extra`.
+    /// `mesh-verify -f mesh.yaml -o json` plus `extra` (istiod by port-forward to its pod).
     pub fn verify(&self, extra: &[&str]) -> (Option<i32>, Value) {
         self.verify_file("mesh.yaml", extra)
     }
@@ -193,13 +188,9 @@ impl Mesh<'_> {
         (o.status.code(), report)
     }
 
-    /// `mesh-verify -f file -o output`, with every istiod address and `extra`.
+    /// `mesh-verify -f file -o output` and `extra`.
     fn run_verify(&self, file: &str, output: &str, extra: &[&str]) -> std::process::Output {
         let mut args: Vec<String> = ["-f", file, "-o", output].map(String::from).to_vec();
-        for i in &self.istiods {
-            args.push("--istiod-address".into());
-            args.push(format!("{}={}", i.cluster_id, i.monitoring));
-        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         run(VERIFY, self.lab, self.dir, &args)

@@ -32,12 +32,6 @@ pub fn the_watch_flips_metrics_and_records_events_as_faults_come_and_go(
         .map(String::from)
         .to_vec();
     args.extend(["--interval", "5s", "--request-timeout", "3s"].map(String::from));
-    for i in &mesh.istiods {
-        args.extend([
-            "--istiod-address".into(),
-            format!("{}={}", i.cluster_id, i.monitoring),
-        ]);
-    }
     let watch = Watcher::start(lab, w, &args);
     watch.wait_metric(
         r#"kubectl_mesh_checks{result="fail"}"#,
