@@ -98,6 +98,8 @@ fn uses_our_ca(lab: &Lab, w: &Path, id: &str, pod: &IstiodPod) {
     );
 }
 
+/// One three-cluster lab: istiod loads our CA and syncs every remote; north leaves; then, on
+/// east and west (the mesh file down to them), istioctl's remote secret and ours compared.
 #[test]
 fn istiod_loads_our_ca_syncs_every_remote_and_forgets_one_that_leaves() {
     let lab = Lab::up_with(3, |o| o.load_balancers = false).expect("lab");
@@ -158,6 +160,12 @@ fn istiod_loads_our_ca_syncs_every_remote_and_forgets_one_that_leaves() {
             "{id} still syncs {other}"
         );
     }
+    let mut yaml = "meshID: mesh1\ncerts: ./mesh-certs\nclusters:\n".to_string();
+    for (name, ctx) in &CLUSTERS[..2] {
+        yaml += &format!("- {{name: {name}, context: {ctx}, network: network1, role: primary}}\n");
+    }
+    std::fs::write(w.join("mesh.yaml"), yaml).unwrap();
+    istioctl_and_our_remote_secrets_are_equivalent_and_a_broken_one_is_reported(&lab, w, &join);
 }
 
 /// istioctl's `create-remote-secret` for west, and ours (`mesh-join remote-secret`), compared
@@ -278,30 +286,31 @@ fn break_west_secret(lab: &Lab, kubeconfig: &Value) {
     );
 }
 
-#[test]
-fn istioctl_and_our_remote_secrets_are_equivalent_and_a_broken_one_is_reported() {
-    let lab = Lab::up_with(2, |o| o.load_balancers = false).expect("lab");
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    let (_, join) = joined(&lab, w, &CLUSTERS[..2], &["--key-type", "ecdsa-p256"]);
-    let east = IstiodPod::ready(&lab, "lab-1");
+/// On east and west, joined: istiod takes istioctl's remote secret in place of ours; a broken
+/// one is reported by istiod and by mesh-verify; a rejoin repairs it.
+fn istioctl_and_our_remote_secrets_are_equivalent_and_a_broken_one_is_reported(
+    lab: &Lab,
+    w: &Path,
+    join: &str,
+) {
+    let east = IstiodPod::ready(lab, "lab-1");
     let west_synced = |z: &[Value]| sync_status(z, "west").as_deref() == Some("synced");
     east.wait_clusterz("west synced", west_synced);
 
-    let (theirs, ours) = remote_secrets_compared(&lab, w, &join);
+    let (theirs, ours) = remote_secrets_compared(lab, w, join);
     // istiod accepts istioctl's secret in place of ours.
-    apply_text(&lab, "lab-1", &theirs.stdout);
+    apply_text(lab, "lab-1", &theirs.stdout);
     east.wait_clusterz("west synced with istioctl's secret", west_synced);
 
     // A broken secret (a token that is not valid): istiod stops syncing and mesh-verify, which
     // port-forwards to the same pod, says so.
-    break_west_secret(&lab, &ours);
+    break_west_secret(lab, &ours);
     east.wait_clusterz("west not synced", |z| {
         sync_status(z, "west").is_some_and(|s| s != "synced")
     });
     let v = run(
         VERIFY,
-        &lab,
+        lab,
         w,
         &["-f", "mesh.yaml", "--allow-loopback", "-o", "json"],
     );
@@ -326,6 +335,6 @@ fn istioctl_and_our_remote_secrets_are_equivalent_and_a_broken_one_is_reported()
         "{message}"
     );
     // A rejoin taking back the patched field repairs it, and istiod syncs again.
-    ok(join_mesh_with(&join, &lab, w, &["--force-conflicts"]));
+    ok(join_mesh_with(join, lab, w, &["--force-conflicts"]));
     east.wait_clusterz("west synced again", west_synced);
 }
