@@ -27,14 +27,8 @@ fn now() -> time::OffsetDateTime {
 
 fn create_opts(dir: &CertDir, clusters: &[&str], flags: SettingsFlags) -> CreateOptions {
     CreateOptions {
-        dir: dir.clone(),
-        clusters: clusters
-            .iter()
-            .map(|c| ClusterName::parse(c).unwrap())
-            .collect(),
         settings: flags,
-        import_root: None,
-        force: false,
+        ..crate::test_support::create_options(dir, clusters)
     }
 }
 

@@ -78,7 +78,8 @@ impl Lab {
         let c = self.clusters()[cluster].clone();
         let manifest =
             format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {OPERATOR_NAMESPACE}\n");
-        apply_stdin(self.kubectl(&c.name), &manifest, &c.name)?;
+        let what = format!("creating the operator namespace in {}", c.name);
+        apply_stdin(self.kubectl(&c.name), &manifest, "mesh-lab", &what)?;
         let health = allocate_ports(1)?[0];
         let user = format!("system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR}");
         let kubeconfig = crate::pki::component_kubeconfig(&c.dir, &c.server, OPERATOR, &user)?;
@@ -175,17 +176,20 @@ fn lab_exe() -> Result<PathBuf> {
     crate::plugin_bin("mesh-lab")
 }
 
-fn apply_stdin(mut cmd: std::process::Command, manifest: &str, context: &str) -> Result<()> {
+/// `kubectl apply --server-side` of `manifest` (on stdin) as `field_manager` with `cmd` (a
+/// kubectl aimed at one cluster); fails naming `what` and kubectl's error.
+pub(crate) fn apply_stdin(
+    mut cmd: std::process::Command,
+    manifest: &str,
+    field_manager: &str,
+    what: &str,
+) -> Result<()> {
     use std::io::Write as _;
     use std::process::Stdio;
     let mut child = cmd
-        .args([
-            "apply",
-            "--server-side",
-            "--field-manager=mesh-lab",
-            "-f",
-            "-",
-        ])
+        .args(["apply", "--server-side"])
+        .arg(format!("--field-manager={field_manager}"))
+        .args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -197,10 +201,7 @@ fn apply_stdin(mut cmd: std::process::Command, manifest: &str, context: &str) ->
         .transpose()?;
     let out = child.wait_with_output()?;
     if !out.status.success() {
-        bail!(
-            "creating the operator namespace in {context} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(())
 }

@@ -326,29 +326,11 @@ impl Runner {
 impl Runner {
     /// Tells kwok, the pod's kubelet, where the pod's ports listen ([`port_forward`]).
     fn forward_ports(&self, pod: &Value, local: &[u16]) -> Result<()> {
-        use std::io::Write as _;
         let kubeconfig = self.cluster_dir.join("kubelet.kubeconfig");
-        let mut child = Command::new(self.bin_dir.join("kubectl"))
-            .arg(format!("--kubeconfig={}", kubeconfig.display()))
-            .args(["apply", "--server-side", "--field-manager=kwok", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting kubectl")?;
+        let mut kubectl = Command::new(self.bin_dir.join("kubectl"));
+        kubectl.arg(format!("--kubeconfig={}", kubeconfig.display()));
         let manifest = port_forward(pod, local).to_string();
-        child
-            .stdin
-            .take()
-            .context("kubectl's stdin")?
-            .write_all(manifest.as_bytes())?;
-        let out = child.wait_with_output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "writing the PortForward of {}: {}",
-            pod_key(pod),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(())
+        let what = format!("writing the PortForward of {}", pod_key(pod));
+        crate::operator::apply_stdin(kubectl, &manifest, "kwok", &what)
     }
 }

@@ -5,29 +5,12 @@
 #![allow(clippy::expect_used, clippy::panic)]
 
 use crate::Lab;
-use serde_json::{Value, json};
-use std::process::Stdio;
+use crate::testing::apply;
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 /// The namespace helloworld runs in.
 pub const NAMESPACE: &str = "sample";
-
-fn apply(lab: &Lab, ctx: &str, manifest: &Value) {
-    use std::io::Write as _;
-    let mut child = lab
-        .kubectl(ctx)
-        .args(["apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("kubectl");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(manifest.to_string().as_bytes())
-        .expect("manifest");
-    drop(stdin);
-    assert!(child.wait().expect("kubectl").success(), "apply {manifest}");
-}
 
 /// helloworld in `ctx` (namespace `sample`): Service and Deployment, once its endpoint is ready.
 pub fn helloworld(lab: &Lab, ctx: &str) {

@@ -168,6 +168,46 @@ pub fn footprint(lab: &Lab, ctx: &str) -> Vec<String> {
     out
 }
 
+/// `kubectl apply -f -` of `manifest` in context `ctx`, as a person applies it; panics when
+/// kubectl fails.
+pub fn apply(lab: &Lab, ctx: &str, manifest: &Value) {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = lab
+        .kubectl(ctx)
+        .args(["apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("kubectl");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(manifest.to_string().as_bytes())
+        .expect("manifest");
+    drop(stdin);
+    assert!(child.wait().expect("kubectl").success(), "apply {manifest}");
+}
+
+/// The results of check `id` in a `mesh-verify -o json` report.
+pub fn results<'r>(report: &'r Value, id: &str) -> Vec<&'r Value> {
+    report["checks"]
+        .as_array()
+        .expect("a report's checks")
+        .iter()
+        .filter(|c| c["id"] == id)
+        .collect()
+}
+
+/// The one result of check `id` for `cluster` in a `mesh-verify -o json` report.
+pub fn result<'r>(report: &'r Value, id: &str, cluster: &str) -> &'r Value {
+    let r: Vec<_> = results(report, id)
+        .into_iter()
+        .filter(|c| c["cluster"] == cluster)
+        .collect();
+    assert_eq!(r.len(), 1, "{id} for {cluster}: {report:#}");
+    r[0]
+}
+
 /// `kubectl port-forward` to a pod's port through the API server (the lab's kwok serves the
 /// kubelet's side), open until dropped. kubectl prints a line per connection: a thread reads
 /// its output, so the pipe neither fills nor closes (either would end kubectl), and keeps

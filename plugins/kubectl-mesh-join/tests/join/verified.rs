@@ -4,20 +4,10 @@
 //! again before the purge, so the purge starts from the join's own footprint.
 
 use mesh_lab::Lab;
-use mesh_lab::testing::{describe as text, run_plugin as run};
+use mesh_lab::testing::{describe as text, result as one, results, run_plugin as run};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// The results of one check id.
-fn results<'r>(report: &'r Value, id: &str) -> Vec<&'r Value> {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["id"] == id)
-        .collect()
-}
 
 /// Every check passes (istiod may need a moment to pick helloworld's endpoints up); each
 /// primary's istiod holds them from both clusters, by port-forward to its pod; in several
@@ -94,16 +84,6 @@ fn verify_green(lab: &Lab, w: &Path) -> Value {
         assert!(Instant::now() < deadline, "{report:#}");
         std::thread::sleep(Duration::from_millis(500));
     }
-}
-
-/// The one result of `id` for `cluster`.
-fn one<'r>(report: &'r Value, id: &str, cluster: &str) -> &'r Value {
-    let r: Vec<_> = results(report, id)
-        .into_iter()
-        .filter(|c| c["cluster"] == cluster)
-        .collect();
-    assert_eq!(r.len(), 1, "{id} for {cluster}: {report:#}");
-    r[0]
 }
 
 /// A primary-remote mesh as verify sees it: istiod exposed through east's gateway (Gateway and

@@ -8,16 +8,6 @@ use super::*;
 
 pub const ARGS: &[&str] = &["--allow-loopback", "--service", "sample/helloworld"];
 
-/// The one result of `id` for `cluster`.
-pub fn result<'r>(report: &'r Value, id: &str, cluster: &str) -> &'r Value {
-    let r: Vec<_> = results(report, id)
-        .into_iter()
-        .filter(|c| c["cluster"] == cluster)
-        .collect();
-    assert_eq!(r.len(), 1, "{id} for {cluster}: {report:#}");
-    r[0]
-}
-
 pub fn fails(report: &Value, id: &str, cluster: &str) -> bool {
     failing(report)
         .iter()

@@ -42,23 +42,7 @@ pub fn kubectl(lab: &Lab, ctx: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Applies a manifest with the lab's kubectl.
-pub fn apply(lab: &Lab, ctx: &str, manifest: &Value) {
-    let mut child = lab
-        .kubectl(ctx)
-        .args(["apply", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        child.stdin.as_mut().unwrap(),
-        manifest.to_string().as_bytes(),
-    )
-    .unwrap();
-    drop(child.stdin.take());
-    assert!(child.wait().unwrap().success(), "apply {manifest}");
-}
+pub use mesh_lab::testing::{apply, result, results};
 
 /// Patches west's (`lab-2`'s) `Istio/default` as a person would (`--type merge` or `json`).
 pub fn patch_west_istio(mesh: &Mesh, kind: &str, body: &str) {
@@ -246,16 +230,6 @@ pub fn failing(report: &Value) -> Vec<(String, String, String, String)> {
             let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
             (s("id"), s("cluster"), s("peer"), s("hint"))
         })
-        .collect()
-}
-
-/// The results of one id.
-pub fn results<'r>(report: &'r Value, id: &str) -> Vec<&'r Value> {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["id"] == id)
         .collect()
 }
 
