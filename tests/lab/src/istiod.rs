@@ -55,20 +55,12 @@ fn fetch_cacerts(kubectl: &Path, kubeconfig: &Path, context: &str, dir: &Path) -
     write_cacerts(cmd, kubeconfig, "istio-system", context, dir)
 }
 
-/// [`fetch_cacerts`] with a single-context kubeconfig, from namespace `ns`.
-pub(crate) fn fetch_cacerts_from(
-    kubectl: &Path,
-    kubeconfig: &Path,
-    ns: &str,
-    dir: &Path,
-) -> Result<()> {
-    write_cacerts(
-        std::process::Command::new(kubectl),
-        kubeconfig,
-        ns,
-        "the cluster",
-        dir,
-    )
+/// [`fetch_cacerts`] through the runner's in-process client, from namespace `ns`.
+pub(crate) fn fetch_cacerts_from(api: &crate::api::Api, ns: &str, dir: &Path) -> Result<()> {
+    let Some(secret) = api.get(&format!("/api/v1/namespaces/{ns}/secrets/cacerts")) else {
+        bail!("the cluster has no {ns}/cacerts (or its API server did not answer)");
+    };
+    write_volume(&secret, dir)
 }
 
 fn write_cacerts(
@@ -88,7 +80,12 @@ fn write_cacerts(
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    let secret: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    write_volume(&serde_json::from_slice(&out.stdout)?, dir)
+}
+
+/// Writes a Secret's keys into `dir` (0600) as its volume: a file changes only when the
+/// Secret does.
+fn write_volume(secret: &serde_json::Value, dir: &Path) -> Result<()> {
     fs::create_dir_all(dir)?;
     for (k, v) in secret["data"].as_object().into_iter().flatten() {
         let bytes =

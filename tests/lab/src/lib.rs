@@ -11,6 +11,7 @@
 //!
 //! The binaries come from `tests/lab-go/build.sh` (`MESH_LAB_BIN`, or the default cache).
 
+pub mod api;
 pub mod audit;
 pub mod istiod;
 pub mod metallb;

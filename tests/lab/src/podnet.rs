@@ -13,41 +13,15 @@
 //!   routes do) to that cluster's istiod. Nothing else is routed through a gateway: 15443
 //!   (cross-network mTLS to workloads) needs Envoy, which the lab does not run.
 
+use crate::api::Api;
 use crate::netproxy::{Router, Routes};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 /// The istiod ports an east-west gateway can expose.
 pub const EXPOSED_ISTIOD_PORTS: [u16; 2] = [15012, 15017];
-
-/// How to ask one cluster's API server.
-#[derive(Debug, Clone)]
-pub struct Kubectl {
-    /// The kubectl program.
-    pub bin: PathBuf,
-    /// A single-context kubeconfig.
-    pub kubeconfig: PathBuf,
-}
-
-impl Kubectl {
-    /// `kubectl get ARGS -o json`, `None` on failure.
-    pub fn get(&self, args: &[&str]) -> Option<Value> {
-        let out = Command::new(&self.bin)
-            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
-            .arg("get")
-            .args(args)
-            .args(["-o", "json"])
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| serde_json::from_slice(&out.stdout).ok())
-            .flatten()
-    }
-}
 
 /// `name.namespace.svc[.cluster.local]:port` → (name, namespace, port).
 pub fn service_target(target: &str) -> Option<(&str, &str, u16)> {
@@ -87,11 +61,12 @@ pub fn endpoint_of(service: &Value, slices: &[Value], port: u16) -> Option<Strin
     None
 }
 
-fn resolve_service(k: &Kubectl, target: &str) -> Option<String> {
+fn resolve_service(k: &Api, target: &str) -> Option<String> {
     let (name, ns, port) = service_target(target)?;
-    let service = k.get(&["service", name, "-n", ns])?;
-    let selector = format!("kubernetes.io/service-name={name}");
-    let slices = k.get(&["endpointslices", "-n", ns, "-l", &selector])?;
+    let service = k.get(&format!("/api/v1/namespaces/{ns}/services/{name}"))?;
+    let slices = k.get(&format!(
+        "/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3D{name}"
+    ))?;
     endpoint_of(&service, slices["items"].as_array()?, port)
 }
 
@@ -121,7 +96,7 @@ fn published(lab_dir: &Path, target: &str) -> Option<String> {
 
 /// The router of one cluster's proxy: Service names resolved in that cluster, then its own
 /// table, then the tables the other clusters published.
-pub fn router(k: Kubectl, lab_dir: PathBuf, own: Routes) -> Router {
+pub fn router(k: Api, lab_dir: PathBuf, own: Routes) -> Router {
     Arc::new(move |target: &str| {
         let target = resolve_service(&k, target).unwrap_or_else(|| target.to_string());
         let local = own.lock().ok()?.get(&target).cloned();
@@ -142,15 +117,19 @@ pub fn with_kubelet(inner: Router, kubelet: Option<String>) -> Router {
 /// `istio-eastwestgateway`, for each istiod port a Gateway here exposes, to where `istiod`
 /// (`POD_IP`) serves that port.
 pub fn gateway_routes(
-    k: &Kubectl,
+    k: &Api,
     own: &BTreeMap<String, String>,
     istiod_ip: &str,
 ) -> Vec<(String, String)> {
-    let Some(svc) = k.get(&["service", "istio-eastwestgateway", "-n", "istio-system"]) else {
+    let Some(svc) = k.get("/api/v1/namespaces/istio-system/services/istio-eastwestgateway") else {
         return Vec::new();
     };
+    // Served as v1 since Istio 1.22; a mesh with older CRDs serves v1alpha3 only.
     let gateways = k
-        .get(&["gateways.networking.istio.io", "-A"])
+        .get_any(&[
+            "/apis/networking.istio.io/v1/gateways",
+            "/apis/networking.istio.io/v1alpha3/gateways",
+        ])
         .unwrap_or_default();
     let exposed = exposed_ports(&gateways);
     let mut out = Vec::new();

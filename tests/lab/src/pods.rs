@@ -9,8 +9,9 @@
 //! server dials for webhooks.
 //! When the pod goes, its process is stopped.
 
+use crate::api::Api;
 use crate::netproxy::{self, Routes};
-use crate::podnet::{self, Kubectl};
+use crate::podnet;
 use crate::podspec::{
     LISTENERS, container_env, listen_locally, now, pod_key, port_forward, readiness_patch,
 };
@@ -77,10 +78,7 @@ impl Runner {
         let user = "system:serviceaccount:istio-system:istiod";
         let istiod =
             crate::pki::component_kubeconfig(&self.cluster_dir, &self.server, "istiod", user)?;
-        let k = Kubectl {
-            bin: self.bin_dir.join("kubectl"),
-            kubeconfig: istiod.clone(),
-        };
+        let k = Api::new(&istiod)?;
         let kubelet = std::fs::read_to_string(self.cluster_dir.join(KUBELET_PORT_FILE))
             .ok()
             .map(|p| format!("127.0.0.1:{}", p.trim()));
@@ -99,7 +97,7 @@ impl Runner {
         let mut running: BTreeMap<String, Running> = BTreeMap::new();
         let mut through_gateway = Vec::new();
         loop {
-            if let Err(e) = self.sync(&istiod, &routes, &mut running) {
+            if let Err(e) = self.sync(&k, &istiod, &routes, &mut running) {
                 eprintln!("mesh-lab pods: {e:#}");
             }
             self.route_gateway(&k, &routes, &running, &mut through_gateway);
@@ -118,7 +116,7 @@ impl Runner {
     /// publishes this cluster's table for the others.
     fn route_gateway(
         &self,
-        k: &Kubectl,
+        k: &Api,
         routes: &Routes,
         running: &BTreeMap<String, Running>,
         previous: &mut Vec<String>,
@@ -141,17 +139,10 @@ impl Runner {
         podnet::publish(&self.lab_dir(), &name, &table);
     }
 
-    fn pods(&self, kubeconfig: &Path) -> Result<Vec<Value>> {
-        let out = Command::new(self.bin_dir.join("kubectl"))
-            .arg(format!("--kubeconfig={}", kubeconfig.display()))
-            .args(["get", "pods", "-A", "-l", "app=istiod", "-o", "json"])
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "listing istiod pods: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let list: Value = serde_json::from_slice(&out.stdout)?;
+    fn pods(&self, k: &Api) -> Result<Vec<Value>> {
+        let list = k
+            .get("/api/v1/pods?labelSelector=app%3Distiod")
+            .context("listing istiod pods: the API server did not answer")?;
         let cluster = self
             .cluster_dir
             .file_name()
@@ -175,11 +166,12 @@ impl Runner {
 
     fn sync(
         &self,
+        k: &Api,
         kubeconfig: &Path,
         routes: &Routes,
         running: &mut BTreeMap<String, Running>,
     ) -> Result<()> {
-        let pods = self.pods(kubeconfig)?;
+        let pods = self.pods(k)?;
         let mut wanted = BTreeMap::new();
         for pod in &pods {
             let ip = pod["status"]["podIP"].as_str().unwrap_or_default();
@@ -211,7 +203,7 @@ impl Runner {
         }
         for (key, (ip, pod)) in wanted {
             if let std::collections::btree_map::Entry::Vacant(slot) = running.entry(key) {
-                let (child, http, cacerts) = self.start(pod, &ip, kubeconfig, routes)?;
+                let (child, http, cacerts) = self.start(pod, &ip, k, kubeconfig, routes)?;
                 slot.insert(Running {
                     ip,
                     child,
@@ -221,11 +213,10 @@ impl Runner {
                 });
             }
         }
-        let kubectl = self.bin_dir.join("kubectl");
         let hold = self.cluster_dir.join(HOLD_VOLUMES_FILE).exists();
         for (key, r) in running.iter_mut() {
             if let (false, Some((dir, ns))) = (hold, &r.cacerts) {
-                let _ = crate::istiod::fetch_cacerts_from(&kubectl, kubeconfig, ns, dir);
+                let _ = crate::istiod::fetch_cacerts_from(k, ns, dir);
             }
             let ready = crate::http_get(r.http, "/ready").is_some_and(|(code, _)| code == 200);
             let pod = pods.iter().find(|p| pod_key(p) == *key);
@@ -276,6 +267,7 @@ impl Runner {
         &self,
         pod: &Value,
         ip: &str,
+        k: &Api,
         kubeconfig: &Path,
         routes: &Routes,
     ) -> Result<(Child, u16, Option<Volume>)> {
@@ -292,8 +284,7 @@ impl Runner {
             .as_str()
             .unwrap_or("istio-system");
         let cacerts = dir.join("cacerts");
-        let kubectl = self.bin_dir.join("kubectl");
-        let mounted = crate::istiod::fetch_cacerts_from(&kubectl, kubeconfig, ns, &cacerts).is_ok();
+        let mounted = crate::istiod::fetch_cacerts_from(k, ns, &cacerts).is_ok();
         if mounted {
             env.push(("ROOT_CA_DIR".into(), cacerts.display().to_string()));
         }
