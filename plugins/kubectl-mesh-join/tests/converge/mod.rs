@@ -251,9 +251,16 @@ pub struct Halves<'a> {
 }
 
 impl<'a> Halves<'a> {
-    /// Certificates for `names` (`east,west[,north]`) applied to both halves of `lab`.
+    /// Certificates for `names` (`east,west[,north]`) applied to both halves of `lab`, each
+    /// half as many clusters as `names` (the first from `lab-1`, the second right after it);
+    /// the lab's other clusters are left alone.
     pub fn new(lab: &'a Lab, w: &'a Path, names: &[&str]) -> Halves<'a> {
-        let n = lab.contexts().len() / 2;
+        let n = names.len();
+        assert!(
+            2 * n <= lab.contexts().len(),
+            "two halves of {n} need {} clusters",
+            2 * n
+        );
         let untouched = super::join::untouched(lab);
         let all: Vec<String> = names.iter().map(|c| format!("{c} primary net")).collect();
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
@@ -309,18 +316,7 @@ impl<'a> Halves<'a> {
     /// and joined with `lines`.
     pub fn join_fresh(&mut self, lines: &[&str]) {
         if !self.fresh.is_empty() {
-            // The n-th line's cluster is on lab-{n+i}; remotes (last) leave first.
-            let contexts: Vec<String> = (1..=self.fresh.len())
-                .map(|i| format!("lab-{}", self.n + i))
-                .collect();
-            let clusters: Vec<(&str, &str)> = self
-                .fresh
-                .iter()
-                .zip(&contexts)
-                .map(|(line, ctx)| (line.split_whitespace().next().unwrap(), ctx.as_str()))
-                .rev()
-                .collect();
-            purge_back(self.lab, self.w, "fresh.yaml", &clusters, &self.untouched);
+            self.purge_half(&self.fresh, self.n + 1, "fresh.yaml");
             ok(run(
                 &certs_bin(),
                 self.lab,
@@ -336,5 +332,28 @@ impl<'a> Halves<'a> {
             &[],
         ));
         self.fresh = lines.iter().map(|l| l.to_string()).collect();
+    }
+
+    /// Both halves purged back to their footprint before the first join, the first half
+    /// holding `first` (its last change), so the lab can carry another chain.
+    pub fn purge_all(self, first: &[&str]) {
+        self.purge_half(&self.fresh, self.n + 1, "fresh.yaml");
+        let first: Vec<String> = first.iter().map(|l| l.to_string()).collect();
+        self.purge_half(&first, 1, "to.yaml");
+    }
+
+    /// The clusters of `lines` (on `lab-{start}`…, joined from `file`) purged back to their
+    /// footprint; remotes (last) leave first.
+    fn purge_half(&self, lines: &[String], start: usize, file: &str) {
+        let contexts: Vec<String> = (0..lines.len())
+            .map(|i| format!("lab-{}", start + i))
+            .collect();
+        let clusters: Vec<(&str, &str)> = lines
+            .iter()
+            .zip(&contexts)
+            .map(|(line, ctx)| (line.split_whitespace().next().unwrap(), ctx.as_str()))
+            .rev()
+            .collect();
+        purge_back(self.lab, self.w, file, &clusters, &self.untouched);
     }
 }
