@@ -287,24 +287,18 @@ fn wait_for_state(lab: &Lab, ctx: &str, want: &[String]) -> Vec<String> {
     }
 }
 
-/// istioctl in both topologies on one lab (each leaves it as it found it), then an istioctl of
-/// another version refused.
+/// istioctl, then Helm, in both topologies on one lab (each leaves it as it found it); then an
+/// istiod another installer made is not taken silently (the lab purged back after it); last,
+/// an istioctl of another version is refused (its positive control leaves a partial join).
 #[test]
-fn istioctl_joins_both_topologies_then_another_version_is_refused() {
+fn istioctl_and_helm_join_both_topologies_and_refuse_what_they_must() {
     let lab = lab();
     joined_to_ready(&lab, "istioctl", MULTI_PRIMARY);
     joined_to_ready(&lab, "istioctl", PRIMARY_REMOTE);
-    an_istioctl_of_another_version_is_refused_before_any_write(&lab);
-}
-
-/// Helm in both topologies on one lab (each leaves it as it found it), then an istiod another
-/// installer made is not taken silently.
-#[test]
-fn helm_joins_both_topologies_then_an_istiod_made_by_hand_is_not_taken() {
-    let lab = lab();
     joined_to_ready(&lab, "helm", MULTI_PRIMARY);
     joined_to_ready(&lab, "helm", PRIMARY_REMOTE);
     an_istiod_another_installer_made_is_not_taken_silently(&lab);
+    an_istioctl_of_another_version_is_refused_before_any_write(&lab);
 }
 
 fn an_istioctl_of_another_version_is_refused_before_any_write(lab: &Lab) {
@@ -343,6 +337,7 @@ fn an_istioctl_of_another_version_is_refused_before_any_write(lab: &Lab) {
 
 fn an_istiod_another_installer_made_is_not_taken_silently(lab: &Lab) {
     let w = tempfile::tempdir().unwrap();
+    let before = [cluster_state(lab, "lab-1"), cluster_state(lab, "lab-2")];
     prepare(lab, w.path(), MULTI_PRIMARY);
     // Someone installed istiod in lab-1 with Helm by hand: no record of a join on the namespace.
     let charts = charts(lab);
@@ -380,4 +375,24 @@ fn an_istiod_another_installer_made_is_not_taken_silently(lab: &Lab) {
         text(&taken)
     );
     assert!(!writes_since(lab, &m)[0].is_empty(), "{}", text(&taken));
+    // What istioctl took over goes with the mesh: the lab is as before for the next section.
+    for cluster in ["west", "east"] {
+        let args = [
+            "leave",
+            "-f",
+            "mesh.yaml",
+            "--cluster",
+            cluster,
+            "--purge",
+            "-y",
+        ];
+        ok(run(lab, w.path(), JOIN, &args));
+    }
+    for (i, ctx) in ["lab-1", "lab-2"].iter().enumerate() {
+        let after = wait_for_state(lab, ctx, &before[i]);
+        assert_eq!(
+            after, before[i],
+            "{ctx}: not as before the hand-made istiod"
+        );
+    }
 }
