@@ -71,32 +71,32 @@ pub fn prepare(lab: &Lab, dir: &Path, names: &str, halves: &[String]) {
 /// differ between clusters by nature (allocated IPs and ports, tokens, API server URLs).
 pub fn snapshot(lab: &Lab, ctx: &str) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
-    for (kind, ns) in [
-        ("namespaces", None),
-        ("istios.sailoperator.io", None),
-        ("istiocnis.sailoperator.io", None),
-        ("clusterroles", None),
-        ("clusterrolebindings", None),
-        ("secrets", Some("istio-system")),
-        ("configmaps", Some("istio-system")),
-        ("serviceaccounts", Some("istio-system")),
-        ("services", Some("istio-system")),
-        ("deployments", Some("istio-system")),
-        ("poddisruptionbudgets", Some("istio-system")),
-        ("horizontalpodautoscalers", Some("istio-system")),
-        ("roles", Some("istio-system")),
-        ("rolebindings", Some("istio-system")),
-        ("gateways.networking.istio.io", Some("istio-system")),
-        ("virtualservices.networking.istio.io", Some("istio-system")),
+    // One kubectl for the cluster-scoped kinds, one for istio-system's.
+    for (kinds, ns) in [
+        (
+            "namespaces,istios.sailoperator.io,istiocnis.sailoperator.io,clusterroles,clusterrolebindings",
+            None,
+        ),
+        (
+            "secrets,configmaps,serviceaccounts,services,deployments,poddisruptionbudgets,\
+             horizontalpodautoscalers,roles,rolebindings,gateways.networking.istio.io,\
+             virtualservices.networking.istio.io",
+            Some("istio-system"),
+        ),
     ] {
-        let mut args = vec!["get", kind, "--show-managed-fields"];
+        let mut args = vec!["get", kinds, "--show-managed-fields"];
         if let Some(ns) = ns {
             args.extend(["-n", ns]);
         }
         let list = kubectl_json(lab, ctx, &args)
-            .unwrap_or_else(|| panic!("{ctx}: kubectl get {kind} failed"));
+            .unwrap_or_else(|| panic!("{ctx}: kubectl get {kinds} failed"));
         for item in list["items"].as_array().unwrap() {
             let name = item["metadata"]["name"].as_str().unwrap().to_string();
+            let kind = format!(
+                "{} {}",
+                item["apiVersion"].as_str().unwrap(),
+                item["kind"].as_str().unwrap()
+            );
             // The operator's Helm release history differs with the path taken; what the
             // release rendered (istiod, its config, RBAC) is compared like our objects.
             let history = item["type"] == "helm.sh/release.v1";
