@@ -1,5 +1,6 @@
-//! Helpers of the root-rotation lab tests: running the plugin, reading `cacerts`, openssl as
-//! the referee, hashing the certificate directory; [`istiod`]: the operator's istiod pods.
+//! Helpers of the certificate lab tests (`lab_trust`, `lab_rotate_root_istiod`): running the
+//! plugin, reading `cacerts`, openssl as the referee, hashing the certificate directory;
+//! [`istiod`]: the operator's istiod pods.
 #![allow(dead_code)]
 
 pub mod istiod;
