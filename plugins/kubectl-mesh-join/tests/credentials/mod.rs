@@ -1,6 +1,10 @@
-//! Helpers of the credential-rotation lab test: istiods, tokens, requests made with only a
-//! token, audit-log writes, clusterz sampling while the plugin runs.
+//! The sections of the credential lab test (`lab_credentials`) and their helpers: istiods,
+//! tokens, requests made with only a token, audit-log writes, clusterz sampling while the
+//! plugin runs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+pub mod rotation;
+pub mod short_lived;
 
 use base64::Engine as _;
 use mesh_lab::testing::{expect_success as ok, kubectl_json, run_plugin as run};

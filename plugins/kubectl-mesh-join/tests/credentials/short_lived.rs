@@ -1,16 +1,8 @@
-//! `mesh-join rotate-credentials --token-ttl` on a joined two-cluster multi-primary lab mesh
-//! with the operator's istiod pod per cluster (restarted by the rotation, followed by
-//! port-forward): the long-lived join tokens are replaced by tokens from the TokenRequest API,
-//! bound to an anchor Secret, with the asked lifetime; each istiod pod, once synced, keeps
-//! reporting the other cluster synced (clusterz sampled throughout); a token that is no
-//! longer fresh is renewed as the next generation, whose run deletes the old anchor, and the
-//! API server refuses the tokens bound to it; a join changes nothing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Sections of `lab_credentials`: short-lived reader tokens (`--token-ttl`), reached by a
+//! rotation or by the join itself.
 
-mod credentials;
-
+use super::*;
 use base64::Engine as _;
-use credentials::*;
 use mesh_lab::testing::{
     describe as text, expect_success as ok, join_mesh, kubectl_json, run_plugin as run,
 };
@@ -20,22 +12,30 @@ use std::path::Path;
 
 const GEN2: &str = "istio-reader-service-account-istio-remote-secret-token-2";
 
-#[test]
-fn short_lived_tokens_are_bound_renewed_and_revoked_while_istiod_stays_synced() {
-    let lab = Lab::up(2).expect("lab");
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    let istiods = joined_with_istiods(&lab, w);
+/// `mesh-join rotate-credentials --token-ttl` on a joined two-cluster multi-primary mesh
+/// with the operator's istiod pod per cluster (restarted by the rotation, followed by
+/// port-forward): the long-lived join tokens are replaced by tokens from the TokenRequest API,
+/// bound to an anchor Secret, with the asked lifetime; each istiod pod, once synced, keeps
+/// reporting the other cluster synced (clusterz sampled throughout); a token that is no
+/// longer fresh is renewed as the next generation, whose run deletes the old anchor, and the
+/// API server refuses the tokens bound to it; a join changes nothing.
+///
+/// Starts from clusters without a mesh (the caller asserts their footprint).
+pub fn short_lived_tokens_are_bound_renewed_and_revoked_while_istiod_stays_synced(
+    lab: &Lab,
+    w: &Path,
+) {
+    let istiods = joined_with_istiods(lab, w);
     let rotate = vec!["rotate-credentials", "-f", "mesh.yaml"];
     let old: Vec<String> = CTXS
         .iter()
-        .map(|(c, _)| token(&lab, c, OLD).unwrap())
+        .map(|(c, _)| token(lab, c, OLD).unwrap())
         .collect();
     for ((ctx, _), t) in CTXS.iter().zip(&old) {
-        ok(reads_pods(&lab, ctx, t));
+        ok(reads_pods(lab, ctx, t));
     }
-    let bound = to_short_lived(&lab, w, &istiods, &rotate, &old);
-    renewed_as_the_next_generation(&lab, w, &rotate, &bound);
+    let bound = to_short_lived(lab, w, &istiods, &rotate, &old);
+    renewed_as_the_next_generation(lab, w, &rotate, &bound);
 }
 
 /// The claims of a JWT.
@@ -239,35 +239,36 @@ fn server_in(lab: &Lab, reader: &str, source: &str) -> (String, String) {
 /// asking another lifetime is refused naming the mode the cluster has, nothing written; and
 /// `rotate-credentials --token-ttl 0` goes back to a long-lived token Secret, deleting the
 /// anchor, after which the API server refuses the bound tokens.
-#[test]
-fn a_join_with_token_ttl_starts_short_lived_and_a_rotation_can_leave_that_mode() {
-    let lab = Lab::up(2).expect("lab");
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    credentials::joined_with_istiods_using(&lab, w, &["--token-ttl", "10m"]);
+///
+/// Starts from clusters without a mesh (the caller asserts their footprint).
+pub fn a_join_with_token_ttl_starts_short_lived_and_a_rotation_can_leave_that_mode(
+    lab: &Lab,
+    w: &Path,
+) {
+    joined_with_istiods_using(lab, w, &["--token-ttl", "10m"]);
     let mut bound = Vec::new();
     for (reader, source, ctx) in [("lab-2", "east", "lab-1"), ("lab-1", "west", "lab-2")] {
-        let t = embedded(&lab, reader, source);
+        let t = embedded(lab, reader, source);
         let c = claims(&t);
         assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 600);
         assert_eq!(c["kubernetes.io"]["secret"]["name"], OLD, "{c:#}");
         assert_eq!(
             c["kubernetes.io"]["secret"]["uid"],
-            anchor_uid(&lab, ctx, OLD).as_str()
+            anchor_uid(lab, ctx, OLD).as_str()
         );
-        let a = kubectl_json(&lab, ctx, &["get", "secret", OLD, "-n", "istio-system"]).unwrap();
+        let a = kubectl_json(lab, ctx, &["get", "secret", OLD, "-n", "istio-system"]).unwrap();
         assert_eq!(
             a["metadata"]["annotations"]["kubectl-mesh.io/token-ttl"],
             "600"
         );
-        ok(reads_pods(&lab, ctx, &t));
+        ok(reads_pods(lab, ctx, &t));
         bound.push(t);
     }
-    let marks = audit::marks(&lab);
-    ok(join_mesh(JOIN, &lab, w));
+    let marks = audit::marks(lab);
+    ok(join_mesh(JOIN, lab, w));
     let refused = run(
         JOIN,
-        &lab,
+        lab,
         w,
         &["-f", "mesh.yaml", "--allow-loopback", "--token-ttl", "1h"],
     );
@@ -280,25 +281,25 @@ fn a_join_with_token_ttl_starts_short_lived_and_a_rotation_can_leave_that_mode()
         "{e}"
     );
     let mut rotate = vec!["rotate-credentials", "-f", "mesh.yaml"];
-    let o = ok(run(JOIN, &lab, w, &rotate));
+    let o = ok(run(JOIN, lab, w, &rotate));
     assert!(stderr(&o).contains("nothing to do"), "{}", text(&o));
-    assert_eq!(writes(&lab, &marks), vec![Vec::<String>::new(); 2]);
+    assert_eq!(writes(lab, &marks), vec![Vec::<String>::new(); 2]);
 
     rotate.extend(["--token-ttl", "0"]);
-    let o = ok(run(JOIN, &lab, w, &rotate));
+    let o = ok(run(JOIN, lab, w, &rotate));
     for (i, (reader, source, ctx)) in [("lab-2", "east", "lab-1"), ("lab-1", "west", "lab-2")]
         .into_iter()
         .enumerate()
     {
-        let long_lived = token(&lab, ctx, NEW).unwrap();
-        assert_eq!(embedded(&lab, reader, source), long_lived, "{}", text(&o));
+        let long_lived = token(lab, ctx, NEW).unwrap();
+        assert_eq!(embedded(lab, reader, source), long_lived, "{}", text(&o));
         assert!(claims(&long_lived).get("exp").is_none());
         assert!(
-            kubectl_json(&lab, ctx, &["get", "secret", OLD, "-n", "istio-system"]).is_none(),
+            kubectl_json(lab, ctx, &["get", "secret", OLD, "-n", "istio-system"]).is_none(),
             "the anchor is deleted"
         );
         eventually(30, "a token bound to the deleted anchor is refused", || {
-            stderr(&reads_pods(&lab, ctx, &bound[i])).contains("Unauthorized")
+            stderr(&reads_pods(lab, ctx, &bound[i])).contains("Unauthorized")
         });
     }
 }

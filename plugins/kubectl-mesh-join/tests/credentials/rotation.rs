@@ -1,14 +1,5 @@
-//! `mesh-join rotate-credentials` on a joined two-cluster multi-primary lab mesh, each cluster's
-//! istiod the operator's pod (1.30, so the rotation restarts it; the plugin follows the new pod
-//! by port-forward): each istiod pod, once it reports the other cluster synced, keeps reporting
-//! it while the tokens are rotated (clusterz sampled throughout), the old
-//! tokens get 401 afterwards (and worked before), the new ones work with least privilege, and
-//! a second run (and a second join) writes nothing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod credentials;
-
-use credentials::*;
+//! Section of `lab_credentials`: `mesh-join rotate-credentials` (long-lived tokens).
+use super::*;
 use mesh_lab::testing::{
     describe as text, expect_success as ok, join_mesh, kubectl_json, run_plugin as run,
 };
@@ -17,21 +8,26 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Instant;
 
-#[test]
-fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked() {
-    let lab = Lab::up(2).expect("lab");
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    let istiods = joined_with_istiods(&lab, w);
+/// `mesh-join rotate-credentials` on a joined two-cluster multi-primary mesh, each cluster's
+/// istiod the operator's pod (1.30, so the rotation restarts it; the plugin follows the new pod
+/// by port-forward): each istiod pod, once it reports the other cluster synced, keeps reporting
+/// it while the tokens are rotated (clusterz sampled throughout), the old
+/// tokens get 401 afterwards (and worked before), the new ones work with least privilege, and
+/// a second run (and a second join) writes nothing.
+///
+/// Starts from clusters without a mesh (the caller asserts their footprint); ends with east
+/// joined and west having left.
+pub fn tokens_rotate_while_istiod_stays_synced_and_the_old_ones_are_revoked(lab: &Lab, w: &Path) {
+    let istiods = joined_with_istiods(lab, w);
     // istiod is reached by port-forward to its pod, and followed across its restart.
     let rotate = vec!["rotate-credentials", "-f", "mesh.yaml"];
-    let old = before(&lab);
-    refusals_and_dry_run(&lab, w, &rotate);
-    rotate_sampled(&lab, w, &istiods, &rotate);
-    let new = after(&lab, &istiods, &old);
-    rerun(&lab, w, &rotate, &new);
-    resume_after_an_istiod_did_not_confirm(&lab, w, &new);
-    leave_revokes_the_rotated_token(&lab, w, &new[1]);
+    let old = before(lab);
+    refusals_and_dry_run(lab, w, &rotate);
+    rotate_sampled(lab, w, &istiods, &rotate);
+    let new = after(lab, &istiods, &old);
+    rerun(lab, w, &rotate, &new);
+    resume_after_an_istiod_did_not_confirm(lab, w, &new);
+    leave_revokes_the_rotated_token(lab, w, &new[1]);
 }
 
 /// west leaves: the token Secret its record names (generation 1, which worked until now) is
