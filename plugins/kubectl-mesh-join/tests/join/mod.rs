@@ -309,21 +309,25 @@ pub fn purge_back(
         ));
     }
     for (name, ctx) in clusters {
-        let was = &untouched[*ctx];
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let now = footprint(lab, ctx);
-            if &now == was {
-                break;
-            }
-            if Instant::now() > deadline {
-                let left: Vec<&String> = now.iter().filter(|o| !was.contains(o)).collect();
-                let gone: Vec<&String> = was.iter().filter(|o| !now.contains(o)).collect();
-                panic!(
-                    "90 s after leave --purge, {name} ({ctx}) still has {left:?} and lacks {gone:?}"
-                );
-            }
-            std::thread::sleep(Duration::from_secs(1));
+        back_to_untouched(lab, name, ctx, untouched, "leave --purge");
+    }
+}
+
+/// Waits up to 90 s for `ctx`'s footprint to be what `untouched` says it was (a namespace's
+/// deletion takes its time); panics naming what is left and what is missing, and `after`.
+pub fn back_to_untouched(lab: &Lab, name: &str, ctx: &str, untouched: &Untouched, after: &str) {
+    let was = &untouched[ctx];
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let now = footprint(lab, ctx);
+        if &now == was {
+            return;
         }
+        if Instant::now() > deadline {
+            let left: Vec<&String> = now.iter().filter(|o| !was.contains(o)).collect();
+            let gone: Vec<&String> = was.iter().filter(|o| !now.contains(o)).collect();
+            panic!("90 s after {after}, {name} ({ctx}) still has {left:?} and lacks {gone:?}");
+        }
+        std::thread::sleep(Duration::from_secs(1));
     }
 }

@@ -1,11 +1,12 @@
-//! A mesh built the seeds' way (seed 004 with the upstream files it follows: `kubectl create
+//! The seed-built section of `lab_operator`, on its clusters purged back to untouched: a mesh
+//! built the seeds' way (seed 004 with the upstream files it follows: `kubectl create
 //! secret generic cacerts`, a namespace label, one `Istio` manifest, `kubectl wait`, the
 //! published east-west gateway and expose-services files, `istioctl create-remote-secret |
 //! kubectl apply` per pair), with the lab's kubectl and istioctl and the real Sail operator:
 //! `mesh-verify` reads it as healthy, and `mesh-join` run over it afterwards writes only what
 //! the seeds' commands left out.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::join::{JOIN, Untouched, untouched};
 use mesh_lab::Lab;
 use mesh_lab::audit::{marks, writes_since};
 use mesh_lab::testing::{
@@ -16,7 +17,6 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-const JOIN: &str = env!("CARGO_BIN_EXE_kubectl-mesh_join");
 const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/seed");
 
 const MESH: &str = "meshID: mesh1\ncerts: ./mesh-certs\nistio:\n  version: v1.30.3\nclusters:\n- {name: c1, context: lab-1, network: network1, role: primary}\n- {name: c2, context: lab-2, network: network2, role: primary}\n";
@@ -137,20 +137,45 @@ fn failing(report: &Value) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing() {
-    let lab = Lab::up(2).expect("lab");
-    let w = tempfile::tempdir().unwrap();
-    std::fs::write(w.path().join("mesh.yaml"), MESH).unwrap();
+/// The seed-built mesh on untouched clusters: `mesh-verify` reads it as healthy, `mesh-join`
+/// over it writes only what the seeds left out, and `leave` keeps the seed's gateways. The
+/// lab's last section: it leaves the mesh it built.
+pub fn section(lab: &Lab, fresh: &Untouched) {
+    assert_eq!(
+        &untouched(lab),
+        fresh,
+        "the section starts on untouched clusters"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::write(w.join("mesh.yaml"), MESH).unwrap();
     let certs = plugin_path("kubectl-mesh-certs");
-    ok(run(
-        &certs,
-        &lab,
-        w.path(),
-        &["create", "--clusters", "c1,c2"],
-    ));
-    build_the_seeds_way(&lab, w.path());
+    ok(run(&certs, lab, w, &["create", "--clusters", "c1,c2"]));
+    build_the_seeds_way(lab, w);
+    verify_reads_it_as_healthy(lab, w);
+    join_writes_only_what_the_seeds_left_out(lab, w);
+    leave_keeps_the_seeds_gateway(lab, w);
+}
 
+/// The revision label on the pod template of `ctx`'s east-west gateway Deployment.
+fn rev(lab: &Lab, ctx: &str) -> Value {
+    let d = kubectl_json(
+        lab,
+        ctx,
+        &[
+            "get",
+            "deployment",
+            "istio-eastwestgateway",
+            "-n",
+            "istio-system",
+        ],
+    )
+    .unwrap();
+    d["spec"]["template"]["metadata"]["labels"]["istio.io/rev"].clone()
+}
+
+/// `mesh-verify` fails no check and exits 0.
+fn verify_reads_it_as_healthy(lab: &Lab, w: &Path) {
     // istiod's own view comes from the operator's istiod pods, read by port-forward.
     let verify = plugin_path("kubectl-mesh-verify");
     let args: Vec<String> = [
@@ -165,16 +190,18 @@ fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing()
     .map(String::from)
     .to_vec();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let v = run(&verify, &lab, w.path(), &args);
+    let v = run(&verify, lab, w, &args);
     let report: Value = serde_json::from_slice(&v.stdout).expect("verify JSON");
     assert_eq!(failing(&report), Vec::<String>::new(), "{}", text(&v));
     assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+}
 
-    // mesh-join over it: only what the seeds left out is written.
+/// mesh-join over it: only what the seeds left out is written, and a second run writes nothing.
+fn join_writes_only_what_the_seeds_left_out(lab: &Lab, w: &Path) {
     let plan = run(
         JOIN,
-        &lab,
-        w.path(),
+        lab,
+        w,
         &[
             "plan",
             "-f",
@@ -187,34 +214,19 @@ fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing()
         "plan over the seed-built mesh (taking every field):\n{}",
         text(&plan)
     );
-    let rev = |ctx: &str| {
-        let d = kubectl_json(
-            &lab,
-            ctx,
-            &[
-                "get",
-                "deployment",
-                "istio-eastwestgateway",
-                "-n",
-                "istio-system",
-            ],
-        )
-        .unwrap();
-        d["spec"]["template"]["metadata"]["labels"]["istio.io/rev"].clone()
-    };
     assert_eq!(
-        rev("lab-1"),
+        rev(lab, "lab-1"),
         Value::Null,
         "the seed's gateway pods carry no revision"
     );
-    let m = marks(&lab);
+    let m = marks(lab);
     let o = ok(run(
         JOIN,
-        &lab,
-        w.path(),
+        lab,
+        w,
         &["-f", "mesh.yaml", "--allow-loopback", "--timeout", "60s"],
     ));
-    let writes = writes_since(&lab, &m);
+    let writes = writes_since(lab, &m);
     // The one thing the seeds leave out: the revision label on the gateway's pod template
     // (the published gateway file puts it on the objects, not on the pods).
     assert_eq!(
@@ -224,16 +236,16 @@ fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing()
         text(&o)
     );
     for ctx in ["lab-1", "lab-2"] {
-        assert_eq!(rev(ctx), "default", "{ctx}");
+        assert_eq!(rev(lab, ctx), "default", "{ctx}");
     }
-    let m = marks(&lab);
+    let m = marks(lab);
     ok(run(
         JOIN,
-        &lab,
-        w.path(),
+        lab,
+        w,
         &["-f", "mesh.yaml", "--allow-loopback", "--timeout", "60s"],
     ));
-    let again = writes_since(&lab, &m);
+    let again = writes_since(lab, &m);
     assert!(
         again.iter().all(Vec::is_empty),
         "a second join wrote {again:?}"
@@ -245,13 +257,12 @@ fn a_mesh_built_the_seeds_way_passes_verify_and_join_adds_only_what_is_missing()
             .all(|w| !w.contains("secrets cacerts")),
         "join rewrote the seeds' cacerts: {writes:?}"
     );
-    leave_keeps_the_seeds_gateway(&lab, w.path(), &rev);
 }
 
 /// The join's one write to the seed's gateway adopted it (marked); `leave` then takes off only
 /// the join's fields (the pod template's revision label, the mark) and keeps the gateways,
 /// which the seed made (the revision label, present before, is the positive control).
-fn leave_keeps_the_seeds_gateway(lab: &Lab, w: &Path, rev: &dyn Fn(&str) -> Value) {
+fn leave_keeps_the_seeds_gateway(lab: &Lab, w: &Path) {
     let gateway = |ctx: &str| {
         kubectl_json(
             lab,
@@ -291,7 +302,7 @@ fn leave_keeps_the_seeds_gateway(lab: &Lab, w: &Path, rev: &dyn Fn(&str) -> Valu
             "{ctx}: the mark went with our fields"
         );
         assert_eq!(
-            rev(ctx),
+            rev(lab, ctx),
             Value::Null,
             "{ctx}: the revision label is taken off"
         );

@@ -1,13 +1,12 @@
-//! Bad mesh files, generated for every key and every rule: each plugin that reads a mesh file
-//! exits 2 naming the key path, and no API server receives a write (audit logs, with the
-//! barrier write as the positive control).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The bad-input section of `lab_flags`, on its clusters before the flag sections join them:
+//! bad mesh files for every key and rule, an end-of-life version, and `remote-secret` on a
+//! cluster without Istio.
 
+use crate::join::{JOIN, Untouched, back_to_untouched, untouched};
 use mesh_lab::Lab;
 use mesh_lab::audit::{marks, writes_since};
 use mesh_lab::testing::{describe as text, plugin_path, run_plugin as run};
-
-const JOIN: &str = env!("CARGO_BIN_EXE_kubectl-mesh_join");
+use std::path::Path;
 
 const GOOD: &str = "meshID: mesh1\ncerts: ./mesh-certs\nistio: {version: v1.28.1, cni: true, cniConfDir: /etc/cni/net.d}\nclusters:\n- {name: east, context: lab-1, network: network1, role: primary, eastWestAddress: 192.0.2.1, apiServer: \"https://192.0.2.10:6443\"}\n- {name: west, context: lab-2, network: network2, role: remote, primary: east}\n";
 
@@ -73,14 +72,29 @@ fn bad_files() -> Vec<(&'static str, String)> {
     ]
 }
 
-#[test]
-fn every_bad_mesh_file_exits_2_naming_the_key_and_writes_nothing() {
-    let lab = Lab::up(2).expect("lab");
+/// Bad mesh files, generated for every key and every rule: each plugin that reads a mesh file
+/// exits 2 naming the key path, and no API server receives a write (audit logs, with the
+/// barrier write as the positive control). Then `remote-secret` creates the missing reader on
+/// west, which is taken away again: the section starts and ends on untouched clusters.
+pub fn section(lab: &Lab, fresh: &Untouched) {
+    assert_eq!(
+        &untouched(lab),
+        fresh,
+        "the section starts on untouched clusters"
+    );
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
+    every_bad_mesh_file_exits_2_naming_the_key_and_writes_nothing(lab, w);
+    remote_secret_creates_the_missing_reader(lab, w);
+    remove_the_reader(lab, fresh);
+}
+
+/// Every bad file, given to join, plan, `mesh-certs apply` and `mesh-verify`, and the
+/// end-of-life version: exit 2, the key and file named, a hint, nothing on stdout, no write.
+fn every_bad_mesh_file_exits_2_naming_the_key_and_writes_nothing(lab: &Lab, w: &Path) {
     let certs = plugin_path("kubectl-mesh-certs");
     let verify = plugin_path("kubectl-mesh-verify");
-    let m = marks(&lab);
+    let m = marks(lab);
     let cases = bad_files();
     for (i, (key, body)) in cases.iter().enumerate() {
         let file = format!("bad-{i}.yaml");
@@ -94,7 +108,7 @@ fn every_bad_mesh_file_exits_2_naming_the_key_and_writes_nothing() {
             (certs.as_str(), vec!["apply", "-f", file.as_str()]),
             (verify.as_str(), vec!["-f", file.as_str()]),
         ] {
-            let o = run(bin, &lab, w, &args);
+            let o = run(bin, lab, w, &args);
             assert_eq!(o.status.code(), Some(2), "{file} ({key}): {}", text(&o));
             let err = String::from_utf8_lossy(&o.stderr);
             assert!(
@@ -113,8 +127,8 @@ fn every_bad_mesh_file_exits_2_naming_the_key_and_writes_nothing() {
             );
         }
     }
-    end_of_life_version_refused(&lab, w);
-    let writes = writes_since(&lab, &m);
+    end_of_life_version_refused(lab, w);
+    let writes = writes_since(lab, &m);
     assert!(
         writes.iter().all(Vec::is_empty),
         "bad input reached a server: {writes:?}"
@@ -122,7 +136,7 @@ fn every_bad_mesh_file_exits_2_naming_the_key_and_writes_nothing() {
     // Positive control for the inputs: the good file passes validation (it fails later, at the
     // trust gate, for want of certificates — not at parsing).
     std::fs::write(w.join("good.yaml"), GOOD).unwrap();
-    let o = run(JOIN, &lab, w, &["plan", "-f", "good.yaml"]);
+    let o = run(JOIN, lab, w, &["plan", "-f", "good.yaml"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("mesh file 'good.yaml'"), "{err}");
     assert!(
@@ -134,13 +148,12 @@ fn every_bad_mesh_file_exits_2_naming_the_key_and_writes_nothing() {
         "served but end-of-life: warned\n{err}"
     );
     assert!(cases.len() >= 20);
-    remote_secret_creates_the_missing_reader(&lab, w);
 }
 
 /// `mesh-join remote-secret` on a cluster without Istio creates what istioctl's
 /// create-remote-secret creates: the reader ServiceAccount, its ClusterRole and binding (read
 /// rights, no writes), each named; a second run finds them and creates nothing.
-fn remote_secret_creates_the_missing_reader(lab: &Lab, w: &std::path::Path) {
+fn remote_secret_creates_the_missing_reader(lab: &Lab, w: &Path) {
     let args = [
         "remote-secret",
         "--context",
@@ -179,7 +192,7 @@ fn remote_secret_creates_the_missing_reader(lab: &Lab, w: &std::path::Path) {
 /// Seed 001's v1.24.1: valid as a key, but the served Sail CRD does not list it. Refused with
 /// exit 2 by join and plan, naming the context and the versions the operator installs (the
 /// audit at the end of the caller shows no write).
-fn end_of_life_version_refused(lab: &Lab, w: &std::path::Path) {
+fn end_of_life_version_refused(lab: &Lab, w: &Path) {
     std::fs::write(w.join("eol.yaml"), GOOD.replace("v1.28.1", "v1.24.1")).unwrap();
     for args in [
         vec!["-f", "eol.yaml", "--no-wait", "--allow-loopback"],
@@ -197,4 +210,19 @@ fn end_of_life_version_refused(lab: &Lab, w: &std::path::Path) {
         }
         assert!(!err.contains("v1.28.1,"), "EOL versions not offered: {err}");
     }
+}
+
+/// Takes away what `remote-secret` created on west (the namespace with the reader account and
+/// its token, the reader ClusterRole and binding) and waits until west is untouched again.
+fn remove_the_reader(lab: &Lab, fresh: &Untouched) {
+    let role = "istio-reader-clusterrole-istio-system";
+    for args in [
+        &["delete", "namespace", "istio-system", "--wait=false"][..],
+        &["delete", "clusterrolebinding", role],
+        &["delete", "clusterrole", role],
+    ] {
+        let o = lab.kubectl("lab-2").args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+    }
+    back_to_untouched(lab, "west", "lab-2", fresh, "removing the reader");
 }
