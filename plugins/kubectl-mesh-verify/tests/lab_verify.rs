@@ -228,4 +228,7 @@ fn crash_looping_istiod_is_named(mesh: &Mesh) {
     for pod in &west_pods {
         istiod_pod_status(lab, "lab-2", pod, true, 7, None);
     }
+    // Repaired: west's operator saw the pods not ready (IstiodNotReady) and must see them ready
+    // again before the next section, which reads east's `Istio` alone.
+    mesh.is_healthy();
 }
