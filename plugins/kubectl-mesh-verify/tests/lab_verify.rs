@@ -1,8 +1,11 @@
 //! `kubectl mesh-verify` against a lab mesh joined by `mesh-join`: every decisive check
 //! passes (none by being skipped), then each fault injected turns exactly the expected check
-//! red, with its hint. The same mesh then serves the watch (`support::watch_faults`) and the
-//! installed watch (`support::install_watch`); each section repairs its faults and asserts the
-//! mesh green at its start. Last, contexts and an unreachable cluster (which stops one).
+//! red, with its hint (the later faults in `support::faults` and the section modules). The same
+//! mesh then serves `--traffic` (`support::traffic`), `--wait` and `-o short` on one cluster's
+//! pre-join checks (`support::wait`), the watch (`support::watch_faults`) and the installed
+//! watch (`support::install_watch`); each section repairs its faults (and removes what it
+//! added) and asserts the mesh green at its start. Last, contexts and an unreachable cluster
+//! (which stops one).
 //!
 //! The lab runs the real Sail operator (it writes every `Istio` status here), and istiod's
 //! pods run as pilot-discovery processes; verify reads them by port-forward through the API
@@ -17,7 +20,6 @@ mod support;
 use mesh_lab::Lab;
 use mesh_lab::operator::OPERATOR;
 use mesh_lab::testing::{describe as text, expect_success as ok, join_mesh, run_plugin as run};
-use serde_json::json;
 use support::setup::*;
 use support::*;
 
@@ -46,8 +48,50 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["schemaVersion"], "kubectl-mesh.io/verify/v1");
     all_decisive_pass(&report);
+    certs_folder_without_root_fails(&mesh);
+    forbidden_facts_name_the_request(&mesh);
+    patched_gateway_is_named_and_a_plain_rejoin_stops(&mesh);
+    crash_looping_istiod_is_named(&mesh);
 
-    // A certs folder the mesh file names but that holds no root: a failure, not a silent skip.
+    // An Istio never reconciled: no status. Within the grace period a warning, after it a failure.
+    // The real operator would write the status straight back, so it is stopped meanwhile.
+    let parts = mesh.release();
+    lab.stop_process(0, OPERATOR);
+    let mesh = Mesh::on(&lab, w, parts);
+    support::faults::status_less_istio_warns_then_fails(&mesh);
+    let parts = mesh.release();
+    lab.start_operator(0).expect("operator back");
+    let mesh = Mesh::on(&lab, w, parts);
+    // The operator back: it reconciles the Istio again and verify passes on its status.
+    let (code, report) = mesh.verify_until(&["--allow-loopback", "--reconcile-grace", "0s"], |r| {
+        r["success"] == true
+    });
+    assert_eq!(code, Some(0), "{report:#}");
+
+    mesh.healthy_series_fire_nothing();
+    support::port_forward::istiod_is_read_by_port_forward_and_a_new_pod_followed(&mesh);
+    support::discovery::istiod_knows_every_gateway_and_endpoint_and_each_fault_is_named(&mesh);
+    support::faults::more_faults(&mesh);
+    support::stale::stale_ready_is_not_believed(&mesh);
+    support::file_values::mesh_file_values_are_compared(&mesh);
+    support::dependencies::unhealthy_dependencies_are_named(&mesh);
+    support::eastwest_pods::scaled_to_zero_fails_and_restored_passes(&mesh);
+    support::traffic::traffic_deploys_per_cluster_versions_names_what_it_could_not_send_and_cleans_up(&mesh);
+    support::wait::short_lists_only_what_fails_and_wait_retries_until_it_passes(&mesh);
+    // The watch and the installed watch on the same mesh, each section asserting it green first.
+    let parts = mesh.release();
+    let parts =
+        support::watch_faults::the_watch_flips_metrics_and_records_events_as_faults_come_and_go(
+            &lab, w, parts,
+        );
+    let parts = support::install_watch::the_installed_watch_sees_what_an_administrator_sees_with_its_own_rights(&lab, w, parts);
+    drop(parts);
+    contexts_and_unreachable(&mut lab, w);
+}
+
+/// A certs folder the mesh file names but that holds no root: a failure, not a silent skip.
+fn certs_folder_without_root_fails(mesh: &Mesh) {
+    let (lab, w) = (mesh.lab, mesh.dir);
     let yaml = std::fs::read_to_string(w.join("mesh.yaml")).unwrap();
     let moved = yaml.replace("certs: ./mesh-certs", "certs: ./no-such-certs");
     assert_ne!(yaml, moved, "the fault landed");
@@ -63,7 +107,7 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
     assert!(report.to_string().contains("no-such-certs"), "{report:#}");
     let table = run(
         VERIFY,
-        &lab,
+        lab,
         w,
         &["-f", "mesh.yaml", "--allow-loopback", "-o", "short"],
     );
@@ -72,10 +116,13 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
         "{}",
         text(&table)
     );
+}
 
-    // Fact gathering forbidden for one cluster (RBAC): that cluster fails cluster.facts, naming
-    // the request and the cause; its other checks are listed as not evaluated.
-    let limited = forbidden_configmaps_kubeconfig(&lab, w);
+/// Fact gathering forbidden for one cluster (RBAC): that cluster fails cluster.facts, naming
+/// the request and the cause; its other checks are listed as not evaluated.
+fn forbidden_facts_name_the_request(mesh: &Mesh) {
+    let (lab, w) = (mesh.lab, mesh.dir);
+    let limited = forbidden_configmaps_kubeconfig(lab, w);
     let (code, report) = mesh.verify(&["--allow-loopback", "--kubeconfig", &limited]);
     expect_fault(
         &report,
@@ -106,10 +153,12 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
             .iter()
             .any(|c| c["cluster"] == "east" && c["result"] == "pass")
     );
+}
 
-    // A Gateway with the right name and a wrong spec.
+/// A Gateway with the right name and a wrong spec; a plain rejoin refuses to take the field back.
+fn patched_gateway_is_named_and_a_plain_rejoin_stops(mesh: &Mesh) {
     kubectl(
-        &lab,
+        mesh.lab,
         "lab-1",
         &[
             "patch",
@@ -146,12 +195,15 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
         "{err}"
     );
     mesh.rejoin();
+}
 
-    // istiod crash-looping: restarts and a terminated reason in every istiod pod's status (no
-    // kwok stage or runner rewrites a Running pod's status while its probe does not change).
-    let west_pods = istiod_pods(&lab, "lab-2");
+/// istiod crash-looping: restarts and a terminated reason in every istiod pod's status (no
+/// kwok stage or runner rewrites a Running pod's status while its probe does not change).
+fn crash_looping_istiod_is_named(mesh: &Mesh) {
+    let lab = mesh.lab;
+    let west_pods = istiod_pods(lab, "lab-2");
     for pod in &west_pods {
-        istiod_pod_status(&lab, "lab-2", pod, false, 7, Some("Error"));
+        istiod_pod_status(lab, "lab-2", pod, false, 7, Some("Error"));
     }
     let (code, report) = mesh.verify(&["--allow-loopback"]);
     expect_fault(
@@ -174,264 +226,9 @@ fn a_joined_lab_mesh_passes_and_each_fault_is_named() {
         "{r:#}"
     );
     for pod in &west_pods {
-        istiod_pod_status(&lab, "lab-2", pod, true, 7, None);
+        istiod_pod_status(lab, "lab-2", pod, true, 7, None);
     }
-
-    // An Istio never reconciled: no status. Within the grace period a warning, after it a failure.
-    // The real operator would write the status straight back, so it is stopped meanwhile.
-    let parts = mesh.release();
-    lab.stop_process(0, OPERATOR);
-    let mesh = Mesh::on(&lab, w, parts);
-    status_less_istio_warns_then_fails(&mesh);
-    let parts = mesh.release();
-    lab.start_operator(0).expect("operator back");
-    let mesh = Mesh::on(&lab, w, parts);
-    // The operator back: it reconciles the Istio again and verify passes on its status.
-    let (code, report) = mesh.verify_until(&["--allow-loopback", "--reconcile-grace", "0s"], |r| {
-        r["success"] == true
-    });
-    assert_eq!(code, Some(0), "{report:#}");
-
-    mesh.healthy_series_fire_nothing();
-    support::port_forward::istiod_is_read_by_port_forward_and_a_new_pod_followed(&mesh);
-    support::discovery::istiod_knows_every_gateway_and_endpoint_and_each_fault_is_named(&mesh);
-    more_faults(&mesh);
-    support::stale::stale_ready_is_not_believed(&mesh);
-    support::file_values::mesh_file_values_are_compared(&mesh);
-    support::dependencies::unhealthy_dependencies_are_named(&mesh);
-    support::eastwest_pods::scaled_to_zero_fails_and_restored_passes(&mesh);
-    // The watch and the installed watch on the same mesh, each section asserting it green first.
-    let parts = mesh.release();
-    let parts =
-        support::watch_faults::the_watch_flips_metrics_and_records_events_as_faults_come_and_go(
-            &lab, w, parts,
-        );
-    let parts = support::install_watch::the_installed_watch_sees_what_an_administrator_sees_with_its_own_rights(&lab, w, parts);
-    drop(parts);
-    contexts_and_unreachable(&mut lab, w);
-}
-
-/// With the operator stopped: a status-less `Istio` warns within the grace period and fails
-/// after it (the caller starts the operator again, which reconciles it back to passing).
-fn status_less_istio_warns_then_fails(mesh: &Mesh) {
-    let lab = mesh.lab;
-    patch_status(
-        lab,
-        "lab-1",
-        &["istios.sailoperator.io", "default"],
-        &json!({"conditions": null, "state": null}),
-    );
-    let status = mesh_lab::testing::kubectl_json(
-        lab,
-        "lab-1",
-        &["get", "istios.sailoperator.io", "default"],
-    )
-    .unwrap();
-    assert!(
-        status["status"]["conditions"].is_null(),
-        "the fault landed: {status:#}"
-    );
-    let (code, report) = mesh.verify(&["--allow-loopback"]);
-    assert_eq!(code, Some(0), "within the default 5m grace: {report:#}");
-    assert!(
-        results(&report, "control-plane.istio-ready")
-            .iter()
-            .any(|c| c["cluster"] == "east" && c["result"] == "warn"),
-        "{report:#}"
-    );
-    let (code, report) = mesh.verify(&["--allow-loopback", "--reconcile-grace", "0s"]);
-    expect_fault(
-        &report,
-        code,
-        ("control-plane.istio-ready", "east", ""),
-        "sail-operator",
-        &[],
-    );
-}
-
-/// Legacy, loopback, foreign root, remote secrets, network label, meshID.
-fn more_faults(mesh: &Mesh) {
-    let lab = mesh.lab;
-    let se = json!({"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
-        "metadata": {"name": "httpbin-bar", "namespace": "default"},
-        "spec": {"hosts": ["httpbin.bar.global"], "location": "MESH_INTERNAL", "resolution": "DNS",
-            "addresses": ["240.0.0.2"], "ports": [{"name": "http1", "number": 8000, "protocol": "http"}],
-            "endpoints": [{"address": "192.0.2.9", "ports": {"http1": 15443}}]}});
-    apply(lab, "lab-1", &se);
-    let (code, report) = mesh.verify(&["--allow-loopback"]);
-    assert_eq!(code, Some(0), "a legacy setup is a warning: {report:#}");
-    let legacy = results(&report, "legacy.global-dns")
-        .into_iter()
-        .find(|c| c["cluster"] == "east")
-        .unwrap()
-        .clone();
-    assert_eq!(legacy["result"], "warn", "{legacy:#}");
-    let m = legacy["message"].as_str().unwrap();
-    assert!(
-        m.contains("default/httpbin-bar") && m.contains("240.0.0.0/4"),
-        "{legacy:#}"
-    );
-    assert!(
-        legacy["hint"].as_str().unwrap().contains("multi-primary"),
-        "{legacy:#}"
-    );
-    kubectl(
-        lab,
-        "lab-1",
-        &[
-            "delete",
-            "serviceentries.networking.istio.io",
-            "httpbin-bar",
-            "-n",
-            "default",
-        ],
-    );
-
-    // A loopback server without --allow-loopback: every pair, nothing else.
-    let (code, report) = mesh.verify(&[]);
-    expect_fault(
-        &report,
-        code,
-        ("remote.server-address", "east", "west"),
-        "--server",
-        &["remote.server-address"],
-    );
-
-    // A cacerts from a foreign root in west (istiod there still publishes the old root).
-    kubectl(
-        lab,
-        "lab-2",
-        &["delete", "secret", "cacerts", "-n", "istio-system"],
-    );
-    ok(run(
-        &mesh.certs,
-        lab,
-        mesh.dir,
-        &[
-            "apply",
-            "--context",
-            "lab-2",
-            "--cluster",
-            "west",
-            "--dir",
-            "foreign",
-        ],
-    ));
-    let (code, report) = mesh.verify(&["--allow-loopback"]);
-    expect_fault(
-        &report,
-        code,
-        ("trust.shared-root", "west", ""),
-        "root-rotation",
-        &["trust.root-configmap"],
-    );
-    kubectl(
-        lab,
-        "lab-2",
-        &["delete", "secret", "cacerts", "-n", "istio-system"],
-    );
-    ok(run(
-        &mesh.certs,
-        lab,
-        mesh.dir,
-        &["apply", "-f", "mesh.yaml"],
-    ));
-
-    // A missing remote secret: istiod in east forgets west too.
-    kubectl(
-        lab,
-        "lab-1",
-        &[
-            "delete",
-            "secret",
-            "istio-remote-secret-west",
-            "-n",
-            "istio-system",
-        ],
-    );
-    let (code, report) = mesh.verify(&["--allow-loopback"]);
-    expect_fault(
-        &report,
-        code,
-        ("remote.secret-present", "east", "west"),
-        "kubectl mesh-join remote-secret --context lab-2 --name west",
-        &["istiod.remote-clusters-synced"],
-    );
-    mesh.rejoin();
-
-    // A revoked token: its Secret in west is deleted, so the token no longer authenticates.
-    kubectl(
-        lab,
-        "lab-2",
-        &[
-            "delete",
-            "secret",
-            "istio-reader-service-account-istio-remote-secret-token",
-            "-n",
-            "istio-system",
-        ],
-    );
-    let (code, report) = mesh.verify_until(&["--allow-loopback"], |r| {
-        failing(r).iter().any(|(i, ..)| i == "remote.credentials")
-    });
-    expect_fault(
-        &report,
-        code,
-        ("remote.credentials", "east", "west"),
-        "remote-secret",
-        &["istiod.remote-clusters-synced"],
-    );
-    mesh.rejoin();
-    let (code, report) = mesh.verify_until(&["--allow-loopback"], |r| r["success"] == true);
-    assert_eq!(
-        code,
-        Some(0),
-        "a rejoin issues a new token and updates the secret: {report:#}"
-    );
-
-    // A wrong network label.
-    kubectl(
-        lab,
-        "lab-1",
-        &[
-            "label",
-            "namespace",
-            "istio-system",
-            "topology.istio.io/network=wrong",
-            "--overwrite",
-        ],
-    );
-    let (code, report) = mesh.verify(&["--allow-loopback"]);
-    expect_fault(
-        &report,
-        code,
-        ("control-plane.network-label", "east", ""),
-        "kubectl mesh-join",
-        &[],
-    );
-    mesh.rejoin();
-
-    // A mismatched meshID.
-    kubectl(
-        lab,
-        "lab-2",
-        &[
-            "patch",
-            "istios.sailoperator.io",
-            "default",
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"values":{"global":{"meshID":"other"}}}}"#,
-        ],
-    );
-    let (code, report) = mesh.verify(&["--allow-loopback"]);
-    expect_fault(
-        &report,
-        code,
-        ("control-plane.mesh-id", "", ""),
-        "meshID",
-        &[],
-    );
-    mesh.rejoin();
-    assert_eq!(mesh.verify(&["--allow-loopback"]).0, Some(0));
+    // Repaired: west's operator saw the pods not ready (IstiodNotReady) and must see them ready
+    // again before the next section, which reads east's `Istio` alone.
+    mesh.is_healthy();
 }

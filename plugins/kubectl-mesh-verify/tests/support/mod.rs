@@ -7,13 +7,16 @@
 pub mod dependencies;
 pub mod discovery;
 pub mod eastwest_pods;
+pub mod faults;
 pub mod file_values;
 pub mod install_watch;
 pub mod port_forward;
 pub mod promtool;
 pub mod setup;
 pub mod stale;
+pub mod traffic;
 pub mod untrusted;
+pub mod wait;
 pub mod watch;
 pub mod watch_faults;
 pub mod workload;

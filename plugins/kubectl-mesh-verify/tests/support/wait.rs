@@ -2,23 +2,39 @@
 //! (a service account without rights: cluster.facts) is listed in the short output without
 //! the passing ones; with `--wait` the run retries until the account is granted its rights
 //! behind its back, then passes.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//!
+//! A section of `lab_verify`'s mesh (east's cluster, `lab-1`, by context; the pre-join checks
+//! read the cluster, not the mesh): it starts green with no `verify-wait` account or binding,
+//! runs in an empty folder of its own (no mesh file), and removes the account, its binding,
+//! the kubeconfig and the folder at the end.
 
+use super::{Mesh, VERIFY};
 use mesh_lab::Lab;
-use mesh_lab::testing::{describe as text, run_plugin as run};
+use mesh_lab::testing::{describe as text, kubectl_json as get, run_plugin as run};
 use std::io::BufRead;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const VERIFY: &str = env!("CARGO_BIN_EXE_kubectl-mesh_verify");
+const ACCOUNT: &str = "verify-wait";
 
-#[test]
-fn short_lists_only_what_fails_and_wait_retries_until_it_passes() {
-    let lab = Lab::up_without_crds(1).expect("lab");
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    let kubeconfig = rightless_kubeconfig(&lab, w);
+pub fn short_lists_only_what_fails_and_wait_retries_until_it_passes(mesh: &Mesh) {
+    let lab = mesh.lab;
+    mesh.is_healthy();
+    let account = ["get", "serviceaccount", ACCOUNT, "-n", "default"];
+    let binding = ["get", "clusterrolebinding", ACCOUNT];
+    assert!(
+        get(lab, "lab-1", &account).is_none(),
+        "no {ACCOUNT} account yet"
+    );
+    assert!(
+        get(lab, "lab-1", &binding).is_none(),
+        "no {ACCOUNT} binding yet"
+    );
+    let w = mesh.dir.join("wait");
+    std::fs::create_dir(&w).unwrap();
+    let kubeconfig = rightless_kubeconfig(lab, &w);
     let args = [
         "--pre",
         "--kubeconfig",
@@ -30,7 +46,7 @@ fn short_lists_only_what_fails_and_wait_retries_until_it_passes() {
     ];
 
     // Without --wait: one run, exit 1, only the failing check listed, then the summary.
-    let once = run(VERIFY, &lab, w, &args);
+    let once = run(VERIFY, lab, &w, &args);
     assert_eq!(once.status.code(), Some(1), "{}", text(&once));
     let short = String::from_utf8_lossy(&once.stdout);
     assert!(short.contains("✖ cluster.facts [lab-1]"), "{}", text(&once));
@@ -39,15 +55,28 @@ fn short_lists_only_what_fails_and_wait_retries_until_it_passes() {
         "a passing check is listed in -o short: {short}"
     );
     // Positive control: the passing check is in the table output.
-    let table = run(VERIFY, &lab, w, &args[..5]);
+    let table = run(VERIFY, lab, &w, &args[..5]);
     assert!(
         String::from_utf8_lossy(&table.stdout).contains("✔ "),
         "{}",
         text(&table)
     );
 
-    // With --wait: the run retries (said on stderr) while the API is missing, and passes once
-    // the CRDs are installed.
+    wait_retries_until_granted(lab, &w, &args);
+
+    for what in [
+        &["delete", "clusterrolebinding", ACCOUNT][..],
+        &["delete", "serviceaccount", ACCOUNT, "-n", "default"],
+    ] {
+        let o = lab.kubectl("lab-1").args(what).output().unwrap();
+        assert!(o.status.success(), "{what:?}: {}", text(&o));
+    }
+    std::fs::remove_dir_all(&w).unwrap();
+}
+
+/// With --wait: the run retries (said on stderr) while the account may not read the facts,
+/// and passes once it is granted cluster-admin.
+fn wait_retries_until_granted(lab: &Lab, w: &Path, args: &[&str]) {
     let mut child = Command::new(VERIFY)
         .args(args)
         .args(["--wait", "3m"])
@@ -84,7 +113,7 @@ fn short_lists_only_what_fails_and_wait_retries_until_it_passes() {
         .args([
             "create",
             "clusterrolebinding",
-            "verify-wait",
+            ACCOUNT,
             "--clusterrole=cluster-admin",
             "--serviceaccount=default:verify-wait",
         ])
@@ -105,21 +134,21 @@ fn short_lists_only_what_fails_and_wait_retries_until_it_passes() {
 }
 
 /// A copy of the lab's kubeconfig whose context lab-1 uses a service account with no rights.
-fn rightless_kubeconfig(lab: &Lab, w: &std::path::Path) -> String {
+fn rightless_kubeconfig(lab: &Lab, w: &Path) -> String {
     let kubectl = |args: &[&str]| {
         let o = lab.kubectl("lab-1").args(args).output().unwrap();
         assert!(o.status.success(), "{args:?}: {}", text(&o));
         String::from_utf8(o.stdout).unwrap()
     };
-    kubectl(&["create", "serviceaccount", "verify-wait", "-n", "default"]);
-    let token = kubectl(&["create", "token", "verify-wait", "-n", "default"]);
+    kubectl(&["create", "serviceaccount", ACCOUNT, "-n", "default"]);
+    let token = kubectl(&["create", "token", ACCOUNT, "-n", "default"]);
     let path = w.join("rightless.kubeconfig");
     std::fs::copy(lab.kubeconfig(), &path).unwrap();
     for args in [
         vec![
             "config".to_string(),
             "set-credentials".into(),
-            "verify-wait".into(),
+            ACCOUNT.into(),
             format!("--token={}", token.trim()),
         ],
         vec![
