@@ -247,31 +247,39 @@ fn joined_to_ready(lab: &Lab, installer: &str, mesh: &str) {
     assert!(!writes_since(lab, &m)[1].is_empty(), "{}", text(&changed));
     // Leave, remote first: the installer's uninstall, then what the join wrote, and the CRDs
     // the installers keep (nothing else uses them here).
-    for cluster in ["west", "east"] {
-        let l = ok(run(
-            lab,
-            w.path(),
-            JOIN,
-            &[
-                "leave",
-                "-f",
-                "mesh.yaml",
-                "--cluster",
-                cluster,
-                "--purge",
-                "-y",
-            ],
-        ));
+    for (cluster, l) in ["west", "east"]
+        .iter()
+        .zip(purged_back(lab, w.path(), &before, "the join"))
+    {
         assert!(
             text(&l).contains(&format!("{cluster}: running {installer} uninstall")),
             "{}",
             text(&l)
         );
     }
+}
+
+/// `leave --purge` of west, then east (mesh.yaml in `w`), and each cluster's state checked
+/// back to `before` (lab-1, lab-2) as it was before `what`; the leaves' outputs, west first.
+fn purged_back(lab: &Lab, w: &Path, before: &[Vec<String>; 2], what: &str) -> Vec<Output> {
+    let mut out = Vec::new();
+    for cluster in ["west", "east"] {
+        let args = [
+            "leave",
+            "-f",
+            "mesh.yaml",
+            "--cluster",
+            cluster,
+            "--purge",
+            "-y",
+        ];
+        out.push(ok(run(lab, w, JOIN, &args)));
+    }
     for (i, ctx) in ["lab-1", "lab-2"].iter().enumerate() {
         let after = wait_for_state(lab, ctx, &before[i]);
-        assert_eq!(after, before[i], "{ctx}: not as before the join");
+        assert_eq!(after, before[i], "{ctx}: not as before {what}");
     }
+    out
 }
 
 /// The cluster's state once it equals `want` (a namespace takes a moment to go), or the last
@@ -376,23 +384,5 @@ fn an_istiod_another_installer_made_is_not_taken_silently(lab: &Lab) {
     );
     assert!(!writes_since(lab, &m)[0].is_empty(), "{}", text(&taken));
     // What istioctl took over goes with the mesh: the lab is as before for the next section.
-    for cluster in ["west", "east"] {
-        let args = [
-            "leave",
-            "-f",
-            "mesh.yaml",
-            "--cluster",
-            cluster,
-            "--purge",
-            "-y",
-        ];
-        ok(run(lab, w.path(), JOIN, &args));
-    }
-    for (i, ctx) in ["lab-1", "lab-2"].iter().enumerate() {
-        let after = wait_for_state(lab, ctx, &before[i]);
-        assert_eq!(
-            after, before[i],
-            "{ctx}: not as before the hand-made istiod"
-        );
-    }
+    purged_back(lab, w.path(), &before, "the hand-made istiod");
 }
