@@ -30,17 +30,7 @@ pub fn a_cluster_that_refuses_the_dry_run_stops_apply_before_any_write_anywhere(
     assert_fresh(lab);
     let work = tempfile::tempdir().expect("tmp");
     let w = work.path();
-    ok(certs(
-        lab,
-        w,
-        &[
-            "create",
-            "--clusters",
-            "east,west",
-            "--key-type",
-            "ecdsa-p256",
-        ],
-    ));
+    create_east_west(lab, w);
     forbid_secrets_in_lab_2(lab);
     let files_before = refused_before_any_write(lab, w);
 

@@ -68,6 +68,22 @@ pub fn root_fingerprint(cwd: &Path, dir: &str) -> String {
     .to_string()
 }
 
+/// `mesh-certs create` of east and west (ECDSA P-256) in `w`.
+pub fn create_east_west(lab: &Lab, w: &Path) {
+    let o = certs(
+        lab,
+        w,
+        &[
+            "create",
+            "--clusters",
+            "east,west",
+            "--key-type",
+            "ecdsa-p256",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+}
+
 pub fn kubectl_ok(lab: &Lab, ctx: &str, args: &[&str]) {
     let o = lab.kubectl(ctx).args(args).output().unwrap();
     assert!(o.status.success(), "kubectl {args:?}: {}", text(&o));

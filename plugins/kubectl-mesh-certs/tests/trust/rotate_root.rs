@@ -3,7 +3,7 @@
 //! writing, dry runs, secrets in output, a partial run resumed, and no ✔ where no istiod
 //! distributes. It uses lab-1 (east) and lab-2 (west); lab-3 must stay unwritten.
 
-use super::{assert_fresh, remove_istio_system};
+use super::{assert_fresh, create_east_west, remove_istio_system};
 use crate::rotation::*;
 use base64::Engine as _;
 use mesh_lab::testing::{describe as text, expect_success as ok};
@@ -28,17 +28,7 @@ pub fn stages_refuse_before_writing_dry_run_writes_nothing_a_partial_run_resumes
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let d = w.join("mesh-certs");
-    ok(certs(
-        lab,
-        w,
-        &[
-            "create",
-            "--clusters",
-            "east,west",
-            "--key-type",
-            "ecdsa-p256",
-        ],
-    ));
+    create_east_west(lab, w);
     ok(certs(
         lab,
         w,
